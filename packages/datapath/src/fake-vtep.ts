@@ -1,0 +1,55 @@
+/**
+ * A VtepControl that records what the control plane asked for, for the control plane's unit tests.
+ * Keeps pinned entries in a Map and the calls in order; no devices, no worker.
+ */
+import type { FdbSpec } from './commands.js';
+import { type CounterSnapshot, newCounterArray, snapshotCounters } from './counters.js';
+import type { FdbEntry } from './fdb.js';
+import { parseIpv4 } from './ipv4-address.js';
+import { parseMac } from './mac-address.js';
+import type { VtepControl } from './vtep.js';
+import type { VtepRuntimeOptions } from './vtep-state.js';
+
+export class FakeVtep implements VtepControl {
+  readonly fdb = new Map<string, string>();
+  readonly calls: string[] = [];
+  options: VtepRuntimeOptions = {};
+  closed = false;
+  private readonly c = newCounterArray(false);
+
+  constructor(
+    readonly name = 'weft.1',
+    readonly mac = '02:00:00:00:00:01',
+    readonly mtu = 1450,
+    readonly vni = 1,
+    readonly port = 8472,
+  ) {}
+
+  setFdb(mac: string, remote: string): void {
+    parseMac(mac);
+    parseIpv4(remote);
+    this.fdb.set(mac, remote);
+    this.calls.push(`set ${mac} ${remote}`);
+  }
+  deleteFdb(mac: string): void {
+    this.fdb.delete(mac);
+    this.calls.push(`del ${mac}`);
+  }
+  replaceFdb(entries: readonly FdbSpec[]): void {
+    this.fdb.clear();
+    for (const e of entries) this.fdb.set(e.mac, e.remote);
+    this.calls.push(`replace ${entries.length}`);
+  }
+  setOptions(options: VtepRuntimeOptions): void {
+    this.options = { ...this.options, ...options };
+  }
+  counters(): CounterSnapshot {
+    return snapshotCounters(this.c);
+  }
+  async fdbEntries(): Promise<FdbEntry[]> {
+    return [...this.fdb].map(([mac, remote]) => ({ mac, remote, kind: 'pinned' as const }));
+  }
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+}

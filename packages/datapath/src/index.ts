@@ -1,0 +1,32 @@
+/** @weft/datapath: the userspace VXLAN VTEP and its building blocks. */
+export { Vtep, type VtepControl, type VtepOptions } from './vtep.js';
+export type { VtepRuntimeOptions } from './vtep-state.js';
+export { VtepState } from './vtep-state.js';
+export type { FdbSpec } from './commands.js';
+export { Fdb, type FdbEntry, type FdbOptions } from './fdb.js';
+export {
+  COUNTERS,
+  DROP_REASONS,
+  type CounterName,
+  type CounterSnapshot,
+  type DropReason,
+  snapshotCounters,
+  totalDrops,
+} from './counters.js';
+export {
+  VXLAN_DEFAULT_PORT,
+  VXLAN_DEFAULT_VNI,
+  VXLAN_HEADER_LEN,
+  VXLAN_OVERHEAD_V4,
+  VXLAN_BAD_FLAGS,
+  readVxlanVni,
+  writeVxlanHeader,
+} from './vxlan-header.js';
+export { parseMac, formatMac, isGroupMac, macFromBytes, type MacPair } from './mac-address.js';
+export { parseIpv4, formatIpv4 } from './ipv4-address.js';
+export { PacketArena, SendList, HEADROOM, DGRAM_OFF } from './packet-arena.js';
+export type { TapPort, UdpPort } from './ports.js';
+export { EncapRoutine } from './encap.js';
+export { DecapRoutine } from './decap.js';
+export { ChannelTap, ChannelUdp, ChannelNetwork, type ChannelDatagram } from './channel.js';
+export { FakeVtep } from './fake-vtep.js';

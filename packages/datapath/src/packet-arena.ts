@@ -1,0 +1,88 @@
+/**
+ * A PacketArena is one batch of packet slots in a single ArrayBuffer that never moves.
+ *
+ * Slot i starts at `i * slotSize`. Every slot has the same layout, on both paths:
+ *
+ *   | headroom (64) ...  [VXLAN header 8] | inner Ethernet frame ...            |
+ *   0                    DGRAM_OFF        HEADROOM
+ *
+ * Encap reads a frame from the TAP at HEADROOM and writes the VXLAN header in front of it, so the
+ * datagram (header + frame) is contiguous at DGRAM_OFF: no copy. Decap receives a datagram at
+ * DGRAM_OFF, so the inner frame lands at HEADROOM and goes to the TAP from there. The headroom in
+ * front of the header is spare room for a `virtio_net_hdr` (12 bytes) when the TAP runs with
+ * IFF_VNET_HDR: offloads slot in without changing this layout.
+ *
+ * Per-slot metadata lives in typed arrays beside the buffer: `len` (bytes at the slot's start offset,
+ * -1 for a truncated datagram) and `addr` (the peer's IPv4: source on receive).
+ * The OS-facing ports compute raw addresses from the buffer's base address once; the pipeline only
+ * ever sees byte offsets (plain numbers).
+ */
+import { VXLAN_HEADER_LEN } from './vxlan-header.js';
+
+export const HEADROOM = 64;
+export const DGRAM_OFF = HEADROOM - VXLAN_HEADER_LEN;
+/** An inner frame as large as this fits any slot: MTU 9000 + Ethernet header + one VLAN tag. */
+export const MAX_L2_MTU = 9000;
+
+export class PacketArena {
+  readonly buffer: ArrayBuffer;
+  readonly u8: Uint8Array;
+  readonly dv: DataView;
+  readonly len: Int32Array;
+  readonly addr: Uint32Array;
+  /** Raw memory address of `buffer`, set once by the Linux ports (0 for in-memory ports). */
+  base = 0;
+
+  constructor(
+    readonly slots: number,
+    readonly slotSize: number,
+  ) {
+    if (slotSize % 64 !== 0 || slotSize <= HEADROOM + 14) throw new Error(`bad slot size ${slotSize}`);
+    this.buffer = new ArrayBuffer(slots * slotSize);
+    this.u8 = new Uint8Array(this.buffer);
+    this.dv = new DataView(this.buffer);
+    this.len = new Int32Array(slots);
+    this.addr = new Uint32Array(slots);
+  }
+
+  /** Room for a frame of `mtu` (IP MTU on the TAP) plus Ethernet and VLAN headers, rounded to 64. */
+  static slotSizeFor(mtu: number): number {
+    const need = HEADROOM + Math.min(mtu, MAX_L2_MTU) + 14 + 4;
+    return Math.ceil(need / 64) * 64;
+  }
+
+  /** Byte offset of the inner frame in slot i. */
+  frameOffset(i: number): number {
+    return i * this.slotSize + HEADROOM;
+  }
+
+  /** Byte offset of the VXLAN datagram in slot i. */
+  datagramOffset(i: number): number {
+    return i * this.slotSize + DGRAM_OFF;
+  }
+
+  /** Largest inner frame a slot holds. */
+  get maxFrame(): number {
+    return this.slotSize - HEADROOM;
+  }
+}
+
+/** The messages of one send: message k carries slot `slot[k]` to `dst[k]`. A slot may go to many peers. */
+export class SendList {
+  readonly slot: Int32Array;
+  readonly dst: Uint32Array;
+  count = 0;
+
+  constructor(readonly capacity: number) {
+    this.slot = new Int32Array(capacity);
+    this.dst = new Uint32Array(capacity);
+  }
+
+  push(slot: number, dst: number): boolean {
+    if (this.count === this.capacity) return false;
+    this.slot[this.count] = slot;
+    this.dst[this.count] = dst;
+    this.count++;
+    return true;
+  }
+}

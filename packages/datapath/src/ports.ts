@@ -1,0 +1,31 @@
+/**
+ * The datapath's two seams to the operating system, shaped as batches (wireguard-go's tun.Device and
+ * conn.Bind are the model). Linux implementations sit in ./linux (TAP via /dev/net/tun, UDP via
+ * recvmmsg/sendmmsg); ./channel has in-memory ones so the whole pipeline runs in a unit test.
+ */
+import type { PacketArena, SendList } from './packet-arena.js';
+
+export interface TapPort {
+  /**
+   * Reads up to `max` frames, frame i into slot i at HEADROOM, its length into `arena.len[i]`.
+   * Returns the number read; 0 when none is ready (never blocks).
+   */
+  readFrames(arena: PacketArena, max: number): number;
+  /** Writes one frame (`len` bytes at byte offset `off` of the arena). Returns false on failure. */
+  writeFrame(arena: PacketArena, off: number, len: number): boolean;
+}
+
+export interface UdpPort {
+  /**
+   * Receives up to `max` datagrams, datagram i into slot i at DGRAM_OFF; `arena.len[i]` = its length
+   * (-1 when it did not fit the slot), `arena.addr[i]` = its source IPv4. Returns the number received;
+   * 0 when none is ready (never blocks).
+   */
+  receive(arena: PacketArena, max: number): number;
+  /**
+   * Sends every message in `list` (slot's datagram at DGRAM_OFF, `arena.len[slot]` bytes) to its
+   * destination on the VXLAN port. Counts what went out (tx_packets/tx_bytes) and what did not, by
+   * reason, into the counters it was built with.
+   */
+  send(arena: PacketArena, list: SendList): void;
+}

@@ -1,0 +1,233 @@
+/**
+ * Vtep: weft's userspace VXLAN tunnel endpoint, as the control plane sees it.
+ *
+ * `Vtep.open()` creates the TAP (name, MAC, MTU, up), binds the VXLAN UDP socket and starts the worker
+ * thread that moves packets (vtep-worker.ts). Everything after that goes through `VtepControl`: set or
+ * delete pinned FDB entries, replace them all (re-sync), change options, read counters (shared
+ * memory: free), dump the FDB, close. If any step of `open()` fails, what it already made is undone.
+ */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { MessageChannel, Worker } from 'node:worker_threads';
+import { CTRL_PENDING, CTRL_SLOTS, type FdbSpec, type VtepCommand, type VtepEvent } from './commands.js';
+import { type CounterSnapshot, newCounterArray, snapshotCounters } from './counters.js';
+import type { FdbEntry } from './fdb.js';
+import { parseIpv4 } from './ipv4-address.js';
+import { EFD_CLOEXEC, EFD_NONBLOCK, libc, sysError } from './linux/libc.js';
+import { LinuxTap, assertIfName, openTap } from './linux/tap.js';
+import { openVxlanSocket } from './linux/udp.js';
+import { parseMac } from './mac-address.js';
+import type { VtepRuntimeOptions } from './vtep-state.js';
+import { VXLAN_DEFAULT_PORT, VXLAN_DEFAULT_VNI, assertPort, assertVni } from './vxlan-header.js';
+import type { VtepWorkerData } from './vtep-worker.js';
+
+const execFileP = promisify(execFile);
+
+export interface VtepOptions extends VtepRuntimeOptions {
+  /** TAP device name, e.g. `weft.1`. */
+  name: string;
+  /** IP MTU of the TAP: underlay MTU - 50. */
+  mtu: number;
+  vni?: number; // default 1
+  port?: number; // default 8472
+  /** Local underlay address to bind (default: all). */
+  localIp?: string;
+  /** VTEP MAC; default: keep the device's (a new device gets a random one from the kernel). */
+  mac?: string;
+  /** Keep the TAP after the process exits, so a restart re-attaches to it with routes intact. */
+  persist?: boolean;
+  /** Packets per batch (recvmmsg/sendmmsg and TAP reads per loop turn). Default 64. */
+  batchSize?: number;
+  learnMax?: number;
+  ageingMs?: number;
+  /** Called with warnings from the worker (rejected commands). */
+  onWarning?: (message: string) => void;
+}
+
+/** What the control plane needs from a datapath; weftd takes this, tests give it a fake. */
+export interface VtepControl {
+  readonly name: string;
+  readonly mac: string;
+  readonly mtu: number;
+  readonly vni: number;
+  readonly port: number;
+  setFdb(mac: string, remote: string): void;
+  deleteFdb(mac: string): void;
+  replaceFdb(entries: readonly FdbSpec[]): void;
+  setOptions(options: VtepRuntimeOptions): void;
+  counters(): CounterSnapshot;
+  fdbEntries(): Promise<FdbEntry[]>;
+  close(): Promise<void>;
+}
+
+export class Vtep implements VtepControl {
+  private readonly ctrl = new Int32Array(new SharedArrayBuffer(CTRL_SLOTS * 4));
+  private readonly counterArray = newCounterArray(true);
+  private readonly channel = new MessageChannel();
+  private worker: Worker | undefined;
+  private dumpSeq = 0;
+  private readonly dumps = new Map<number, (e: FdbEntry[]) => void>();
+  private closed = false;
+  private readonly wakeBuf = new BigUint64Array([1n]);
+
+  private constructor(
+    readonly name: string,
+    readonly mac: string,
+    readonly mtu: number,
+    readonly vni: number,
+    readonly port: number,
+    private readonly tapFd: number,
+    private readonly udpFd: number,
+    private readonly wakeFd: number,
+  ) {}
+
+  static async open(o: VtepOptions): Promise<Vtep> {
+    assertIfName(o.name);
+    const vni = assertVni(o.vni ?? VXLAN_DEFAULT_VNI);
+    const port = assertPort(o.port ?? VXLAN_DEFAULT_PORT);
+    if (!Number.isInteger(o.mtu) || o.mtu < 576 || o.mtu > 9000) throw new Error(`TAP MTU ${o.mtu} out of range (576..9000)`);
+    if (o.mac) parseMac(o.mac);
+    const localIp = o.localIp ? parseIpv4(o.localIp) : 0;
+
+    const undo: Array<() => void> = [];
+    try {
+      const tapFd = openTap(o.name, o.persist === undefined ? {} : { persist: o.persist });
+      undo.push(() => new LinuxTap(tapFd).close());
+      const linkArgs = ['link', 'set', 'dev', o.name, ...(o.mac ? ['address', o.mac] : []), 'mtu', String(o.mtu), 'txqueuelen', '1000', 'up'];
+      await execFileP('ip', linkArgs).catch((e: { stderr?: string }) => {
+        throw new Error(`ip ${linkArgs.join(' ')}: ${e.stderr?.trim() ?? String(e)}`);
+      });
+      const mac = await readLinkMac(o.name);
+      let udpFd: number;
+      try {
+        udpFd = openVxlanSocket(localIp, port);
+      } catch (e) {
+        if ((e as { errno?: number }).errno === 98) {
+          throw new Error(`UDP port ${port} is in use in this network namespace (a kernel vxlan device or another VTEP on it?)`);
+        }
+        throw e;
+      }
+      undo.push(() => libc().close(udpFd));
+      const wakeFd = libc().eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+      if (wakeFd < 0) throw sysError('eventfd');
+      undo.push(() => libc().close(wakeFd));
+      const vtep = new Vtep(o.name, mac, o.mtu, vni, port, tapFd, udpFd, wakeFd);
+      await vtep.start(o);
+      return vtep;
+    } catch (e) {
+      for (const u of undo.reverse()) u();
+      throw e;
+    }
+  }
+
+  private start(o: VtepOptions): Promise<void> {
+    const data: VtepWorkerData = {
+      tapFd: this.tapFd,
+      udpFd: this.udpFd,
+      wakeFd: this.wakeFd,
+      vni: this.vni,
+      port: this.port,
+      mtu: this.mtu,
+      batch: o.batchSize ?? 64,
+      ownMac: this.mac,
+      options: { peerCheck: o.peerCheck ?? true, learning: o.learning ?? false, flood: o.flood ?? false },
+      learnMax: o.learnMax ?? 4096,
+      ageingMs: o.ageingMs ?? 300_000,
+      counters: this.counterArray.buffer as SharedArrayBuffer,
+      ctrl: this.ctrl.buffer as SharedArrayBuffer,
+      commands: this.channel.port2,
+    };
+    const worker = new Worker(new URL('./vtep-worker.js', import.meta.url), {
+      workerData: data,
+      transferList: [this.channel.port2],
+    });
+    this.worker = worker;
+    return new Promise((resolve, reject) => {
+      worker.once('error', reject);
+      worker.on('message', (e: VtepEvent) => {
+        if (e.op === 'ready') resolve();
+        else if (e.op === 'fdb') this.dumps.get(e.id)?.(e.entries);
+        else if (e.op === 'warn') o.onWarning?.(e.message);
+      });
+      worker.once('exit', (code) => reject(new Error(`datapath worker exited (${code}) during start`)));
+    });
+  }
+
+  private send(cmd: VtepCommand): void {
+    if (this.closed) throw new Error(`VTEP ${this.name} is closed`);
+    this.channel.port1.postMessage(cmd);
+    Atomics.store(this.ctrl, CTRL_PENDING, 1);
+    libc().write(this.wakeFd, new Uint8Array(this.wakeBuf.buffer), 8);
+  }
+
+  setFdb(mac: string, remote: string): void {
+    parseMac(mac);
+    parseIpv4(remote);
+    this.send({ op: 'fdb-set', mac, remote });
+  }
+
+  deleteFdb(mac: string): void {
+    parseMac(mac);
+    this.send({ op: 'fdb-del', mac });
+  }
+
+  replaceFdb(entries: readonly FdbSpec[]): void {
+    for (const e of entries) {
+      parseMac(e.mac);
+      parseIpv4(e.remote);
+    }
+    this.send({ op: 'fdb-replace', entries: entries.map((e) => ({ mac: e.mac, remote: e.remote })) });
+  }
+
+  setOptions(options: VtepRuntimeOptions): void {
+    this.send({ op: 'options', options });
+  }
+
+  counters(): CounterSnapshot {
+    return snapshotCounters(this.counterArray);
+  }
+
+  fdbEntries(): Promise<FdbEntry[]> {
+    const id = ++this.dumpSeq;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.dumps.delete(id);
+        reject(new Error('datapath worker did not answer the FDB dump within 5 s'));
+      }, 5000);
+      this.dumps.set(id, (entries) => {
+        clearTimeout(timer);
+        this.dumps.delete(id);
+        resolve(entries);
+      });
+      this.send({ op: 'fdb-dump', id });
+    });
+  }
+
+  /** Stops the worker and closes the TAP and socket (a persistent TAP stays, with its routes). */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    const worker = this.worker;
+    if (worker) {
+      const exited = new Promise<void>((r) => worker.once('exit', () => r()));
+      this.send({ op: 'stop' });
+      this.closed = true;
+      const t = setTimeout(() => void worker.terminate(), 3000);
+      await exited;
+      clearTimeout(t);
+    }
+    this.closed = true;
+    this.channel.port1.close();
+    const c = libc();
+    c.close(this.udpFd);
+    c.close(this.tapFd);
+    c.close(this.wakeFd);
+  }
+}
+
+async function readLinkMac(name: string): Promise<string> {
+  const { stdout } = await execFileP('ip', ['-j', 'link', 'show', 'dev', name]);
+  const links = JSON.parse(stdout) as Array<{ address?: string }>;
+  const mac = links[0]?.address;
+  if (!mac) throw new Error(`cannot read the MAC address of ${name}`);
+  return mac;
+}

@@ -1,0 +1,3 @@
+export { Lab, LabProcess, type LabRecord } from './lab.js';
+export { startEtcd, freePort, type EtcdHandle } from './etcd.js';
+export { run, ipBatch, CommandError, type RunResult } from './run.js';

@@ -1,0 +1,252 @@
+/**
+ * A Lab is one run's private network: the namespaces, links and processes a test, benchmark or demo
+ * builds, and takes down again.
+ *
+ * - Every namespace is named `<prefix><name>`; the prefix is unique per run (`wt` + 6 random hex chars by
+ *   default), so parallel runs never collide and a run deletes only what it made.
+ * - Nothing is configured in the root namespace: links are created with `ip -n <ns>` directly inside a
+ *   namespace (a veth's peer is born in the other namespace), processes run under `ip netns exec`.
+ * - Each lab records itself in /run/weft-lab/<prefix>.json (owner pid, child pids). `Lab.sweep()` removes
+ *   labs whose owner died without cleaning up (a SIGKILLed test run), and only those.
+ * - `destroy()` is idempotent and runs every step even when one fails: processes first (by pid, TERM then
+ *   KILL), then namespaces.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { run, ipBatch, type RunResult } from './run.js';
+
+const REGISTRY = '/run/weft-lab';
+
+export interface LabRecord {
+  prefix: string;
+  ownerPid: number;
+  namespaces: string[];
+  pids: number[];
+}
+
+export class LabProcess {
+  private out = '';
+  private err = '';
+  readonly exited: Promise<number | null>;
+  exitCode: number | null | undefined = undefined;
+
+  constructor(
+    readonly name: string,
+    readonly child: ChildProcess,
+  ) {
+    child.stdout?.setEncoding('utf8').on('data', (d: string) => (this.out += d));
+    child.stderr?.setEncoding('utf8').on('data', (d: string) => (this.err += d));
+    this.exited = new Promise((resolve) => {
+      child.on('exit', (code, signal) => {
+        this.exitCode = code ?? (signal ? -1 : null);
+        resolve(this.exitCode);
+      });
+      child.on('error', () => {
+        this.exitCode = -1;
+        resolve(-1);
+      });
+    });
+  }
+
+  get pid(): number {
+    return this.child.pid ?? -1;
+  }
+  get stdout(): string {
+    return this.out;
+  }
+  get stderr(): string {
+    return this.err;
+  }
+  get running(): boolean {
+    return this.exitCode === undefined;
+  }
+
+  /** Resolves with the first stdout/stderr line matching `re`; rejects on exit or timeout. */
+  waitFor(re: RegExp, timeoutMs = 10_000): Promise<RegExpMatchArray> {
+    return new Promise((resolve, reject) => {
+      const check = (): boolean => {
+        const m = (this.out + '\n' + this.err).match(re);
+        if (m) {
+          cleanup();
+          resolve(m);
+          return true;
+        }
+        return false;
+      };
+      const onData = (): void => void check();
+      const onExit = (): void => {
+        if (!check()) {
+          cleanup();
+          reject(new Error(`${this.name} exited (${this.exitCode}) before ${re}: ${this.err.slice(-2000)}`));
+        }
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new Error(`${this.name}: no ${re} within ${timeoutMs} ms; stderr: ${this.err.slice(-2000)}`));
+      }, timeoutMs);
+      const cleanup = (): void => {
+        clearTimeout(timer);
+        this.child.stdout?.off('data', onData);
+        this.child.stderr?.off('data', onData);
+        this.child.off('exit', onExit);
+      };
+      this.child.stdout?.on('data', onData);
+      this.child.stderr?.on('data', onData);
+      this.child.on('exit', onExit);
+      if (!this.running) onExit();
+      else check();
+    });
+  }
+
+  /** SIGTERM, then SIGKILL after `graceMs`. Resolves when the process is gone. */
+  async stop(graceMs = 3000): Promise<number | null> {
+    if (!this.running) return this.exitCode ?? null;
+    this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
+    const code = await this.exited;
+    clearTimeout(timer);
+    return code;
+  }
+}
+
+export class Lab {
+  private readonly namespaces: string[] = [];
+  private readonly processes: LabProcess[] = [];
+  private destroyed = false;
+
+  private constructor(readonly prefix: string) {}
+
+  /** A new lab. `tag` (a few letters) goes into the prefix so `ip netns` shows who made a namespace. */
+  static create(tag = 't', prefix?: string): Lab {
+    const p = prefix ?? `w${tag.slice(0, 4)}${randomBytes(3).toString('hex')}-`;
+    const lab = new Lab(p);
+    lab.record();
+    return lab;
+  }
+
+  /** The full namespace name for a lab-local name. */
+  ns(name: string): string {
+    return this.prefix + name;
+  }
+
+  async addNetns(name: string): Promise<string> {
+    const full = this.ns(name);
+    await run('ip', ['netns', 'add', full]);
+    this.namespaces.push(full);
+    this.record();
+    await run('ip', ['-n', full, 'link', 'set', 'lo', 'up']);
+    return full;
+  }
+
+  /** A veth pair: `aIf` in namespace `a`, `bIf` in namespace `b` (full names), both up. */
+  async addVeth(a: string, aIf: string, b: string, bIf: string, mtu?: number): Promise<void> {
+    const mtuArgs = mtu ? ['mtu', String(mtu)] : [];
+    await run('ip', ['-n', a, 'link', 'add', aIf, ...mtuArgs, 'type', 'veth', 'peer', 'name', bIf, 'netns', b, ...mtuArgs]);
+    await run('ip', ['-n', a, 'link', 'set', aIf, 'up']);
+    await run('ip', ['-n', b, 'link', 'set', bIf, 'up']);
+  }
+
+  async addBridge(ns: string, name: string): Promise<void> {
+    await run('ip', ['-n', ns, 'link', 'add', name, 'type', 'bridge']);
+    await run('ip', ['-n', ns, 'link', 'set', name, 'up']);
+  }
+
+  async addAddress(ns: string, dev: string, cidr: string): Promise<void> {
+    await run('ip', ['-n', ns, 'addr', 'add', cidr, 'dev', dev]);
+  }
+
+  /** `ip -n ns -batch`: many changes, one process. */
+  ipBatch(ns: string, lines: readonly string[]): Promise<void> {
+    return ipBatch(lines, ns);
+  }
+
+  /** Runs a command to completion inside a namespace. */
+  exec(ns: string, cmd: string, args: readonly string[], timeoutMs = 60_000): Promise<RunResult> {
+    return run('ip', ['netns', 'exec', ns, cmd, ...args], { timeout: timeoutMs });
+  }
+
+  /** Starts a long-running process inside a namespace; `destroy()` stops it. */
+  spawn(ns: string, name: string, cmd: string, args: readonly string[], env?: NodeJS.ProcessEnv): LabProcess {
+    const child = spawn('ip', ['netns', 'exec', ns, cmd, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: env ?? process.env,
+    });
+    const proc = new LabProcess(name, child);
+    this.processes.push(proc);
+    this.record();
+    return proc;
+  }
+
+  /** Stops every process, deletes every namespace. Safe to call twice; never throws. */
+  async destroy(): Promise<void> {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    await Promise.all(this.processes.map((p) => p.stop(2000).catch(() => null)));
+    for (const ns of this.namespaces.reverse()) {
+      await run('ip', ['netns', 'del', ns]).catch(() => undefined);
+    }
+    rmSync(join(REGISTRY, `${this.prefix}.json`), { force: true });
+  }
+
+  private record(): void {
+    const rec: LabRecord = {
+      prefix: this.prefix,
+      ownerPid: process.pid,
+      namespaces: this.namespaces,
+      pids: this.processes.map((p) => p.pid).filter((p) => p > 0),
+    };
+    try {
+      mkdirSync(REGISTRY, { recursive: true });
+      writeFileSync(join(REGISTRY, `${this.prefix}.json`), JSON.stringify(rec));
+    } catch {
+      // Not root or no /run: the lab still works, only sweep() cannot find it later.
+    }
+  }
+
+  /**
+   * Removes labs whose owner process is gone (killed before it could clean up), or, with `prefixes`,
+   * the labs with those prefixes whatever their owner (the demo's fixed prefix after a killed run).
+   * Returns the prefixes removed.
+   */
+  static async sweep(prefixes: readonly string[] = []): Promise<string[]> {
+    let files: string[] = [];
+    try {
+      files = readdirSync(REGISTRY).filter((f) => f.endsWith('.json'));
+    } catch {
+      return [];
+    }
+    const removed: string[] = [];
+    for (const f of files) {
+      let rec: LabRecord;
+      try {
+        rec = JSON.parse(readFileSync(join(REGISTRY, f), 'utf8')) as LabRecord;
+      } catch {
+        continue;
+      }
+      const named = prefixes.includes(rec.prefix);
+      if (!named && (rec.ownerPid === process.pid || alive(rec.ownerPid))) continue;
+      for (const pid of rec.pids) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          /* already gone */
+        }
+      }
+      for (const ns of rec.namespaces) await run('ip', ['netns', 'del', ns]).catch(() => undefined);
+      rmSync(join(REGISTRY, f), { force: true });
+      removed.push(rec.prefix);
+    }
+    return removed;
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
