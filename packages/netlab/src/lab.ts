@@ -170,7 +170,7 @@ export class Lab {
   /** Starts a long-running process inside a namespace; `destroy()` stops it. */
   spawn(ns: string, name: string, cmd: string, args: readonly string[], env?: NodeJS.ProcessEnv): LabProcess {
     const child = spawn('ip', ['netns', 'exec', ns, cmd, ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['pipe', 'pipe', 'pipe'],
       env: env ?? process.env,
     });
     const proc = new LabProcess(name, child);
