@@ -26,6 +26,7 @@ Usage: weft-vtep --dev NAME --mtu N [options]
   --learning         learn source MACs from known peers
   --flood            flood broadcast/multicast to every peer (default: drop and count)
   --batch N          packets per batch (default 64)
+  --spin-us N        keep polling N µs after the last packet before sleeping (default 0 = off)
   --persist          keep the TAP after exit
   -h, --help         this text
 `;
@@ -44,6 +45,7 @@ async function main(): Promise<void> {
       learning: { type: 'boolean' },
       flood: { type: 'boolean' },
       batch: { type: 'string' },
+      'spin-us': { type: 'string' },
       persist: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -61,6 +63,7 @@ async function main(): Promise<void> {
     ...(values.mac ? { mac: values.mac } : {}),
     ...(values['local-ip'] ? { localIp: values['local-ip'] } : {}),
     ...(values.batch ? { batchSize: Number(values.batch) } : {}),
+    ...(values['spin-us'] ? { spinUs: Number(values['spin-us']) } : {}),
     ...(values.persist ? { persist: true } : {}),
     peerCheck: !values['no-peer-check'],
     learning: values.learning ?? false,
