@@ -1,0 +1,35 @@
+/**
+ * One snapshot of what weftd knows about its node: the shape of `/v1/status` (weftctl reads it) and
+ * the source of every `/metrics` family (weftd-metrics.ts). Built on request; nothing is kept twice.
+ */
+import type { CounterSnapshot } from '@weft/datapath';
+import type { VxlanPeer } from '../backend/vxlan-peer.js';
+import type { VxlanNetworkStats } from '../backend/vxlan-network.js';
+
+export interface NodeStatus {
+  version: string;
+  startedAt: string;
+  subnetManager: string;
+  network?: string;
+  lease?: { subnet: string; publicIp: string; expiration?: string };
+  vtep?: { name: string; mac: string; mtu: number; vni: number; port: number; up: boolean };
+  subnetFile: { path: string; written: boolean };
+  ipMasq: boolean;
+  peers: VxlanPeer[];
+  counters?: CounterSnapshot;
+  programming?: VxlanNetworkStats;
+  iptablesRepairs: number;
+  leaseEvents: number;
+}
+
+export interface Readiness {
+  ready: boolean;
+  checks: { leaseHeld: boolean; deviceUp: boolean; subnetFileWritten: boolean };
+}
+
+/** What the HTTP server asks the daemon for. */
+export interface StatusSource {
+  status(): Promise<NodeStatus>;
+  readiness(): Promise<Readiness>;
+  fdb(): Promise<Array<{ mac: string; remote: string; kind: string }>>;
+}

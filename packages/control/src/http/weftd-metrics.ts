@@ -1,0 +1,49 @@
+/**
+ * weftd's /metrics: NodeStatus → Prometheus families. Names follow Prometheus conventions (`_total`
+ * for counters, base units, `_timestamp_seconds`); datapath drops are one family with a `reason`
+ * label, one sample per reason the datapath knows (zeros included, so rates work from the start).
+ */
+import { COUNTERS, DROP_REASONS, type CounterName } from '@weft/datapath';
+import type { MetricFamily } from './prometheus-text.js';
+import type { NodeStatus, Readiness } from './node-status.js';
+
+/** Datapath counters that are gauges (levels), not monotonic counts. */
+const DATAPATH_GAUGES: ReadonlySet<CounterName> = new Set(['fdb_entries', 'fdb_learned', 'fdb_peers']);
+
+function one(name: string, help: string, type: MetricFamily['type'], value: number | undefined): MetricFamily {
+  return { name, help, type, samples: value === undefined ? [] : [{ value }] };
+}
+
+export function weftdMetrics(s: NodeStatus, r: Readiness, rssBytes: number): MetricFamily[] {
+  const expiry = s.lease?.expiration ? Date.parse(s.lease.expiration) / 1000 : undefined;
+  const families: MetricFamily[] = [
+    one('weft_ready', '1 when the lease is held, the VTEP device is up and the subnet file is written.', 'gauge', r.ready ? 1 : 0),
+    one('weft_lease_held', '1 while this node holds a subnet lease.', 'gauge', r.checks.leaseHeld ? 1 : 0),
+    one('weft_lease_expiry_timestamp_seconds', 'When our lease expires unless renewed (Unix time).', 'gauge', expiry),
+    one('weft_peers', 'Remote nodes programmed (route, neighbour and FDB entry each).', 'gauge', s.peers.length),
+    one('weft_fdb_entries', 'Entries in the datapath FDB (pinned and learned).', 'gauge', s.counters?.counters.fdb_entries),
+    one('weft_lease_events_total', 'Lease events received from the subnet manager.', 'counter', s.leaseEvents),
+    one('weft_programming_rounds_total', 'Host programming rounds (one ip -batch each at most).', 'counter', s.programming?.rounds),
+    one('weft_programming_reconciles_total', 'Full reconciles against the host (after snapshots).', 'counter', s.programming?.reconciles),
+    one('weft_programming_failures_total', 'Route/neighbour changes that failed (retried).', 'counter', s.programming?.failures),
+    one('weft_leases_skipped_total', 'Leases skipped as not vxlan or malformed.', 'counter', s.programming?.skippedLeases),
+    one('weft_programming_last_round_seconds', 'Duration of the last programming round.', 'gauge', s.programming ? s.programming.lastRoundMs / 1000 : undefined),
+    one('weft_iptables_repairs_total', 'Times weftd restored its iptables chains after someone changed them.', 'counter', s.iptablesRepairs),
+    one('weft_vtep_mtu_bytes', 'MTU of the VTEP device.', 'gauge', s.vtep?.mtu),
+    one('process_resident_memory_bytes', 'Resident memory of weftd.', 'gauge', rssBytes),
+    one('process_start_time_seconds', 'Start time of weftd (Unix time).', 'gauge', Date.parse(s.startedAt) / 1000),
+  ];
+  if (s.counters) {
+    for (const n of COUNTERS) {
+      const gauge = DATAPATH_GAUGES.has(n);
+      families.push(one(`weft_datapath_${n}${gauge ? '' : '_total'}`, `Datapath counter ${n}.`, gauge ? 'gauge' : 'counter', s.counters.counters[n]));
+    }
+    families.push({
+      name: 'weft_datapath_drops_total',
+      help: 'Packets the datapath dropped, by reason.',
+      type: 'counter',
+      samples: DROP_REASONS.map((reason) => ({ labels: { reason }, value: s.counters!.drops[reason] })),
+    });
+  }
+  return families;
+}

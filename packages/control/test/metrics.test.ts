@@ -1,0 +1,66 @@
+import { FakeVtep } from '@weft/datapath';
+import { describe, expect, it } from 'vitest';
+import { renderExposition } from '../src/http/prometheus-text.js';
+import { weftdMetrics } from '../src/http/weftd-metrics.js';
+import type { NodeStatus, Readiness } from '../src/http/node-status.js';
+
+const status: NodeStatus = {
+  version: '0.1.0',
+  startedAt: '2026-11-21T10:00:00.000Z',
+  subnetManager: 'etcd',
+  network: '10.244.0.0/16',
+  lease: { subnet: '10.244.3.0/24', publicIp: '192.168.1.3', expiration: '2026-11-22T10:00:00.000Z' },
+  vtep: { name: 'weft.1', mac: '02:00:00:00:00:01', mtu: 1450, vni: 1, port: 8472, up: true },
+  subnetFile: { path: '/run/flannel/subnet.env', written: true },
+  ipMasq: false,
+  peers: [{ subnet: '10.244.4.0/24', gateway: '10.244.4.0', vtepMac: '0a:00:00:00:00:04', publicIp: '192.168.1.4' }],
+  counters: new FakeVtep().counters(),
+  programming: { rounds: 3, reconciles: 1, failures: 0, skippedLeases: 2, lastRoundMs: 12.5 },
+  iptablesRepairs: 0,
+  leaseEvents: 7,
+};
+const ready: Readiness = { ready: true, checks: { leaseHeld: true, deviceUp: true, subnetFileWritten: true } };
+
+describe('Prometheus text', () => {
+  it('writes HELP, TYPE and samples; escapes label values; skips empty families', () => {
+    const text = renderExposition([
+      { name: 'a_total', help: 'line\nbreak', type: 'counter', samples: [{ labels: { reason: 'x"y\\z' }, value: 3 }] },
+      { name: 'b', help: 'empty', type: 'gauge', samples: [] },
+      { name: 'c', help: 'inf', type: 'gauge', samples: [{ value: Infinity }] },
+    ]);
+    expect(text).toBe('# HELP a_total line\\nbreak\n# TYPE a_total counter\na_total{reason="x\\"y\\\\z"} 3\n# HELP c inf\n# TYPE c gauge\nc +Inf\n');
+  });
+});
+
+describe('weftd metrics', () => {
+  const text = renderExposition(weftdMetrics(status, ready, 50_000_000));
+
+  it('exports lease expiry, peers, FDB size and readiness', () => {
+    expect(text).toContain('weft_lease_expiry_timestamp_seconds 1795341600');
+    expect(text).toContain('weft_peers 1\n');
+    expect(text).toContain('# TYPE weft_fdb_entries gauge\nweft_fdb_entries 0\n');
+    expect(text).toContain('weft_ready 1\n');
+    expect(text).toContain('weft_leases_skipped_total 2\n');
+    expect(text).toContain('process_resident_memory_bytes 50000000\n');
+  });
+
+  it('exports every datapath counter and one drops family with a reason label', () => {
+    expect(text).toContain('# TYPE weft_datapath_rx_datagrams_total counter');
+    expect(text).toContain('# TYPE weft_datapath_fdb_peers gauge');
+    expect(text).toContain('# TYPE weft_datapath_drops_total counter');
+    expect(text).toContain('weft_datapath_drops_total{reason="tx_no_fdb"} 0');
+    expect(text).toContain('weft_datapath_drops_total{reason="rx_unknown_peer"} 0');
+  });
+
+  it('every line is a comment or `name{labels} value`', () => {
+    for (const line of text.trimEnd().split('\n')) {
+      expect(line).toMatch(/^(# (HELP|TYPE) [a-z_]+ .+|[a-z_]+(\{[a-z_]+="[^"]*"\})? [-+0-9.eInf]+)$/);
+    }
+  });
+
+  it('leaves out the expiry when the lease has none (Kubernetes mode)', () => {
+    const { expiration: _, ...lease } = status.lease!;
+    const t = renderExposition(weftdMetrics({ ...status, lease }, ready, 1));
+    expect(t).not.toContain('weft_lease_expiry_timestamp_seconds');
+  });
+});
