@@ -22,7 +22,8 @@ import type { VtepControl } from '@weft/datapath';
 import type { Lease, LeaseEvent } from '../subnet/types.js';
 import { type HostOp, type HostOpFailure, type HostProgrammer, describeHostOp } from './host-programmer.js';
 import { type VxlanPeer, decodeVxlanPeer, samePeer } from './vxlan-peer.js';
-import { parseSubnet } from './subnet-address.js';
+import { formatIpv4 } from '@weft/datapath';
+import { formatIpv4Cidr, parseIpv4Cidr } from '../net/ipv4-cidr.js';
 
 export interface VxlanNetworkOptions {
   vtep: VtepControl;
@@ -72,14 +73,15 @@ export class VxlanNetwork {
 
   /** Our lease (first, or re-acquired, maybe with another subnet): device address, then re-program. */
   async setOwnLease(lease: Lease): Promise<void> {
-    const subnet = parseSubnet(lease.subnet);
-    await this.host.setAddress(`${subnet.network}/32`);
+    const c = parseIpv4Cidr(lease.subnet);
+    const subnet = formatIpv4Cidr(c);
+    await this.host.setAddress(`${formatIpv4(c.base)}/32`);
     const previous = this.ownSubnet;
-    this.ownSubnet = subnet.cidr;
-    if (previous !== subnet.cidr) {
-      this.log.info({ subnet: subnet.cidr, previous, dev: this.host.dev }, 'vxlan device addressed for our subnet');
+    this.ownSubnet = subnet;
+    if (previous !== subnet) {
+      this.log.info({ subnet, previous, dev: this.host.dev }, 'vxlan device addressed for our subnet');
       if (previous) this.dirty.add(previous);
-      this.dirty.add(subnet.cidr);
+      this.dirty.add(subnet);
       this.kick();
     }
   }

@@ -6,9 +6,9 @@
  * quad, VtepMAC a unicast MAC, VNI ours), so a malformed lease is one warning and one skipped peer,
  * never a half-programmed node or a broken `ip -batch` line.
  */
-import { parseIpv4, parseMac, isGroupMac } from '@weft/datapath';
+import { formatIpv4, parseIpv4, parseMac, isGroupMac } from '@weft/datapath';
 import type { Lease } from '../subnet/types.js';
-import { parseSubnet } from './subnet-address.js';
+import { formatIpv4Cidr, parseIpv4Cidr, type Ipv4Cidr } from '../net/ipv4-cidr.js';
 
 export interface VxlanPeer {
   /** "10.244.2.0/24" */
@@ -24,9 +24,9 @@ export type PeerDecode = { ok: true; peer: VxlanPeer } | { ok: false; reason: st
 export function decodeVxlanPeer(lease: Lease, vni: number): PeerDecode {
   const a = lease.attrs;
   if (a.BackendType !== 'vxlan') return { ok: false, reason: `BackendType ${JSON.stringify(a.BackendType)} is not vxlan` };
-  let subnet;
+  let subnet: Ipv4Cidr;
   try {
-    subnet = parseSubnet(lease.subnet);
+    subnet = parseIpv4Cidr(lease.subnet);
   } catch (e) {
     return { ok: false, reason: (e as Error).message };
   }
@@ -42,7 +42,7 @@ export function decodeVxlanPeer(lease: Lease, vni: number): PeerDecode {
   }
   return {
     ok: true,
-    peer: { subnet: subnet.cidr, gateway: subnet.network, vtepMac: data.VtepMAC.toLowerCase(), publicIp: a.PublicIP },
+    peer: { subnet: formatIpv4Cidr(subnet), gateway: formatIpv4(subnet.base), vtepMac: data.VtepMAC.toLowerCase(), publicIp: a.PublicIP },
   };
 }
 

@@ -13,7 +13,8 @@
  */
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { parseSubnet, subnetOfAddress } from '../backend/subnet-address.js';
+import { formatIpv4 } from '@weft/datapath';
+import { firstUsable, formatIpv4Cidr, parseIpv4Cidr } from '../net/ipv4-cidr.js';
 
 export interface SubnetFileContent {
   network: string; // "10.244.0.0/16"
@@ -23,10 +24,10 @@ export interface SubnetFileContent {
 }
 
 export function renderSubnetFile(c: SubnetFileContent): string {
-  const s = parseSubnet(c.subnet);
+  const s = parseIpv4Cidr(c.subnet);
   return [
     `FLANNEL_NETWORK=${c.network}`,
-    `FLANNEL_SUBNET=${s.firstUsable}/${s.prefixLen}`,
+    `FLANNEL_SUBNET=${formatIpv4(firstUsable(s))}/${s.prefixLen}`,
     `FLANNEL_MTU=${c.mtu}`,
     `FLANNEL_IPMASQ=${c.ipMasq}`,
     '',
@@ -78,7 +79,7 @@ export async function readPreviousSubnet(path: string): Promise<string | undefin
   const value = parseSubnetFile(text).FLANNEL_SUBNET;
   if (!value) return undefined;
   try {
-    return subnetOfAddress(value);
+    return formatIpv4Cidr(parseIpv4Cidr(value, { allowHostBits: true }));
   } catch {
     return undefined;
   }

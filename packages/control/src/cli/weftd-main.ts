@@ -1,0 +1,72 @@
+/**
+ * weftd's entry point (bin/weftd): flags → logger → Weftd.run(), signals, exit codes.
+ *
+ *   exit 0  stopped by SIGTERM/SIGINT (or --help/--version)
+ *   exit 2  invalid configuration (flag, environment variable, net-conf.json, MTU): one line naming it
+ *   exit 1  any other startup failure (device, port in use, ...), logged as fatal
+ *
+ * Logs are pino JSON lines on stdout; on a terminal they go through pino-pretty instead.
+ */
+import { readFileSync } from 'node:fs';
+import { pino, type Logger } from 'pino';
+import { NetConfError } from '../config/net-conf.js';
+import { Weftd } from '../weftd.js';
+import { ConfigError, parseWeftdArgs, weftdHelp } from './weftd-flags.js';
+
+function version(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+function makeLogger(level: string): Logger {
+  const base = { name: 'weftd' };
+  if (process.stdout.isTTY) {
+    return pino({ ...base, level }, pino.transport({ target: 'pino-pretty', options: { colorize: true } }));
+  }
+  return pino({ ...base, level });
+}
+
+async function main(): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseWeftdArgs(process.argv.slice(2), process.env);
+  } catch (e) {
+    process.stderr.write(`weftd: ${(e as Error).message}\n`);
+    return 2;
+  }
+  if (parsed.kind === 'help') {
+    process.stdout.write(weftdHelp());
+    return 0;
+  }
+  if (parsed.kind === 'version') {
+    process.stdout.write(`weftd ${version()}\n`);
+    return 0;
+  }
+  const log = makeLogger(parsed.config.logLevel);
+  const daemon = new Weftd(parsed.config, log, version());
+  for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+    process.on(sig, () => {
+      log.info({ signal: sig }, 'stopping');
+      daemon.stop();
+    });
+  }
+  try {
+    await daemon.run();
+    return 0;
+  } catch (e) {
+    if (e instanceof ConfigError || e instanceof NetConfError) {
+      log.fatal(`invalid configuration: ${e.message}`);
+      process.stderr.write(`weftd: ${e.message}\n`);
+      return 2;
+    }
+    log.fatal({ err: e }, `weftd failed: ${(e as Error).message}`);
+    return 1;
+  }
+}
+
+process.exitCode = await main();
+// Anything still holding the loop (a stuck etcd call) must not keep a stopped agent alive.
+setTimeout(() => process.exit(), 2000).unref();
