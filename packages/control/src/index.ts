@@ -32,4 +32,6 @@ export {
 export { LeaseKeeper, DEFAULT_RENEW_MARGIN_MS, DEFAULT_RENEW_RETRY_MS, type LeaseKeeperOptions, type LeaseKeeperEvents } from './subnet/lease-keeper.js';
 export { pickFreeSubnet, freeSubnets, subnetRange, isSubnetCompatible, type SubnetRange } from './subnet/subnet-allocator.js';
 export { RetryBackoff, sleep } from './retry-backoff.js';
+export { KubeSubnetManager, NETWORK_CONDITION_REASON, type KubeSubnetManagerOptions } from './subnet/kube-subnet-manager.js';
+export { leaseAnnotations, annotationsForLease, nodeToLease, nodePodCidr, DEFAULT_ANNOTATION_PREFIX, type LeaseAnnotations } from './subnet/kube-node-lease.js';
 // --- end subnet management ---

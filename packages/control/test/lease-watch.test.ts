@@ -1,0 +1,150 @@
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { EtcdSubnetManager } from '../src/subnet/etcd-subnet-manager.js';
+import { MemoryRegistry } from '../src/subnet/memory-registry.js';
+import { encodeLeaseAttrs } from '../src/subnet/lease-codec.js';
+import type { LeaseAttrs, LeaseEvent } from '../src/subnet/types.js';
+
+const silent = pino({ level: 'silent' });
+const CONFIG = '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}';
+
+const attrs = (ip: string, mac = '0a:00:00:00:00:01', type = 'vxlan'): LeaseAttrs => ({ PublicIP: ip, PublicIPv6: null, BackendType: type, BackendData: { VNI: 1, VtepMAC: mac } });
+const value = (ip: string, mac?: string, type?: string) => encodeLeaseAttrs(attrs(ip, mac, type));
+
+async function until(cond: () => boolean, ms = 3000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+const aborts: AbortController[] = [];
+afterEach(() => aborts.splice(0).forEach((a) => a.abort()));
+
+function watch(registry: MemoryRegistry) {
+  const manager = new EtcdSubnetManager({ registry, logger: silent });
+  const batches: LeaseEvent[][] = [];
+  const ac = new AbortController();
+  aborts.push(ac);
+  const done = manager.watchLeases((b) => batches.push(b), ac.signal);
+  const flat = () => batches.flat();
+  const describeEvents = () => flat().map((e) => (e.type === 'snapshot' ? `snapshot ${e.leases.map((l) => l.subnet).join(',')}` : `${e.type} ${e.lease.subnet}`));
+  return { batches, flat, describeEvents, ac, done };
+}
+
+describe('lease watch', () => {
+  it('starts with a snapshot, then delivers added and removed (removed carries the attrs)', async () => {
+    const registry = new MemoryRegistry(CONFIG);
+    registry.put('10.244.1.0-24', value('192.168.1.1'), 100);
+    const w = watch(registry);
+    await until(() => w.batches.length === 1);
+    expect(w.batches[0]).toEqual([{ type: 'snapshot', leases: [{ subnet: '10.244.1.0/24', attrs: attrs('192.168.1.1') }] }]);
+    registry.put('10.244.2.0-24', value('192.168.1.2', '0a:00:00:00:00:02'), 100);
+    registry.delete('10.244.1.0-24');
+    await until(() => w.flat().length === 3);
+    expect(w.flat()[1]).toEqual({ type: 'added', lease: { subnet: '10.244.2.0/24', attrs: attrs('192.168.1.2', '0a:00:00:00:00:02') } });
+    expect(w.flat()[2]).toEqual({ type: 'removed', lease: { subnet: '10.244.1.0/24', attrs: attrs('192.168.1.1') } });
+    w.ac.abort();
+    await w.done;
+  });
+
+  it('a changed lease is added again; an identical rewrite (renewal) is not', async () => {
+    const registry = new MemoryRegistry(CONFIG);
+    const w = watch(registry);
+    await until(() => w.batches.length === 1);
+    registry.put('10.244.1.0-24', value('192.168.1.1'), 100);
+    registry.put('10.244.1.0-24', value('192.168.1.1'), 100);
+    registry.put('10.244.1.0-24', value('192.168.1.1', '0a:00:00:00:00:09'), 100);
+    registry.put('10.244.5.0-24', value('192.168.1.5'), 100);
+    await until(() => w.flat().some((e) => e.type === 'added' && e.lease.subnet === '10.244.5.0/24'));
+    expect(w.describeEvents()).toEqual(['snapshot ', 'added 10.244.1.0/24', 'added 10.244.1.0/24', 'added 10.244.5.0/24']);
+  });
+
+  it('ignores leases of other backend types, and reports a lease that turns into one as removed', async () => {
+    const registry = new MemoryRegistry(CONFIG);
+    registry.put('10.244.3.0-24', value('192.168.1.3', undefined, 'host-gw'), 100);
+    const w = watch(registry);
+    await until(() => w.batches.length === 1);
+    expect(w.batches[0]).toEqual([{ type: 'snapshot', leases: [] }]);
+    registry.put('10.244.4.0-24', value('192.168.1.4'), 100);
+    registry.put('10.244.4.0-24', value('192.168.1.4', undefined, 'udp'), 100);
+    registry.put('10.244.6.0-24', value('192.168.1.6', undefined, 'host-gw'), 100);
+    registry.delete('10.244.3.0-24');
+    registry.put('10.244.7.0-24', value('192.168.1.7'), 100);
+    await until(() => w.flat().length === 4);
+    expect(w.describeEvents()).toEqual(['snapshot ', 'added 10.244.4.0/24', 'removed 10.244.4.0/24', 'added 10.244.7.0/24']);
+  });
+
+  it('logs and skips malformed keys and values, never stops', async () => {
+    const registry = new MemoryRegistry(CONFIG);
+    registry.put('10.244.1.0-24', '{"PublicIP":', 100);
+    registry.put('garbage', value('192.168.1.9'), 100);
+    registry.put('10.244.2.0-24', value('192.168.1.2'), 100);
+    const w = watch(registry);
+    await until(() => w.batches.length === 1);
+    expect(w.describeEvents()).toEqual(['snapshot 10.244.2.0/24']);
+    registry.put('10.244.2.0-24', '[]', 100); // a delivered lease turned to junk → removed
+    registry.put('10.244.3.0-24', '{"PublicIP":"300.1.1.1","BackendType":"vxlan"}', 100);
+    registry.put('10.244.4.0-24', value('192.168.1.4'), 100);
+    await until(() => w.flat().length === 3);
+    expect(w.describeEvents()).toEqual(['snapshot 10.244.2.0/24', 'removed 10.244.2.0/24', 'added 10.244.4.0/24']);
+  });
+
+  it('re-lists (a new snapshot) when the watch falls behind compaction', async () => {
+    const registry = new MemoryRegistry(CONFIG);
+    registry.put('10.244.1.0-24', value('192.168.1.1'), 100);
+    const w = watch(registry);
+    await until(() => w.batches.length === 1);
+    registry.setUnreachable(true); // the watch breaks; writes below happen while we are away
+    registry.setUnreachable(false);
+    registry.delete('10.244.1.0-24');
+    registry.put('10.244.2.0-24', value('192.168.1.2'), 100);
+    registry.compact();
+    await until(() => w.flat().filter((e) => e.type === 'snapshot').length === 2);
+    expect(w.describeEvents()).toEqual(['snapshot 10.244.1.0/24', 'snapshot 10.244.2.0/24']);
+    registry.put('10.244.3.0-24', value('192.168.1.3'), 100);
+    await until(() => w.flat().length === 3);
+    expect(registry.calls.list).toBe(2);
+  });
+
+  it('after a lost connection it backs off and resumes from the last revision (no snapshot, no gap)', async () => {
+    const registry = new MemoryRegistry(CONFIG);
+    const w = watch(registry);
+    await until(() => w.batches.length === 1);
+    registry.put('10.244.1.0-24', value('192.168.1.1'), 100);
+    await until(() => w.flat().length === 2);
+    registry.setUnreachable(true);
+    await new Promise((r) => setTimeout(r, 350)); // several failed attempts: 100, 200 ms...
+    registry.setUnreachable(false);
+    registry.put('10.244.2.0-24', value('192.168.1.2'), 100);
+    registry.delete('10.244.1.0-24');
+    await until(() => w.flat().length === 4, 6000);
+    expect(w.describeEvents()).toEqual(['snapshot ', 'added 10.244.1.0/24', 'added 10.244.2.0/24', 'removed 10.244.1.0/24']);
+    expect(registry.calls.list).toBe(1);
+    expect(registry.calls.watch).toBeGreaterThanOrEqual(3);
+    expect(registry.calls.watch).toBeLessThan(8);
+  });
+
+  it('an etcd that is down at start is retried until the first snapshot', async () => {
+    const registry = new MemoryRegistry(CONFIG);
+    registry.setUnreachable(true);
+    const w = watch(registry);
+    await new Promise((r) => setTimeout(r, 150));
+    expect(w.batches).toHaveLength(0);
+    registry.put('10.244.1.0-24', value('192.168.1.1'), 100);
+    registry.setUnreachable(false);
+    await until(() => w.batches.length === 1);
+    expect(w.describeEvents()).toEqual(['snapshot 10.244.1.0/24']);
+  });
+
+  it('resolves when aborted and leaves no watch behind', async () => {
+    const registry = new MemoryRegistry(CONFIG);
+    const w = watch(registry);
+    await until(() => w.batches.length === 1);
+    expect(registry.watchCount).toBe(1);
+    w.ac.abort();
+    await w.done;
+    expect(registry.watchCount).toBe(0);
+  });
+});
