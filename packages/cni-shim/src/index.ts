@@ -1,1 +1,16 @@
-export {};
+/**
+ * @weft/cni-shim: the weft CNI plugin (`bin/weft`) and the pieces tests, benchmarks and weftd reuse:
+ * the skeleton, result conversion, config and subnet-file parsing, the host-local compatible IPAM
+ * store, and a small runtime that executes plugins and conflists the way container runtimes do.
+ */
+export { CNI_ERR, CniError, asCniError } from './cni-error.js';
+export { SUPPORTED_VERSIONS, CURRENT_VERSION, compareVersions, versionAtLeast } from './spec-version.js';
+export { pluginMain, decodeInvocation, checkInterfaceName, type PluginIO, type PluginFuncs, type CmdArgs, type CniCommand } from './skel.js';
+export { formatResult, parseResult, appendResult, type CniResult, type CniInterface, type CniIpConfig, type CniRoute, type CniDns } from './result.js';
+export { parseNetConf, DEFAULT_DATA_DIR, DEFAULT_SUBNET_FILE, type WeftNetConf, type Attachment } from './config.js';
+export { readSubnetFile, parseSubnetEnv, type NodeSubnet } from './subnet-file.js';
+export { IpamStore, type Reservation, type AddressPool, type Owner } from './ipam-store.js';
+export { hostVethName, macForAddress } from './bridge-veth.js';
+export { weftPlugin, addressPool, ABOUT } from './weft-plugin.js';
+export { setLogSink } from './log.js';
+export { invokePlugin, runConflist, type PluginInvocation, type InvokeOutcome, type ConflistRun } from './plugin-exec.js';

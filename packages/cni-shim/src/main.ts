@@ -1,0 +1,41 @@
+/**
+ * The plugin process: wires the real environment and stdio into the skeleton and exits with its code.
+ * This is the whole import graph of `bin/weft`: node: builtins and this package's modules, nothing
+ * else (start-up time is the budget; see README).
+ */
+import { readFileSync, writeSync } from 'node:fs';
+import { pluginMain, type PluginIO } from './skel.js';
+import { ABOUT, weftPlugin } from './weft-plugin.js';
+
+/** All of stdin; a non-blocking or TTY stdin falls back to the stream. */
+async function readStdin(): Promise<string> {
+  if (process.stdin.isTTY) return '';
+  try {
+    return readFileSync(0, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') return '';
+    const chunks: Buffer[] = [];
+    for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks).toString('utf8');
+  }
+}
+
+function writeAll(fd: number, text: string): void {
+  const buf = Buffer.from(text);
+  for (let off = 0; off < buf.length; ) {
+    try {
+      off += writeSync(fd, buf, off);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') return;
+    }
+  }
+}
+
+const io: PluginIO = {
+  env: process.env,
+  readStdin,
+  writeStdout: (t) => writeAll(1, t),
+  writeStderr: (t) => writeAll(2, t),
+};
+
+process.exitCode = await pluginMain(weftPlugin, io, ABOUT);

@@ -1,0 +1,172 @@
+/**
+ * The weft plugin's verbs: what ADD, DEL, GC and STATUS do (CHECK lives in attachment-check.ts).
+ *
+ * ADD, in order of cost: read the node's lease from the subnet file (no lease: code 11), open the pod
+ * namespace, then run the two independent slow steps at once — the IPAM reservation (which waits for
+ * the store's flock) and the node-side veth/bridge batch — and finally configure the pod side. Any
+ * failure rolls back what the other steps made: the veth pair and the reservation. Nothing is left
+ * half-created.
+ *
+ * DEL never reads the subnet file and never talks to weftd: it deletes the host end of the veth by
+ * its derived name and releases the reservations of (container, ifname). Missing pieces are success.
+ */
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { attachmentCheck } from './attachment-check.js';
+import { configurePodSide, hostVethName, plugHostSide, unplugVeth, type VethPlan } from './bridge-veth.js';
+import { CNI_ERR, CniError } from './cni-error.js';
+import { parseNetConf, type WeftNetConf } from './config.js';
+import { IpamStore, type AddressPool, type Owner } from './ipam-store.js';
+import { broadcastAddress, formatIpv4, formatIpv4Prefix, networkAddress } from './ipv4.js';
+import { log } from './log.js';
+import { appendResult, type CniResult } from './result.js';
+import type { CmdArgs, PluginFuncs } from './skel.js';
+import { readSubnetFile, type NodeSubnet } from './subnet-file.js';
+
+export const ABOUT = 'weft CNI plugin: pods on the node bridge, addresses from the node lease weftd writes to the subnet file';
+
+export const weftPlugin: PluginFuncs = {
+  add,
+  del,
+  check: attachmentCheck,
+  gc,
+  status,
+};
+
+/** The node subnet's usable addresses: network+1 .. broadcast-1 (the gateway, network+1, is skipped). */
+export function addressPool(subnet: NodeSubnet): AddressPool {
+  return {
+    first: networkAddress(subnet.gateway) + 1,
+    last: broadcastAddress(subnet.gateway) - 1,
+    gateway: subnet.gateway.addr,
+    label: `${formatIpv4(networkAddress(subnet.gateway))}/${subnet.gateway.len}`,
+  };
+}
+
+async function add(a: CmdArgs): Promise<CniResult> {
+  const conf = parseNetConf(a.config);
+  const subnet = readSubnetFile(conf.subnetFile);
+  const netnsFd = openPodNetns(a.netns);
+  try {
+    return await attach(a, conf, subnet, netnsFd);
+  } finally {
+    closeSync(netnsFd);
+  }
+}
+
+async function attach(a: CmdArgs, conf: WeftNetConf, subnet: NodeSubnet, netnsFd: number): Promise<CniResult> {
+  const owner: Owner = { containerId: a.containerId, ifName: a.ifName };
+  const store = new IpamStore(conf.name, conf.dataDir);
+  const plan: VethPlan = {
+    bridge: conf.bridge,
+    gateway: subnet.gateway,
+    mtu: conf.mtu ?? subnet.mtu,
+    hairpin: conf.hairpinMode,
+    hostVeth: hostVethName(a.containerId, a.ifName),
+    podIf: a.ifName,
+    netns: a.netns,
+    netnsFd,
+  };
+  const [reserved, plugged] = await Promise.allSettled([store.locked(() => store.reserve(owner, addressPool(subnet))), plugHostSide(plan)]);
+  const undo = async (): Promise<void> => {
+    if (plugged.status === 'fulfilled') await unplugVeth(plan.hostVeth).catch((e: unknown) => log.warn('rollback: cannot delete veth', { veth: plan.hostVeth, err: String(e) }));
+    if (reserved.status === 'fulfilled') await store.locked(() => store.releaseAddress(reserved.value, owner)).catch((e: unknown) => log.warn('rollback: cannot release address', { err: String(e) }));
+  };
+  if (reserved.status === 'rejected' || plugged.status === 'rejected') {
+    await undo();
+    throw reserved.status === 'rejected' ? reserved.reason : (plugged as PromiseRejectedResult).reason;
+  }
+  const address = { addr: reserved.value, len: subnet.gateway.len };
+  const routeDst = conf.isDefaultGateway ? '0.0.0.0/0' : formatIpv4Prefix(subnet.network);
+  let podMac: string;
+  try {
+    podMac = await configurePodSide(plan, { address, routeDst });
+  } catch (e) {
+    await undo();
+    throw e;
+  }
+  enableForwarding();
+  log.info('pod attached', { container: a.containerId, ifname: a.ifName, address: formatIpv4Prefix(address), veth: plan.hostVeth, bridge: plan.bridge });
+  return appendResult(conf.prevResult, {
+    interfaces: [
+      { name: plan.bridge, mac: plugged.value.bridgeMac, mtu: plan.mtu },
+      { name: plan.hostVeth, mac: plugged.value.hostMac, mtu: plan.mtu },
+      { name: a.ifName, mac: podMac, mtu: plan.mtu, sandbox: a.netns },
+    ],
+    ips: [{ address: formatIpv4Prefix(address), gateway: formatIpv4(subnet.gateway.addr), interface: 2 }],
+    routes: [{ dst: routeDst, gw: formatIpv4(subnet.gateway.addr) }],
+    dns: {},
+  });
+}
+
+/** Opens CNI_NETNS (code 3 when it does not exist); refuses the plugin's own namespace. */
+function openPodNetns(path: string): number {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code === 'ENOENT' ? CNI_ERR.unknownContainer : CNI_ERR.invalidEnvironment;
+    throw new CniError(code, `cannot open CNI_NETNS ${path}: ${(e as Error).message}`);
+  }
+  const pod = fstatSync(fd);
+  const own = statSync('/proc/self/ns/net');
+  if (pod.dev === own.dev && pod.ino === own.ino) {
+    closeSync(fd);
+    throw new CniError(CNI_ERR.invalidEnvironment, `CNI_NETNS ${path} is the plugin's own network namespace, not a pod's`);
+  }
+  return fd;
+}
+
+/** The node routes pod traffic (as the bridge plugin does for isGateway). /proc/sys/net is per namespace. */
+function enableForwarding(): void {
+  const path = '/proc/sys/net/ipv4/ip_forward';
+  try {
+    if (readFileSync(path, 'utf8').trim() !== '1') writeFileSync(path, '1');
+  } catch (e) {
+    log.warn('cannot enable IPv4 forwarding', { path, err: (e as Error).message });
+  }
+}
+
+async function del(a: CmdArgs): Promise<void> {
+  // A pod must always be deletable: a prevResult that does not decode is no reason to keep it.
+  const conf = parseNetConf({ ...a.config, prevResult: undefined });
+  const owner: Owner = { containerId: a.containerId, ifName: a.ifName };
+  const veth = hostVethName(a.containerId, a.ifName);
+  const removed = await unplugVeth(veth);
+  const store = new IpamStore(conf.name, conf.dataDir);
+  const released = existsSync(store.dir) ? await store.locked(() => store.release(owner)) : [];
+  log.info('pod detached', { container: a.containerId, ifname: a.ifName, veth: removed ? veth : null, released: released.map((r) => formatIpv4(r.ip)) });
+}
+
+async function gc(a: CmdArgs): Promise<void> {
+  const conf = parseNetConf(a.config);
+  if (!conf.validAttachments) {
+    throw new CniError(CNI_ERR.invalidConfig, 'GC needs "cni.dev/valid-attachments" in the network config', 'without the list every reservation would look stale; weft releases nothing');
+  }
+  const store = new IpamStore(conf.name, conf.dataDir);
+  if (!existsSync(store.dir)) return;
+  const stale = await store.locked(() => store.collect(conf.validAttachments ?? []));
+  const failures: string[] = [];
+  for (const r of stale) {
+    if (r.corrupt) {
+      log.warn('GC released a corrupt reservation', { file: r.path, cause: r.corrupt });
+      continue;
+    }
+    await unplugVeth(hostVethName(r.containerId, r.ifName)).catch((e: unknown) => failures.push(String(e)));
+  }
+  log.info('GC', { network: conf.name, released: stale.map((r) => formatIpv4(r.ip)) });
+  if (failures.length > 0) throw new CniError(CNI_ERR.internal, `GC released ${stale.length} reservations but could not delete ${failures.length} veths`, failures.join('; '));
+}
+
+async function status(a: CmdArgs): Promise<void> {
+  const conf = parseNetConf(a.config);
+  let subnet: NodeSubnet;
+  try {
+    subnet = readSubnetFile(conf.subnetFile);
+  } catch (e) {
+    throw new CniError(CNI_ERR.notAvailable, `weft cannot add pods: ${(e as Error).message}`, e instanceof CniError ? e.details : '');
+  }
+  const pool = addressPool(subnet);
+  if (new IpamStore(conf.name, conf.dataDir).freeCount(pool) <= 0) {
+    throw new CniError(CNI_ERR.notAvailable, `weft cannot add pods: every address of ${pool.label} is reserved in network "${conf.name}"`);
+  }
+}
