@@ -112,20 +112,23 @@ export class Weftd implements StatusSource {
     if (mtu < 576 || mtu > 9000) throw new ConfigError(`VTEP MTU ${mtu} (${mtuSource}) is outside 576..9000`);
     const name = vtepDeviceName(nc.backend.vni);
     const mac = deriveVtepMac(u.publicIp, nc.backend.vni);
+    // Setting a MAC, even the same one, makes the kernel flush every neighbour on the device
+    // (NETDEV_CHANGEADDR), permanent ones included: on a restart, keep the device's when it is right.
+    const existing = await readFile(`/sys/class/net/${name}/address`, 'utf8').then((t) => t.trim(), () => undefined);
     const dlog = this.log.child({ component: 'datapath', dev: name });
     this.vtep = await Vtep.open({
       name,
       mtu,
       vni: nc.backend.vni,
       port: nc.backend.port,
-      mac,
+      ...(existing === mac ? {} : { mac }),
       localIp: u.ifaceAddr,
       persist: true,
       onWarning: (m) => dlog.warn(m),
     });
     this.host = new IpBatchProgrammer(name);
     this.network = new VxlanNetwork({ vtep: this.vtep, host: this.host, logger: this.log.child({ component: 'vxlan' }), publicIp: u.publicIp });
-    this.log.info({ dev: name, mac, mtu, mtuSource, vni: nc.backend.vni, port: nc.backend.port, bind: u.ifaceAddr }, 'VTEP open');
+    this.log.info({ dev: name, mac, reattached: existing !== undefined, mtu, mtuSource, vni: nc.backend.vni, port: nc.backend.port, bind: u.ifaceAddr }, 'VTEP open');
   }
 
   private leaseAttrs(): Lease['attrs'] {

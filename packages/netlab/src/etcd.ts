@@ -33,10 +33,11 @@ export function freePort(): Promise<number> {
 
 /**
  * Starts etcd. With `netns`, it listens on `ip` inside that namespace (client 2379, peer 2380); without,
- * on 127.0.0.1 with free ports. Resolves once etcd serves clients.
+ * on 127.0.0.1 with free ports. Resolves once etcd serves clients. With `dataDir` (a previous handle's),
+ * etcd restarts on that data, which `stop()` then keeps: the caller removes it.
  */
-export async function startEtcd(lab: Lab, opts: { netns?: string; ip?: string; name?: string } = {}): Promise<EtcdHandle> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'weft-etcd-'));
+export async function startEtcd(lab: Lab, opts: { netns?: string; ip?: string; name?: string; dataDir?: string } = {}): Promise<EtcdHandle> {
+  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'weft-etcd-'));
   const ip = opts.ip ?? '127.0.0.1';
   const clientPort = opts.netns ? 2379 : await freePort();
   const peerPort = opts.netns ? 2380 : await freePort();
@@ -63,7 +64,7 @@ export async function startEtcd(lab: Lab, opts: { netns?: string; ip?: string; n
   }
   const stop = async (): Promise<void> => {
     await proc.stop(3000);
-    rmSync(dataDir, { recursive: true, force: true });
+    if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
   };
   try {
     await waitHealthy(lab, opts.netns, client, proc);

@@ -34,6 +34,8 @@ export function runHostTool(cmd: string, args: readonly string[], opts: HostTool
         resolve({ code: err ? ((err as { code: number }).code ?? 1) : 0, stdout: String(stdout), stderr: String(stderr) });
       },
     );
+    // A tool that exits before reading its stdin closes the pipe: EPIPE here is not our error to throw.
+    child.stdin?.on('error', () => undefined);
     child.stdin?.end(opts.stdin ?? '');
   });
 }
