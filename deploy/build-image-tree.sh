@@ -7,7 +7,7 @@
 #
 #   OUT/control       weftd and weftctl with production dependencies only (pnpm deploy --prod)
 #   OUT/installer     weft-install-cni with production dependencies only
-#   OUT/cni/weft.mjs  the CNI plugin as one file (esbuild); weft-install-cni copies it onto the node
+#   OUT/cni/weft.cjs  the CNI plugin as one file (esbuild); weft-install-cni copies it onto the node
 #   OUT/bin/          a symlink for every bin the deployed packages declare (the image puts it on PATH)
 set -eu
 
@@ -28,7 +28,7 @@ for package in control installer; do
 done
 
 mkdir -p "$out/cni" "$out/bin"
-node packages/installer/bin/weft-bundle-cni --entry packages/cni-shim/bin/weft --out "$out/cni/weft.mjs"
+node packages/installer/bin/weft-bundle-cni --entry packages/cni-shim/bin/weft --out "$out/cni/weft.cjs"
 
 for package in control installer; do
   bins=$(node -e '

@@ -112,7 +112,7 @@ describe('deploy/build-image-tree.sh (the build stage, run here)', () => {
       expect(stdout, bin).toMatch(/usage/i);
     }
 
-    const version = spawnSync(process.execPath, [join(out, 'cni', 'weft.mjs')], {
+    const version = spawnSync(process.execPath, [join(out, 'cni', 'weft.cjs')], {
       env: { CNI_COMMAND: 'VERSION' },
       input: '{"cniVersion":"1.0.0"}',
       encoding: 'utf8',

@@ -53,7 +53,7 @@ class NodeRoot {
 
   async setBundle(text: string): Promise<void> {
     await mkdir(join(this.root, 'image', 'cni'), { recursive: true });
-    await writeFile(join(this.root, 'image', 'cni', 'weft.mjs'), text);
+    await writeFile(join(this.root, 'image', 'cni', 'weft.cjs'), text);
   }
 
   host(path: string): string {
@@ -141,7 +141,7 @@ describe('the init containers of deploy/weft.yml, run into a temp node root', ()
     const libs = await readdir(join(payload, 'lib'));
     expect(libs).toEqual(expect.arrayContaining(['libc.so.6', 'libstdc++.so.6']));
     expect(libs.some((name) => name.startsWith('ld-linux'))).toBe(true);
-    expect(await readFile(join(payload, 'weft.mjs'), 'utf8')).toBe(standIn('v1'));
+    expect(await readFile(join(payload, 'weft.cjs'), 'utf8')).toBe(standIn('v1'));
     expect(await findTemps(node.root)).toEqual([]);
   });
 
@@ -202,13 +202,13 @@ describe('the real CNI plugin, bundled as the image build does, installed and ru
   it('answers CNI_COMMAND=VERSION through the launcher', async (context) => {
     const scratch = await mkdtemp(join(tmpdir(), 'weft-bundle-'));
     try {
-      await bundleCniPlugin({ entry, outfile: join(scratch, 'weft.mjs') });
+      await bundleCniPlugin({ entry, outfile: join(scratch, 'weft.cjs') });
     } catch (error) {
       console.warn(`the CNI plugin is not built yet (${(error as Error).message}): the installed plugin's VERSION is not checked`);
       await rm(scratch, { recursive: true, force: true });
       context.skip();
     }
-    node = await NodeRoot.create(await readFile(join(scratch, 'weft.mjs'), 'utf8'));
+    node = await NodeRoot.create(await readFile(join(scratch, 'weft.cjs'), 'utf8'));
     await rm(scratch, { recursive: true, force: true });
     await mkdir(node.host('/opt/cni/bin'), { recursive: true });
     node.runStep('install-cni-plugin');

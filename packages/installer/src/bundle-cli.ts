@@ -1,5 +1,5 @@
 /**
- * `weft-bundle-cni --entry packages/cni-shim/bin/weft --out /opt/weft/cni/weft.mjs`: the image build's bundling
+ * `weft-bundle-cni --entry packages/cni-shim/bin/weft --out /opt/weft/cni/weft.cjs`: the image build's bundling
  * step (build stage only, where esbuild is installed). Prints one line saying what it wrote.
  */
 import { parseArgs } from 'node:util';
@@ -11,7 +11,7 @@ export async function main(argv: readonly string[]): Promise<void> {
     options: { entry: { type: 'string' }, out: { type: 'string' } },
   });
   if (values.entry === undefined || values.out === undefined) {
-    throw new Error('usage: weft-bundle-cni --entry <plugin bin script> --out <bundle.mjs>');
+    throw new Error('usage: weft-bundle-cni --entry <plugin bin script> --out <bundle.cjs>');
   }
   const result = await bundleCniPlugin({ entry: values.entry, outfile: values.out });
   process.stdout.write(`bundled ${result.inputs} files from ${values.entry} into ${result.outfile} (${result.bytes} bytes)\n`);

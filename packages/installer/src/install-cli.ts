@@ -13,7 +13,7 @@ import { installConflist } from './install-conflist.js';
 import { installPlugin } from './install-plugin.js';
 
 export const DEFAULTS = {
-  bundle: '/opt/weft/cni/weft.mjs',
+  bundle: '/opt/weft/cni/weft.cjs',
   cniBinDir: '/host/opt/cni/bin',
   source: '/etc/kube-weft/cni-conf.json',
   cniConfDir: '/host/etc/cni/net.d',

@@ -27,7 +27,7 @@ case $0 in
   *) weft_bin_dir=$(command -v -- "$0") && weft_bin_dir=\${weft_bin_dir%/*} ;;
 esac
 weft_dir=$weft_bin_dir/${PAYLOAD_DIR}/$weft_payload
-unset LD_PRELOAD LD_LIBRARY_PATH LD_AUDIT NODE_OPTIONS NODE_PATH
+unset LD_PRELOAD LD_LIBRARY_PATH LD_AUDIT NODE_OPTIONS NODE_PATH NODE_EXTRA_CA_CERTS
 exec "$weft_dir/lib/${spec.loaderName}" --library-path "$weft_dir/lib" "$weft_dir/node" "$weft_dir/${BUNDLE_NAME}" "$@"
 `;
 }

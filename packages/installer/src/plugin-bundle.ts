@@ -1,25 +1,22 @@
 /**
- * Build-time only: bundles the CNI plugin into one ES module with esbuild.
+ * Build-time only: bundles the CNI plugin into one CommonJS file with esbuild.
  *
  * The plugin starts once per pod ADD/DEL, so its start-up is on the pod's critical path. One file means no module
  * resolution and no reads of dozens of files at start (Node's bootstrap, ~60 ms here, stays the floor); it also
- * means the node host gets a single self-contained script next to the node binary. The entry is the package's
- * `bin/weft` script itself, so whatever that script starts is what gets bundled.
+ * means the node host gets a single self-contained script next to the node binary. CommonJS rather than ESM:
+ * Node 20 loads one CJS file without starting its ESM loader (a few ms less per start, measured), and the `.cjs`
+ * name makes Node look up no package.json "type" on the host. The entry is the package's `bin/weft` script
+ * itself, so whatever that script starts is what gets bundled.
  * esbuild is a devDependency: this module is exported as `@weft/installer/bundle` and never loaded at run time.
  */
 import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { build, type Message } from 'esbuild';
 
-/** esbuild's ESM output cannot `require` Node built-ins that CommonJS dependencies ask for; give it a real one. */
-const REQUIRE_SHIM =
-  "import { createRequire as __weftCreateRequire } from 'node:module';\n" +
-  'const require = __weftCreateRequire(import.meta.url);';
-
 export interface BundleOptions {
   /** The plugin's bin script, e.g. packages/cni-shim/bin/weft. */
   entry: string;
-  /** Where the bundle goes, e.g. /opt/weft/cni/weft.mjs. */
+  /** Where the bundle goes, e.g. /opt/weft/cni/weft.cjs. */
   outfile: string;
 }
 
@@ -39,10 +36,9 @@ export async function bundleCniPlugin(options: BundleOptions): Promise<BundleRes
       stdin: { contents: script.replace(/^#!.*\n/, ''), resolveDir: dirname(options.entry), sourcefile: options.entry, loader: 'js' },
       bundle: true,
       platform: 'node',
-      format: 'esm',
+      format: 'cjs',
       target: 'node20',
       outfile: options.outfile,
-      banner: { js: REQUIRE_SHIM },
       legalComments: 'none',
       metafile: true,
       logLevel: 'silent',

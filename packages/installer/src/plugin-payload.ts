@@ -1,7 +1,7 @@
 /**
  * The plugin payload: node, its libraries and the plugin bundle, as one immutable directory on the node.
  *
- * Layout under the CNI bin dir: `weft.d/<id>/{node, lib/*, weft.mjs, payload.json}`, where <id> is a hash of every
+ * Layout under the CNI bin dir: `weft.d/<id>/{node, lib/*, weft.cjs, payload.json}`, where <id> is a hash of every
  * file's name, mode and bytes. A payload directory is built under a temp name and renamed into place in one step,
  * and never changed afterwards; the launcher (`weft`) names the id it runs, and replacing the launcher is the
  * single atomic switch between versions. A plugin started a moment before an upgrade still finds its own payload:
@@ -15,7 +15,7 @@ import { TEMP_PREFIX, copyFileDurable, syncDirectory } from './atomic-file.js';
 import type { NodeRuntime } from './node-runtime.js';
 
 export const PAYLOAD_DIR = 'weft.d';
-export const BUNDLE_NAME = 'weft.mjs';
+export const BUNDLE_NAME = 'weft.cjs';
 
 export interface PayloadFile {
   /** Where the file comes from (inside the image). */
@@ -31,7 +31,7 @@ export interface PayloadPlan {
   runtime: NodeRuntime;
 }
 
-/** The files of a payload: node as `node`, the loader and each library as `lib/<name>`, the bundle as `weft.mjs`. */
+/** The files of a payload: node as `node`, the loader and each library as `lib/<name>`, the bundle as `weft.cjs`. */
 export function payloadFiles(runtime: NodeRuntime, bundle: string): PayloadFile[] {
   return [
     { source: runtime.node, name: 'node', mode: 0o755 },
