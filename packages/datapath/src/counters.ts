@@ -24,6 +24,7 @@ export const DROP_REASONS = [
   'tx_too_big', // EMSGSIZE: the underlay cannot carry the datagram without fragmenting
   'tx_send_error', // any other send error
   'tx_queue_full', // socket send buffer stayed full (EAGAIN after waiting)
+  'tx_bad_offload', // offload mode: a super-frame weft cannot segment, or checksum offsets outside the frame
 ] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 
@@ -41,6 +42,15 @@ export const COUNTERS = [
   'fdb_peers', // gauge: distinct underlay addresses in the FDB
   'loop_polls', // poll() calls that slept
   'loop_batches', // batches processed
+  // offload mode (virtio_net_hdr on the TAP, UDP GSO/GRO on the socket)
+  'tx_gso_frames', // TSO super-frames read from the TAP
+  'tx_gso_segments', // segments cut from them
+  'tx_csum_completed', // partial checksums completed on frames that needed no segmentation
+  'tx_gso_messages', // UDP messages sent with several segments (UDP GSO)
+  'rx_gro_messages', // received UDP messages holding several datagrams (UDP GRO)
+  'rx_coalesced_frames', // TCP super-frames written to the TAP
+  'rx_coalesced_segments', // segments merged into them
+  'rx_csum_bad', // inner IP/TCP checksum wrong: not coalesced, written alone for the kernel to drop
 ] as const;
 export type CounterName = (typeof COUNTERS)[number];
 
@@ -67,6 +77,14 @@ export const C_FDB_LEARNED = COUNTER_INDEX.fdb_learned;
 export const C_FDB_PEERS = COUNTER_INDEX.fdb_peers;
 export const C_LOOP_POLLS = COUNTER_INDEX.loop_polls;
 export const C_LOOP_BATCHES = COUNTER_INDEX.loop_batches;
+export const C_TX_GSO_FRAMES = COUNTER_INDEX.tx_gso_frames;
+export const C_TX_GSO_SEGMENTS = COUNTER_INDEX.tx_gso_segments;
+export const C_TX_CSUM_COMPLETED = COUNTER_INDEX.tx_csum_completed;
+export const C_TX_GSO_MESSAGES = COUNTER_INDEX.tx_gso_messages;
+export const C_RX_GRO_MESSAGES = COUNTER_INDEX.rx_gro_messages;
+export const C_RX_COALESCED_FRAMES = COUNTER_INDEX.rx_coalesced_frames;
+export const C_RX_COALESCED_SEGMENTS = COUNTER_INDEX.rx_coalesced_segments;
+export const C_RX_CSUM_BAD = COUNTER_INDEX.rx_csum_bad;
 
 export interface CounterSnapshot {
   counters: Record<CounterName, number>;

@@ -8,6 +8,7 @@
  * Every datagram that is not written is counted under exactly one drop reason. The checks are
  * ordered cheapest first and a malformed datagram never reaches the TAP. No allocation per packet
  * (learning a MAC that was not known is the one, rare, exception: see fdb.ts).
+ * The checks live in `acceptDatagram`, shared with the offload routine (decap-offload.ts).
  */
 import {
   C_FDB_LEARNED_EVENTS,
@@ -58,43 +59,9 @@ export class DecapRoutine {
         c[D_TRUNC]++;
         continue;
       }
-      if (len < MIN_DATAGRAM) {
-        c[D_RUNT]++;
-        continue;
-      }
-      const d = i * size + DGRAM_OFF;
-      const vni = readVxlanVni(dv, d);
-      if (vni === VXLAN_BAD_FLAGS) {
-        c[D_FLAGS]++;
-        continue;
-      }
-      if (vni !== st.vni) {
-        c[D_VNI]++;
-        continue;
-      }
-      const src = arena.addr[i]!;
-      const known = st.fdb.isPeer(src);
-      if (st.peerCheck && !known) {
-        c[D_PEER]++;
-        continue;
-      }
-      const f = i * size + HEADROOM;
-      const etherType = dv.getUint16(f + 12);
-      if (etherType === ETH_P_8021Q || etherType === ETH_P_8021AD) {
-        c[D_VLAN]++;
-        continue;
-      }
-      const shi = dv.getUint16(f + 6);
-      const slo = dv.getUint32(f + 8);
-      if (shi === st.ownMacHi && slo === st.ownMacLo) {
-        c[D_OWN]++;
-        continue;
-      }
-      if (st.learning && known && !isGroupMac(shi) && st.fdb.learn(shi, slo, src, st.now)) {
-        c[C_FDB_LEARNED_EVENTS]++;
-      }
+      if (!acceptDatagram(st, dv, i * size + DGRAM_OFF, len, arena.addr[i]!)) continue;
       const frameLen = len - VXLAN_HEADER_LEN;
-      if (!this.tap.writeFrame(arena, f, frameLen)) {
+      if (!this.tap.writeFrame(arena, i * size + HEADROOM, frameLen)) {
         c[D_TAP]++;
         continue;
       }
@@ -103,4 +70,49 @@ export class DecapRoutine {
     }
     return n;
   }
+}
+
+/**
+ * The decap checks for one VXLAN datagram of `len` bytes at `d` from underlay address `src`, cheapest
+ * first: length, I flag, VNI, known peer, inner 802.1Q/802.1ad tag, our own MAC as inner source.
+ * Returns true when its inner frame (at d + 8) may go to the TAP; otherwise counts the drop reason
+ * and returns false. Learns the inner source MAC from known peers when learning is on. Both the
+ * per-packet and the offload routine run every datagram (every GRO segment) through this.
+ */
+export function acceptDatagram(st: VtepState, dv: DataView, d: number, len: number, src: number): boolean {
+  const c = st.c;
+  if (len < MIN_DATAGRAM) {
+    c[D_RUNT]++;
+    return false;
+  }
+  const vni = readVxlanVni(dv, d);
+  if (vni === VXLAN_BAD_FLAGS) {
+    c[D_FLAGS]++;
+    return false;
+  }
+  if (vni !== st.vni) {
+    c[D_VNI]++;
+    return false;
+  }
+  const known = st.fdb.isPeer(src);
+  if (st.peerCheck && !known) {
+    c[D_PEER]++;
+    return false;
+  }
+  const f = d + VXLAN_HEADER_LEN;
+  const etherType = dv.getUint16(f + 12);
+  if (etherType === ETH_P_8021Q || etherType === ETH_P_8021AD) {
+    c[D_VLAN]++;
+    return false;
+  }
+  const shi = dv.getUint16(f + 6);
+  const slo = dv.getUint32(f + 8);
+  if (shi === st.ownMacHi && slo === st.ownMacLo) {
+    c[D_OWN]++;
+    return false;
+  }
+  if (st.learning && known && !isGroupMac(shi) && st.fdb.learn(shi, slo, src, st.now)) {
+    c[C_FDB_LEARNED_EVENTS]++;
+  }
+  return true;
 }

@@ -3,6 +3,8 @@
  * conn.Bind are the model). Linux implementations sit in ./linux (TAP via /dev/net/tun, UDP via
  * recvmmsg/sendmmsg); ./channel has in-memory ones so the whole pipeline runs in a unit test.
  */
+import type { GsoBatch } from './gso-batch.js';
+import type { IoVecList } from './iovec-list.js';
 import type { PacketArena, SendList } from './packet-arena.js';
 
 export interface TapPort {
@@ -28,4 +30,26 @@ export interface UdpPort {
    * reason, into the counters it was built with.
    */
   send(arena: PacketArena, list: SendList): void;
+}
+
+/**
+ * A TAP opened with IFF_VNET_HDR (offload mode). `readFrames` puts frame i at HEADROOM as before and
+ * its 10-byte virtio_net_hdr right in front of it (HEADROOM - 10); `arena.len[i]` is the frame's
+ * length without that header. `writeFrame` writes a frame behind an all-zero virtio header.
+ */
+export interface OffloadTapPort extends TapPort {
+  /** Writes one frame given as iovecs into the arena, the first of them its virtio_net_hdr (writev). */
+  writeVectored(arena: PacketArena, iov: IoVecList): boolean;
+}
+
+/**
+ * The VXLAN socket in offload mode. `receive` also sets `arena.seg[i]`: the UDP GRO segment size of
+ * datagram i when the kernel coalesced several (0 when it is one datagram).
+ */
+export interface OffloadUdpPort extends UdpPort {
+  /**
+   * Sends every message of `batch` (UDP GSO when a message holds several segments). Counts sent
+   * datagrams (tx_packets, tx_bytes of inner frames) and failures by reason, per segment.
+   */
+  sendBatch(arena: PacketArena, batch: GsoBatch): void;
 }

@@ -1,0 +1,223 @@
+/**
+ * Receive offload: VXLAN datagrams (one GRO message or many single ones) whose inner TCP segments
+ * coalesce into one super-frame behind a virtio_net_hdr, checked against a reference re-segmentation
+ * written in the test; and every GRO rule that must keep segments apart.
+ */
+import { describe, expect, it } from 'vitest';
+import { parseIpv4 } from '../src/ipv4-address.js';
+import { ChannelNetwork, channelNode, pin } from './channel-node.js';
+import { MAC_A, MAC_B, concat, countingPayload, ipv4ChecksumOk, parseTcpFrame, readVnet, refSum, tcpFrame, type TcpSpec } from './packets.js';
+
+const IP_A = parseIpv4('192.168.77.1');
+const IP_B = parseIpv4('192.168.77.2');
+const TS_OPTS = [1, 1, 8, 10, 0, 0, 0x12, 0x34, 0, 0, 0x56, 0x78];
+const FIN = 0x01, SYN = 0x02, PSH = 0x08, ACK = 0x10, URG = 0x20, CWR = 0x80;
+
+/** The segments a sender's TSO would produce for `spec` (independent of the datapath's segmenter). */
+export function segmentsOf(spec: TcpSpec, mss: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  const n = Math.max(1, Math.ceil(spec.payload.length / mss));
+  const flags = spec.flags ?? ACK;
+  for (let k = 0; k < n; k++) {
+    let fl = flags;
+    if (k < n - 1) fl &= ~(FIN | PSH);
+    if (k > 0) fl &= ~CWR;
+    out.push(tcpFrame({ ...spec, payload: spec.payload.subarray(k * mss, (k + 1) * mss), seq: ((spec.seq ?? 1000) + k * mss) >>> 0, id: ((spec.id ?? 0x1234) + k) & 0xffff, flags: fl }));
+  }
+  return out;
+}
+
+function vx(inner: Uint8Array): Uint8Array {
+  return concat(new Uint8Array([8, 0, 0, 0, 0, 0, 1, 0]), inner);
+}
+
+function receiver() {
+  const net = new ChannelNetwork();
+  const b = channelNode(net, IP_B, MAC_B, { mode: 'offload', slots: 64 });
+  pin(b, MAC_A, IP_A);
+  /** Delivers frames as one GRO message (all equal but the last) or as single datagrams. */
+  const deliver = (frames: Uint8Array[], gro: boolean) => {
+    if (gro) net.deliver({ src: IP_A, dst: IP_B, data: concat(...frames.map(vx)), seg: frames[0]!.length + 8 });
+    else for (const f of frames) net.deliver({ src: IP_A, dst: IP_B, data: vx(f) });
+    while (b.decap.run() > 0);
+  };
+  return { net, b, deliver };
+}
+
+/** Re-segments a written super-frame the way the kernel would, with the test's own checksums. */
+function resegment(written: Uint8Array): Uint8Array[] {
+  const h = readVnet(written);
+  const f = written.subarray(10);
+  const t = parseTcpFrame(f);
+  const hdr = 14 + t.ihl + t.thl;
+  const spec: TcpSpec = {
+    dstMac: [...f.subarray(0, 6)].map((x) => x.toString(16).padStart(2, '0')).join(':'),
+    srcMac: [...f.subarray(6, 12)].map((x) => x.toString(16).padStart(2, '0')).join(':'),
+    seq: t.seq,
+    ack: t.ack,
+    flags: t.flags,
+    window: t.window,
+    id: t.id,
+    options: [...f.subarray(14 + t.ihl + 20, hdr)],
+    payload: f.subarray(hdr),
+    tos: f[15]!,
+    ttl: f[22]!,
+    src: [...f.subarray(26, 30)].join('.'),
+    dst: [...f.subarray(30, 34)].join('.'),
+    sport: (f[34]! << 8) | f[35]!,
+    dport: (f[36]! << 8) | f[37]!,
+  };
+  return segmentsOf(spec, h.gsoSize);
+}
+
+describe('GRO: coalescing TCP segments into one TAP write', () => {
+  for (const gro of [true, false]) {
+    it(`merges one flow's run into a super-frame (${gro ? 'one GRO message' : 'single datagrams'})`, () => {
+      const { b, deliver } = receiver();
+      const spec: TcpSpec = { payload: countingPayload(40 * 1398 - 500), options: TS_OPTS, flags: ACK | PSH, seq: 0xffff_0000, id: 0xfff0 };
+      const segs = segmentsOf(spec, 1398);
+      deliver(segs, gro);
+      expect(b.tap.fromVtep).toHaveLength(1);
+      const w = b.tap.fromVtep[0]!;
+      expect(readVnet(w)).toEqual({ flags: 1, gsoType: 1, hdrLen: 66, gsoSize: 1398, csumStart: 34, csumOffset: 16 });
+      const f = w.subarray(10);
+      const t = parseTcpFrame(f);
+      expect(t.totLen).toBe(20 + 32 + spec.payload.length);
+      expect(ipv4ChecksumOk(f)).toBe(true);
+      const l4 = t.totLen - 20;
+      expect(t.check).toBe(refSum([10, 244, 1, 2, 10, 244, 2, 3, 0, 6, l4 >> 8, l4 & 0xff])); // partial: pseudo-header only
+      expect(t.flags).toBe(ACK | PSH);
+      expect(t.payload).toEqual(spec.payload);
+      expect(resegment(w)).toEqual(segs);
+      expect(b.count('rx_coalesced_frames')).toBe(1);
+      expect(b.count('rx_coalesced_segments')).toBe(40);
+      expect(b.count('rx_packets')).toBe(40);
+      expect(b.count('rx_datagrams')).toBe(40);
+      expect(b.count('rx_gro_messages')).toBe(gro ? 1 : 0);
+      expect(b.count('rx_bytes')).toBe(segs.reduce((s, x) => s + x.length, 0));
+    });
+  }
+
+  it('keeps the CWR of the first segment (and says ECN in the virtio header)', () => {
+    const { b, deliver } = receiver();
+    const segs = segmentsOf({ payload: countingPayload(5000), flags: ACK | CWR }, 1000);
+    deliver(segs, true);
+    expect(b.tap.fromVtep).toHaveLength(1);
+    expect(readVnet(b.tap.fromVtep[0]!).gsoType).toBe(0x81);
+    expect(resegment(b.tap.fromVtep[0]!)).toEqual(segs);
+  });
+
+  it('writes 64 segments at most per super-frame', () => {
+    const { b, deliver } = receiver();
+    const segs = segmentsOf({ payload: countingPayload(100 * 536) }, 536);
+    deliver(segs, false);
+    expect(b.tap.fromVtep.map((w) => readVnet(w).gsoType)).toEqual([1, 1]);
+    expect(b.tap.fromVtep.flatMap(resegment)).toEqual(segs);
+  });
+
+  it('passes a segment with a bad TCP or IP checksum through alone, untouched, and counts it', () => {
+    const { b, deliver } = receiver();
+    const segs = segmentsOf({ payload: countingPayload(10 * 1000) }, 1000);
+    const badTcp = segs[3]!.slice();
+    badTcp[badTcp.length - 1] ^= 0x40;
+    const badIp = segs[7]!.slice();
+    badIp[25] ^= 1; // the header checksum itself: every field still matches the flow
+    const sent = [...segs.slice(0, 3), badTcp, ...segs.slice(4, 7), badIp, ...segs.slice(8)];
+    deliver(sent, false);
+    const out = b.tap.fromVtep;
+    expect(out.map((w) => readVnet(w).gsoType)).toEqual([1, 0, 1, 0, 1]);
+    expect(out[1]!.subarray(10)).toEqual(badTcp);
+    expect(out[3]!.subarray(10)).toEqual(badIp);
+    expect([...resegment(out[0]!), ...resegment(out[2]!), ...resegment(out[4]!)]).toEqual([...segs.slice(0, 3), ...segs.slice(4, 7), ...segs.slice(8)]);
+    expect(b.count('rx_csum_bad')).toBe(2);
+    expect(b.count('rx_packets')).toBe(10);
+  });
+
+  it('does not verify checksums of frames it writes alone (the kernel does)', () => {
+    const { b, deliver } = receiver();
+    const lone = segmentsOf({ payload: countingPayload(100), flags: ACK | PSH }, 1000)[0]!.slice();
+    lone[lone.length - 1] ^= 1;
+    deliver([lone], false);
+    expect(b.tap.fromVtep[0]!.subarray(10)).toEqual(lone);
+    expect(b.count('rx_csum_bad')).toBe(0);
+  });
+
+  const breakers: Array<[string, (s: Uint8Array[]) => Uint8Array[]]> = [
+    ['a sequence gap', (s) => [s[0]!, s[2]!]],
+    ['a different ACK', (s) => [s[0]!, tweakTcp(s[1]!, 8, 1)]],
+    ['a different window', (s) => [s[0]!, tweakTcp(s[1]!, 14, 1)]],
+    ['different TCP options (timestamp)', (s) => [s[0]!, tweakTcp(s[1]!, 26, 1)]],
+    ['another flow (port)', (s) => [s[0]!, tweakTcp(s[1]!, 0, 1)]],
+    ['an IP id that does not follow', (s) => [s[0]!, tweakIp(s[1]!, 4, 5)]],
+    ['a different TTL', (s) => [s[0]!, tweakIp(s[1]!, 8, 1)]],
+    ['a different TOS (ECN CE)', (s) => [s[0]!, tweakIp(s[1]!, 1, 3)]],
+    ['a different source MAC', (s) => [s[0]!, tweakAt(s[1]!, 11, 1)]],
+    ['CWR after the first segment', (s) => [s[0]!, setFlags(s[1]!, ACK | CWR)]],
+    ['a SYN', (s) => [setFlags(s[0]!, ACK | SYN), setFlags(s[1]!, ACK | SYN)]],
+    ['URG', (s) => [s[0]!, setFlags(s[1]!, ACK | URG)]],
+    ['a second segment longer than the first', () => {
+      const p = countingPayload(1500);
+      return [segmentsOf({ payload: p.subarray(0, 500) }, 500)[0]!, segmentsOf({ payload: p.subarray(500), seq: 1500, id: 0x1235 }, 1000)[0]!];
+    }],
+    ['a pure ACK', () => [tcpFrame({ payload: new Uint8Array(0) }), tcpFrame({ payload: new Uint8Array(0), id: 0x1235 })]],
+  ];
+  for (const [what, make] of breakers) {
+    it(`keeps segments apart on ${what}`, () => {
+      const { b, deliver } = receiver();
+      const frames = make(segmentsOf({ payload: countingPayload(3000), options: TS_OPTS }, 1000));
+      deliver(frames, false);
+      expect(b.tap.fromVtep.map((w) => w.subarray(10))).toEqual(frames);
+      expect(b.tap.fromVtep.every((w) => readVnet(w).gsoType === 0)).toBe(true);
+      expect(b.count('rx_coalesced_frames')).toBe(0);
+    });
+  }
+
+  it('ends a group at PSH/FIN and at a shorter segment, then starts the next', () => {
+    const { b, deliver } = receiver();
+    const one = segmentsOf({ payload: countingPayload(3500), flags: ACK | PSH }, 1000);
+    const two = segmentsOf({ payload: countingPayload(4000, 3), seq: 1000 + 3500, id: 0x1234 + 4, flags: ACK | FIN }, 1000);
+    deliver([...one, ...two], false);
+    expect(b.tap.fromVtep.map((w) => readVnet(w).gsoType)).toEqual([1, 1]);
+    expect(resegment(b.tap.fromVtep[0]!)).toEqual(one);
+    expect(resegment(b.tap.fromVtep[1]!)).toEqual(two);
+  });
+});
+
+function tweakAt(f: Uint8Array, at: number, x: number): Uint8Array {
+  const g = f.slice();
+  g[at] ^= x;
+  return g;
+}
+/** Changes a TCP header byte and keeps the checksum right (so only the GRO rule can object). */
+function tweakTcp(f: Uint8Array, at: number, x: number): Uint8Array {
+  const g = tweakAt(f, 34 + at, x);
+  return refix(g);
+}
+function tweakIp(f: Uint8Array, at: number, x: number): Uint8Array {
+  const g = tweakAt(f, 14 + at, x);
+  return refix(g);
+}
+function setFlags(f: Uint8Array, flags: number): Uint8Array {
+  const g = f.slice();
+  g[34 + 13] = flags;
+  return refix(g);
+}
+function refix(g: Uint8Array): Uint8Array {
+  const t = parseTcpFrame(g);
+  const spec: TcpSpec = {
+    dstMac: MAC_B,
+    srcMac: [...g.subarray(6, 12)].map((x) => x.toString(16).padStart(2, '0')).join(':'),
+    tos: g[15]!,
+    ttl: g[22]!,
+    id: t.id,
+    sport: (g[34]! << 8) | g[35]!,
+    dport: (g[36]! << 8) | g[37]!,
+    seq: t.seq,
+    ack: t.ack,
+    flags: t.flags,
+    window: t.window,
+    options: [...g.subarray(54, 34 + t.thl)],
+    payload: t.payload,
+  };
+  return tcpFrame(spec);
+}

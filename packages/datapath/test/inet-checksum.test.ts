@@ -1,0 +1,54 @@
+import { describe, expect, it } from 'vitest';
+import { byteViews, completePartialChecksum, finish, fold, pseudoSum4, sum16, writeIpv4Checksum } from '../src/inet-checksum.js';
+import { ipv4ChecksumOk, l4ChecksumOk, prng, randomBytes, refSum, tcpFrame, udpFrame, countingPayload } from './packets.js';
+
+describe('Internet checksum (RFC 1071) over arena memory', () => {
+  it('matches a plain byte-pair sum at every alignment and length', () => {
+    const v = byteViews(new ArrayBuffer(4096));
+    const rand = prng(7);
+    v.u8.set(randomBytes(rand, 4096));
+    for (let off = 0; off < 9; off++) {
+      for (const len of [0, 1, 2, 3, 4, 5, 7, 8, 15, 16, 17, 31, 33, 64, 1397, 1398, 1400, 3000]) {
+        expect(sum16(v, off, len), `off ${off} len ${len}`).toBe(refSum(v.u8.subarray(off, off + len)));
+      }
+    }
+  });
+
+  it('handles all-ones data (carries on every word)', () => {
+    const v = byteViews(new ArrayBuffer(70000));
+    v.u8.fill(0xff);
+    expect(sum16(v, 1, 65535)).toBe(refSum(v.u8.subarray(1, 65536)));
+    expect(sum16(v, 2, 65534)).toBe(0xffff);
+  });
+
+  it('folds and finishes', () => {
+    expect(fold(0x1fffe)).toBe(0xffff);
+    expect(fold(0x2_0000_0001)).toBe(3);
+    expect(finish(0xffff)).toBe(0);
+    expect(pseudoSum4(0x0a000001, 0x0a000002, 6, 20)).toBe(refSum([10, 0, 0, 1, 10, 0, 0, 2, 0, 6, 0, 20]));
+  });
+
+  it('writes an IPv4 header checksum that verifies', () => {
+    const f = tcpFrame({ payload: new Uint8Array(10), ipOptions: [1, 1, 1, 0] });
+    const v = byteViews(new ArrayBuffer(256));
+    v.u8.set(f, 2);
+    v.u8[2 + 24] = 0xde; // spoil it
+    writeIpv4Checksum(v, 2 + 14, 24);
+    expect(ipv4ChecksumOk(v.u8.slice(2, 2 + f.length))).toBe(true);
+    expect([...v.u8.slice(2, 2 + f.length)]).toEqual([...f]);
+  });
+
+  it('completes partial TCP and UDP checksums (csum_start/csum_offset), 0 sent as 0xffff', () => {
+    const v = byteViews(new ArrayBuffer(4096));
+    const tcp = tcpFrame({ payload: countingPayload(999) }, 'partial');
+    v.u8.set(tcp, 64);
+    expect(completePartialChecksum(v, 64, tcp.length, 34, 16)).toBe(true);
+    expect(l4ChecksumOk(v.u8.slice(64, 64 + tcp.length))).toBe(true);
+    const udp = udpFrame(countingPayload(61));
+    v.u8.set(udp, 1001);
+    expect(completePartialChecksum(v, 1001, udp.length, 34, 6)).toBe(true);
+    expect(l4ChecksumOk(v.u8.slice(1001, 1001 + udp.length))).toBe(true);
+    expect(completePartialChecksum(v, 64, 60, 34, 30)).toBe(false);
+    expect(completePartialChecksum(v, 64, 60, 60, 0)).toBe(false);
+  });
+});
