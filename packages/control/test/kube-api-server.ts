@@ -155,6 +155,7 @@ export class FakeKubeApiServer {
 
   private watch(res: ServerResponse, from: number): void {
     res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
+    res.flushHeaders(); // the API server answers a watch at once, events follow
     if (from < this.oldestRv) {
       const gone = { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Expired', code: 410, message: `too old resource version: ${from} (${this.oldestRv})` };
       res.end(JSON.stringify({ type: 'ERROR', object: gone }) + '\n');

@@ -120,13 +120,18 @@ export class EtcdRegistry implements SubnetRegistry {
       if (signal.aborted) return resolve();
       const watcher = this.client.watch().prefix(this.subnetsDir).startRevision(String(fromRevision)).watcher();
       let done = false;
-      const finish = (err?: Error): void => {
+      const finish = (err?: Error, cancelledByServer = false): void => {
         if (done) return;
         done = true;
         signal.removeEventListener('abort', onAbort);
-        watcher.cancel().catch(() => undefined);
         if (err) reject(err);
         else resolve();
+        if (cancelledByServer) return; // the client already dropped it
+        try {
+          watcher.cancel().catch(() => undefined);
+        } catch {
+          // the client throws synchronously when its stream is already torn down: nothing left to cancel
+        }
       };
       const onAbort = (): void => finish();
       signal.addEventListener('abort', onAbort);
@@ -140,7 +145,7 @@ export class EtcdRegistry implements SubnetRegistry {
         if (events.length > 0) onEvents(events, Number(res.header.revision));
       });
       watcher.on('disconnected', (err) => finish(new Error(`etcd watch disconnected: ${err.message}`)));
-      watcher.on('error', (err) => finish(new WatchCompactedError(`etcd cancelled the watch from revision ${fromRevision} (${err.message})`)));
+      watcher.on('error', (err) => finish(new WatchCompactedError(`etcd cancelled the watch from revision ${fromRevision} (${err.message})`), true));
     });
   }
 

@@ -183,12 +183,14 @@ class NodeLeaseWatch {
       failed = e ?? new Error('informer stopped');
       wake();
     });
+    const aborted = new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
     const onAbort = (): void => wake();
     signal.addEventListener('abort', onAbort);
     try {
       while (!signal.aborted) {
         failed = undefined;
-        await informer.start();
+        await Promise.race([informer.start(), aborted]); // a hung list/watch request must not hold up close()
+        if (signal.aborted) break;
         if (failed === undefined) backoff.reset();
         if (failed === undefined && !this.snapshotSent) this.sendSnapshot(informer, network);
         if (failed === undefined) await new Promise<void>((resolve) => (wake = resolve)); // until an error or abort

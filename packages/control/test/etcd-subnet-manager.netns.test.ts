@@ -1,0 +1,237 @@
+/**
+ * The etcd subnet manager, its watch and the lease keeper against a real etcd 3.4 on loopback
+ * (started by the test through netlab, stopped by pid, data dir removed). Each test uses its own
+ * key prefix. Needs root (netlab's lab registry) and the etcd binary.
+ */
+import { spawn } from 'node:child_process';
+import { Etcd3 } from 'etcd3';
+import { pino } from 'pino';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { Lab, LabProcess, startEtcd, type EtcdHandle } from '@weft/netlab';
+import { EtcdRegistry } from '../src/subnet/etcd-registry.js';
+import { EtcdSubnetManager } from '../src/subnet/etcd-subnet-manager.js';
+import { LeaseKeeper } from '../src/subnet/lease-keeper.js';
+import { encodeLeaseAttrs } from '../src/subnet/lease-codec.js';
+import { WatchCompactedError, type SubnetRegistry } from '../src/subnet/subnet-registry.js';
+import type { LeaseAttrs, LeaseEvent } from '../src/subnet/types.js';
+
+const log = pino({ level: process.env.WEFT_TEST_LOG ?? 'silent' });
+const CONFIG = '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}';
+const attrs = (i: number): LeaseAttrs => ({
+  PublicIP: `192.168.7.${i}`,
+  PublicIPv6: null,
+  BackendType: 'vxlan',
+  BackendData: { VNI: 1, VtepMAC: `0a:00:00:00:07:${i.toString(16).padStart(2, '0')}` },
+});
+
+async function until(cond: () => boolean, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+let lab: Lab;
+let etcd: EtcdHandle;
+let restarted: LabProcess | undefined;
+let client: Etcd3;
+let prefixN = 0;
+const cleanups: (() => Promise<void> | void)[] = [];
+
+beforeAll(async () => {
+  lab = Lab.create('subn');
+  etcd = await startEtcd(lab);
+  client = new Etcd3({ hosts: etcd.endpoint });
+});
+
+afterEach(async () => {
+  for (const f of cleanups.splice(0).reverse()) await f();
+});
+
+afterAll(async () => {
+  client?.close();
+  await restarted?.stop();
+  await etcd?.stop();
+  await lab?.destroy();
+});
+
+/** A fresh prefix with the network config in place. */
+async function freshPrefix(): Promise<string> {
+  const prefix = `/weft-test-${process.pid}-${++prefixN}/network`;
+  await client.put(`${prefix}/config`).value(CONFIG);
+  return prefix;
+}
+
+function manager(prefix: string, o: { registry?: SubnetRegistry; ttl?: number } = {}): EtcdSubnetManager {
+  const m = new EtcdSubnetManager({ endpoints: [etcd.endpoint], prefix, logger: log, ...(o.registry ? { registry: o.registry } : {}), ...(o.ttl ? { leaseTtlSec: o.ttl } : {}) });
+  cleanups.push(() => m.close());
+  return m;
+}
+
+function watch(m: EtcdSubnetManager) {
+  const events: LeaseEvent[] = [];
+  const ac = new AbortController();
+  const done = m.watchLeases((b) => events.push(...b), ac.signal);
+  cleanups.push(async () => {
+    ac.abort();
+    await done;
+  });
+  const text = () => events.map((e) => (e.type === 'snapshot' ? `snapshot ${e.leases.map((l) => l.subnet).sort().join(',')}` : `${e.type} ${e.lease.subnet}`));
+  return { events, text };
+}
+
+/** Kills etcd (data kept) and starts it again with the very same command line: same ports, same data. */
+async function restartEtcdAfter(downMs: number, whileDown: () => Promise<void> = async () => undefined): Promise<void> {
+  const current = restarted ?? etcd.process;
+  const [cmd, ...args] = current.child.spawnargs;
+  await current.stop();
+  await whileDown();
+  await new Promise((r) => setTimeout(r, downMs));
+  restarted = new LabProcess('etcd-restarted', spawn(cmd!, args, { stdio: ['ignore', 'pipe', 'pipe'] }));
+  const probe = new Etcd3({ hosts: etcd.endpoint });
+  try {
+    const end = Date.now() + 20_000;
+    for (;;) {
+      try {
+        await probe.get('probe').string();
+        return;
+      } catch (e) {
+        if (Date.now() > end || !restarted.running) throw new Error(`etcd did not come back: ${String(e)} ${restarted.stderr.slice(-500)}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+  } finally {
+    probe.close();
+  }
+}
+
+describe('etcd subnet manager on a real etcd', () => {
+  it('ten managers started at once never get the same subnet; keys, JSON and TTL are flannel\'s', async () => {
+    const prefix = await freshPrefix();
+    const managers = Array.from({ length: 10 }, () => manager(prefix));
+    const leases = await Promise.all(managers.map((m, i) => m.acquireLease(attrs(i + 1))));
+    expect(new Set(leases.map((l) => l.subnet)).size).toBe(10);
+    const kvs = await client.getAll().prefix(`${prefix}/subnets/`).strings();
+    expect(Object.keys(kvs)).toHaveLength(10);
+    const l = leases[3]!;
+    const key = `${prefix}/subnets/${l.subnet.replace('/', '-')}`;
+    expect(kvs[key]).toBe(encodeLeaseAttrs(attrs(4)));
+    expect(kvs[key]).toBe(`{"PublicIP":"192.168.7.4","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"0a:00:00:00:07:04"}}`);
+    const raw = await client.get(key).exec();
+    const ttl = await client.leaseClient.leaseTimeToLive({ ID: raw.kvs[0]!.lease });
+    expect(Number(ttl.grantedTTL)).toBe(86400);
+    // Restarting a node (a new manager, same PublicIP) reuses its subnet.
+    expect((await manager(prefix).acquireLease(attrs(4))).subnet).toBe(l.subnet);
+  });
+
+  it('a watch sees the others\' leases come and go, with their attrs on removal', async () => {
+    const prefix = await freshPrefix();
+    const a = manager(prefix);
+    const own = await a.acquireLease(attrs(1));
+    const w = watch(a);
+    await until(() => w.events.length === 1);
+    expect(w.text()).toEqual([`snapshot ${own.subnet}`]);
+    const b = await manager(prefix).acquireLease(attrs(2));
+    const c = await manager(prefix).acquireLease(attrs(3));
+    await client.delete().key(`${prefix}/subnets/${b.subnet.replace('/', '-')}`).exec();
+    await until(() => w.events.length === 4);
+    expect(w.text()).toEqual([`snapshot ${own.subnet}`, `added ${b.subnet}`, `added ${c.subnet}`, `removed ${b.subnet}`]);
+    expect((w.events[3] as { lease: { attrs: LeaseAttrs } }).lease.attrs).toEqual(attrs(2));
+  });
+
+  it('a watch from a compacted revision is WatchCompactedError; the lease watch re-lists with a new snapshot', async () => {
+    const prefix = await freshPrefix();
+    const registry = new EtcdRegistry({ endpoints: [etcd.endpoint], prefix, logger: log });
+    cleanups.push(() => registry.close());
+    await manager(prefix).acquireLease(attrs(1));
+    const { revision } = await registry.listSubnets();
+    const second = await manager(prefix).acquireLease(attrs(2));
+    await client.put(`${prefix}/bump`).value('1'); // compact past the watch's start revision, not onto it
+    const now = Number((await client.get('x').exec()).header.revision);
+    await client.kv.compact({ revision: now, physical: true });
+    const ac = new AbortController();
+    await expect(registry.watchSubnets(revision + 1, () => undefined, ac.signal)).rejects.toBeInstanceOf(WatchCompactedError);
+
+    // The whole loop: hold its first watch until history is compacted away under it.
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let watches = 0;
+    const gated: SubnetRegistry = Object.create(registry, {
+      watchSubnets: {
+        value: async (from: number, on: Parameters<SubnetRegistry['watchSubnets']>[1], signal: AbortSignal) => {
+          if (watches++ === 0) await gate;
+          return registry.watchSubnets(from, on, signal);
+        },
+      },
+    });
+    const w = watch(manager(prefix, { registry: gated }));
+    await until(() => w.events.length === 1);
+    const third = await manager(prefix).acquireLease(attrs(3));
+    await client.put(`${prefix}/bump`).value('2');
+    const rev = Number((await client.get('x').exec()).header.revision);
+    await client.kv.compact({ revision: rev, physical: true });
+    release();
+    await until(() => w.events.length === 2);
+    expect(w.events[1]!.type).toBe('snapshot');
+    expect(w.text()[1]).toContain(third.subnet);
+    expect(w.text()[1]).toContain(second.subnet);
+    const fourth = await manager(prefix).acquireLease(attrs(4));
+    await until(() => w.events.length === 3);
+    expect(w.text()[2]).toBe(`added ${fourth.subnet}`);
+  });
+
+  it('our lease deleted in etcd → the keeper re-acquires the same subnet', async () => {
+    const prefix = await freshPrefix();
+    const m = manager(prefix);
+    const lease = await m.acquireLease(attrs(1));
+    const keeper = new LeaseKeeper({ manager: m, lease, logger: log, retryIntervalMs: 200 });
+    cleanups.push(() => keeper.stop());
+    const seen: string[] = [];
+    keeper.on('lost', (l) => seen.push(`lost ${l.subnet}`));
+    keeper.on('reacquired', (l) => seen.push(`reacquired ${l.subnet}`));
+    keeper.start();
+    const ac = new AbortController();
+    const done = m.watchLeases((b) => keeper.observe(b), ac.signal);
+    cleanups.push(async () => {
+      ac.abort();
+      await done;
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    const t0 = Date.now();
+    await client.delete().key(`${prefix}/subnets/${lease.subnet.replace('/', '-')}`).exec();
+    await until(() => seen.length === 2, 5000);
+    expect(seen).toEqual([`lost ${lease.subnet}`, `reacquired ${lease.subnet}`]);
+    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(await client.get(`${prefix}/subnets/${lease.subnet.replace('/', '-')}`).string()).toBe(encodeLeaseAttrs(attrs(1)));
+  });
+
+  it('etcd stopped and restarted: the keeper keeps retrying without losing the lease, the watch resumes', async () => {
+    const prefix = await freshPrefix();
+    const registry = new EtcdRegistry({ endpoints: [etcd.endpoint], prefix, logger: log, callTimeoutMs: 1000 });
+    const m = manager(prefix, { registry, ttl: 20 });
+    const lease = await m.acquireLease(attrs(1));
+    const keeper = new LeaseKeeper({ manager: m, lease, logger: log, renewMarginMs: 19_000, retryIntervalMs: 300 });
+    cleanups.push(() => keeper.stop());
+    const seen: string[] = [];
+    keeper.on('renewed', () => seen.push('renewed'));
+    keeper.on('lost', () => seen.push('lost'));
+    keeper.start();
+    const w = watch(m);
+    await until(() => w.events.length === 1 && seen.includes('renewed'));
+
+    let whileDown: string[] = [];
+    await restartEtcdAfter(0, async () => {
+      seen.length = 0;
+      await new Promise((r) => setTimeout(r, 2500)); // several renewals fail meanwhile
+      whileDown = [...seen];
+    });
+    expect(whileDown).toEqual([]); // nothing renewed, nothing given up
+    await until(() => seen.includes('renewed'), 15_000);
+    expect(seen).not.toContain('lost');
+    const joiner = await manager(prefix).acquireLease(attrs(2)); // a join works again
+    await until(() => w.text().includes(`added ${joiner.subnet}`), 15_000);
+    expect(w.text().filter((t) => t.startsWith('snapshot'))).toHaveLength(1); // resumed, not re-listed
+    expect(await client.get(`${prefix}/subnets/${lease.subnet.replace('/', '-')}`).string()).toBe(encodeLeaseAttrs(attrs(1)));
+  });
+});
