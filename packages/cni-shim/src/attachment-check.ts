@@ -10,7 +10,7 @@
  * there. Routes and addresses added by later plugins are allowed.
  */
 import { hostVethName } from './bridge-veth.js';
-import { CNI_ERR, CniError } from './cni-error.js';
+import { CNI_ERR, CniError } from './cni-spec.js';
 import { parseNetConf, type WeftNetConf } from './config.js';
 import { ipBatch } from './ip-batch.js';
 import { IpamStore } from './ipam-store.js';
@@ -49,8 +49,8 @@ export async function attachmentCheck(a: CmdArgs): Promise<void> {
 
   checkLease(conf, addresses);
   checkReservations(conf, a, addresses);
-  const hostIndex = await checkNodeSide(conf, hostVeth, prev);
-  await checkPodSide(a, podIf, addresses, prev, hostIndex, hostVeth);
+  const hostIndex = checkNodeSide(conf, hostVeth, prev);
+  checkPodSide(a, podIf, addresses, prev, hostIndex, hostVeth);
 }
 
 function checkLease(conf: WeftNetConf, addresses: string[]): void {
@@ -78,10 +78,13 @@ function checkReservations(conf: WeftNetConf, a: CmdArgs, addresses: string[]): 
 }
 
 /** Bridge and host veth; resolves with the host veth's ifindex. */
-async function checkNodeSide(conf: WeftNetConf, hostVeth: string, prev: CniResult): Promise<number> {
-  const shown = await ipBatch([`addr show dev ${conf.bridge}`, `link show dev ${hostVeth}`], { details: true }).catch((e: unknown) => {
+function checkNodeSide(conf: WeftNetConf, hostVeth: string, prev: CniResult): number {
+  let shown: unknown[];
+  try {
+    shown = ipBatch([`addr show dev ${conf.bridge}`, `link show dev ${hostVeth}`], { details: true });
+  } catch (e) {
     fail(`bridge ${conf.bridge} or host veth ${hostVeth} is missing on the node: ${(e as Error).message}`);
-  });
+  }
   const [bridge, veth] = shown.map((s) => (s as IpLink[])[0]!);
   if (bridge?.linkinfo?.info_kind !== 'bridge') fail(`${conf.bridge} on the node is not a bridge (kind ${bridge?.linkinfo?.info_kind ?? 'none'})`);
   if (!bridge.flags?.includes('UP')) fail(`bridge ${conf.bridge} is down`);
@@ -95,11 +98,14 @@ async function checkNodeSide(conf: WeftNetConf, hostVeth: string, prev: CniResul
   return veth.ifindex ?? -1;
 }
 
-async function checkPodSide(a: CmdArgs, podIf: CniInterface, addresses: string[], prev: CniResult, hostIndex: number, hostVeth: string): Promise<void> {
+function checkPodSide(a: CmdArgs, podIf: CniInterface, addresses: string[], prev: CniResult, hostIndex: number, hostVeth: string): void {
   const where = `${a.ifName} in ${a.netns}`;
-  const shown = await ipBatch([`addr show dev ${a.ifName}`, 'route show'], { netns: a.netns }).catch((e: unknown) => {
+  let shown: unknown[];
+  try {
+    shown = ipBatch([`addr show dev ${a.ifName}`, 'route show'], { netns: a.netns });
+  } catch (e) {
     fail(`pod interface ${where} is missing: ${(e as Error).message}`);
-  });
+  }
   const link = (shown[0] as IpLink[])[0];
   const routes = shown[1] as IpRoute[];
   if (!link) fail(`pod interface ${where} is missing`);

@@ -19,7 +19,7 @@
  *   pod side fails the caller deletes it (which removes the pair). The bridge is shared and stays,
  *   as with the bridge plugin.
  */
-import { CNI_ERR, CniError } from './cni-error.js';
+import { CNI_ERR, CniError } from './cni-spec.js';
 import { formatIpv4, formatIpv4Prefix, type Ipv4Prefix } from './ipv4.js';
 import { IpBatchError, ipBatch, isExists, isNoSuchDevice } from './ip-batch.js';
 
@@ -65,32 +65,32 @@ export function macForAddress(addr: number): string {
  * namespace, the host end on the bridge and up. Undoes its own partial work when a later line fails.
  * Resolves with the bridge's and the host end's MACs.
  */
-export async function plugHostSide(p: VethPlan): Promise<{ bridgeMac: string; hostMac: string }> {
+export function plugHostSide(p: VethPlan): { bridgeMac: string; hostMac: string } {
   const lines = hostLines(p);
   const vethLine = lines.findIndex((l) => l.startsWith('link add')) + 1;
   for (let attempt = 0; ; attempt++) {
     try {
-      const shown = await ipBatch(lines, { fds: [p.netnsFd] });
+      const shown = ipBatch(lines, { fds: [p.netnsFd] });
       return { bridgeMac: macOf(shown[0]), hostMac: macOf(shown[1]) };
     } catch (e) {
       if (e instanceof IpBatchError && e.failedLine === 1 && isNoSuchDevice(e) && attempt === 0) {
-        await createBridge(p);
+        createBridge(p);
         continue;
       }
       if (e instanceof IpBatchError && e.failedLine !== undefined && e.failedLine > vethLine) {
-        await unplugVeth(p.hostVeth).catch(() => undefined);
+        quietly(() => unplugVeth(p.hostVeth));
       }
-      if (e instanceof IpBatchError && e.failedLine === vethLine && isExists(e)) throw await whichExists(p);
+      if (e instanceof IpBatchError && e.failedLine === vethLine && isExists(e)) throw whichExists(p);
       throw plugError(e, p);
     }
   }
 }
 
-/** Pod side: MAC, up, address, route. The caller unplugs the veth when this fails. Resolves with the pod MAC. */
-export async function configurePodSide(p: VethPlan, a: PodAddressing): Promise<string> {
+/** Pod side: MAC, up, address, route. The caller unplugs the veth when this fails. Returns the pod MAC. */
+export function configurePodSide(p: VethPlan, a: PodAddressing): string {
   const mac = macForAddress(a.address.addr);
   try {
-    await ipBatch(
+    ipBatch(
       [
         `link set dev ${p.podIf} address ${mac}`,
         `link set dev ${p.podIf} up`,
@@ -119,9 +119,9 @@ function hostLines(p: VethPlan): string[] {
 }
 
 /** The bridge with its pinned MAC, MTU and gateway address. Losing a creation race to a parallel ADD is fine. */
-async function createBridge(p: VethPlan): Promise<void> {
+function createBridge(p: VethPlan): void {
   try {
-    await ipBatch([
+    ipBatch([
       `link add name ${p.bridge} address ${macForAddress(p.gateway.addr)} mtu ${p.mtu} type bridge`,
       `addr replace ${formatIpv4Prefix(p.gateway)} dev ${p.bridge}`,
       `link set dev ${p.bridge} up`,
@@ -134,11 +134,13 @@ async function createBridge(p: VethPlan): Promise<void> {
 }
 
 /** The veth line said "File exists": name the interface that is in the way. */
-async function whichExists(p: VethPlan): Promise<CniError> {
-  const inPod = await ipBatch([`link show dev ${p.podIf}`], { netns: p.netns }).then(
-    () => true,
-    () => false,
-  );
+function whichExists(p: VethPlan): CniError {
+  let inPod = true;
+  try {
+    ipBatch([`link show dev ${p.podIf}`], { netns: p.netns });
+  } catch {
+    inPod = false;
+  }
   return inPod
     ? new CniError(CNI_ERR.internal, `interface ${p.podIf} already exists in netns ${p.netns}`, 'CNI ADD creates CNI_IFNAME; it must not exist yet')
     : new CniError(CNI_ERR.internal, `host interface ${p.hostVeth} already exists on the node`, 'an earlier ADD of this container and ifname was not deleted; DEL it first');
@@ -149,14 +151,22 @@ function plugError(e: unknown, p: VethPlan): CniError {
   return new CniError(CNI_ERR.internal, `cannot attach ${p.podIf} in ${p.netns} to bridge ${p.bridge}: ${(e as Error).message}`);
 }
 
-/** Deletes the host end (and with it the pod end). Resolves false when it was already gone. */
-export async function unplugVeth(hostVeth: string): Promise<boolean> {
+/** Deletes the host end (and with it the pod end). Returns false when it was already gone. */
+export function unplugVeth(hostVeth: string): boolean {
   try {
-    await ipBatch([`link del dev ${hostVeth}`]);
+    ipBatch([`link del dev ${hostVeth}`]);
     return true;
   } catch (e) {
     if (isNoSuchDevice(e)) return false;
     throw e;
+  }
+}
+
+function quietly(fn: () => unknown): void {
+  try {
+    fn();
+  } catch {
+    // best effort: the error being reported is the one that made us undo
   }
 }
 

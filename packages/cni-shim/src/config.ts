@@ -13,7 +13,7 @@
  * refused with code 2 because weft allocates from the node's lease itself. Unknown keys pass, as the
  * spec asks (runtimes and chained plugins add their own).
  */
-import { CNI_ERR, CniError } from './cni-error.js';
+import { CNI_ERR, CniError } from './cni-spec.js';
 import { parseResult, type CniResult } from './result.js';
 import { checkInterfaceName } from './skel.js';
 

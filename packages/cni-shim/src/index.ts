@@ -3,8 +3,8 @@
  * the skeleton, result conversion, config and subnet-file parsing, the host-local compatible IPAM
  * store, and a small runtime that executes plugins and conflists the way container runtimes do.
  */
-export { CNI_ERR, CniError, asCniError } from './cni-error.js';
-export { SUPPORTED_VERSIONS, CURRENT_VERSION, compareVersions, versionAtLeast } from './spec-version.js';
+export { CNI_ERR, CniError, asCniError } from './cni-spec.js';
+export { SUPPORTED_VERSIONS, CURRENT_VERSION, compareVersions, versionAtLeast } from './cni-spec.js';
 export { pluginMain, decodeInvocation, checkInterfaceName, type PluginIO, type PluginFuncs, type CmdArgs, type CniCommand } from './skel.js';
 export { formatResult, parseResult, appendResult, type CniResult, type CniInterface, type CniIpConfig, type CniRoute, type CniDns } from './result.js';
 export { parseNetConf, DEFAULT_DATA_DIR, DEFAULT_SUBNET_FILE, type WeftNetConf, type Attachment } from './config.js';

@@ -1,16 +1,22 @@
 /**
- * Link, address and route changes as `ip -json -batch -`: one process for a whole step, which is the
- * plugin's main cost after Node's own start-up.
+ * Link, address and route changes as `ip -json -batch -`: one process for a whole step. Spawning is
+ * the plugin's main cost after Node's own start-up (~4 ms per child from a Node process here), so
+ * every step is one child.
  *
  * - Node side: `ip` runs in the plugin's own network namespace (the node's; the runtime executes
  *   plugins there).
  * - Pod side: `nsenter --net=<CNI_NETNS> ip ...`. CNI_NETNS is a path (/var/run/netns/x or
  *   /proc/PID/ns/net); the plugin never switches its own namespace.
+ * - argv only, never a shell; names in batch lines are validated by the callers (no whitespace,
+ *   quotes or "#", which the batch parser would interpret).
  * - `ip` stops at the first failing line and reports "Command failed -:N"; the failure carries N so
  *   the caller knows which changes were made (rollback) and which not.
- * - `show` lines in a batch print one JSON array each; they come back parsed, in order.
+ * - `show` lines print one JSON array each; they come back parsed, in order.
+ * - A runtime's PATH may lack sbin: tools are looked up in PATH, then the usual system directories.
  */
-import { runTool, toolPath } from './host-tool.js';
+import { spawnSync } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import { CNI_ERR, CniError } from './cni-spec.js';
 
 export class IpBatchError extends Error {
   constructor(
@@ -35,12 +41,11 @@ export interface BatchOptions {
   details?: boolean;
 }
 
-/** Runs the lines; resolves with the JSON output of the `show` lines, in order. */
-export async function ipBatch(lines: readonly string[], opts: BatchOptions = {}): Promise<unknown[]> {
+/** Runs the lines; returns the JSON output of the `show` lines, in order. */
+export function ipBatch(lines: readonly string[], opts: BatchOptions = {}): unknown[] {
   const ipArgs = [...(opts.details ? ['-details'] : []), '-json', '-batch', '-'];
-  const r = opts.netns
-    ? await runTool('nsenter', [`--net=${opts.netns}`, '--', toolPath('ip'), ...ipArgs], { input: lines.join('\n') + '\n', fds: opts.fds ?? [] })
-    : await runTool('ip', ipArgs, { input: lines.join('\n') + '\n', fds: opts.fds ?? [] });
+  const [tool, args] = opts.netns ? ['nsenter', [`--net=${opts.netns}`, '--', toolPath('ip'), ...ipArgs]] : ['ip', ipArgs];
+  const r = runTool(tool, args, lines.join('\n') + '\n', opts.fds ?? []);
   const where = opts.netns ? `in netns ${opts.netns}` : 'on the node';
   if (r.code !== 0) throw failure(lines, r.stderr, where);
   return r.stdout
@@ -68,4 +73,42 @@ export function isNoSuchDevice(e: unknown): boolean {
 
 export function isExists(e: unknown): boolean {
   return e instanceof IpBatchError && /File exists/.test(e.reason);
+}
+
+const PACKAGES: Record<string, string> = { ip: 'iproute2', nsenter: 'util-linux', flock: 'util-linux' };
+const SYSTEM_DIRS = ['/usr/sbin', '/usr/bin', '/sbin', '/bin', '/usr/local/sbin', '/usr/local/bin'];
+const found = new Map<string, string>();
+
+export function toolPath(name: string): string {
+  const known = found.get(name);
+  if (known) return known;
+  const dirs = [...(process.env.PATH ?? '').split(':').filter((d) => d.startsWith('/')), ...SYSTEM_DIRS];
+  for (const dir of dirs) {
+    try {
+      accessSync(`${dir}/${name}`, constants.X_OK);
+      found.set(name, `${dir}/${name}`);
+      return `${dir}/${name}`;
+    } catch {
+      // not here
+    }
+  }
+  throw new CniError(CNI_ERR.internal, `${name} not found in PATH or ${SYSTEM_DIRS.join(':')}`, `weft needs ${name} from ${PACKAGES[name] ?? 'the host'}`);
+}
+
+export interface ToolResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs `tool args...` with `input` on stdin and waits for it. Synchronous on purpose: the first
+ * asynchronous spawn of a Node process costs ~8 ms more than spawnSync (streams, sockets and their
+ * cold code), and the plugin has nothing else to do meanwhile.
+ */
+export function runTool(tool: string, args: readonly string[], input: string, fds: number[] = []): ToolResult {
+  const file = toolPath(tool);
+  const r = spawnSync(file, args, { input, stdio: ['pipe', 'pipe', 'pipe', ...fds], encoding: 'utf8', timeout: 60_000 });
+  if (r.error) throw new CniError(CNI_ERR.internal, `cannot run ${file}: ${r.error.message}`);
+  return { code: r.status ?? 128, stdout: r.stdout, stderr: r.stderr };
 }

@@ -10,8 +10,7 @@
  * - `appendResult` is how an interface plugin handles a `prevResult` on ADD: it adds its interfaces,
  *   IPs and routes after the previous ones, re-indexing its `ips[].interface`.
  */
-import { CNI_ERR, CniError } from './cni-error.js';
-import { versionAtLeast } from './spec-version.js';
+import { CNI_ERR, CniError, versionAtLeast } from './cni-spec.js';
 
 export interface CniInterface {
   name: string;

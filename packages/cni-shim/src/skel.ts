@@ -8,9 +8,8 @@
  * spec's error JSON on stdout with exit code 1. Environment and stdio are injected (`PluginIO`) so unit
  * tests drive it with a plain object and strings; `main.ts` wires in the real process.
  */
-import { CNI_ERR, CniError, asCniError } from './cni-error.js';
+import { CNI_ERR, CniError, asCniError, CURRENT_VERSION, IMPLICIT_VERSION, SUPPORTED_VERSIONS, isSupportedVersion, versionAtLeast } from './cni-spec.js';
 import { formatResult, type CniResult } from './result.js';
-import { CURRENT_VERSION, IMPLICIT_VERSION, SUPPORTED_VERSIONS, isSupportedVersion, versionAtLeast } from './spec-version.js';
 
 export interface PluginIO {
   readonly env: Readonly<Record<string, string | undefined>>;

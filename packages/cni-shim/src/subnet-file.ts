@@ -12,7 +12,7 @@
  * pod network is IPv4.
  */
 import { readFileSync } from 'node:fs';
-import { CNI_ERR, CniError } from './cni-error.js';
+import { CNI_ERR, CniError } from './cni-spec.js';
 import { formatIpv4Prefix, networkAddress, parseIpv4Prefix, prefixContains, type Ipv4Prefix } from './ipv4.js';
 
 export interface NodeSubnet {

@@ -1,19 +1,19 @@
 /**
  * The weft plugin's verbs: what ADD, DEL, GC and STATUS do (CHECK lives in attachment-check.ts).
  *
- * ADD, in order of cost: read the node's lease from the subnet file (no lease: code 11), open the pod
- * namespace, then run the two independent slow steps at once — the IPAM reservation (which waits for
- * the store's flock) and the node-side veth/bridge batch — and finally configure the pod side. Any
- * failure rolls back what the other steps made: the veth pair and the reservation. Nothing is left
- * half-created.
+ * ADD: read the node's lease from the subnet file (no lease: code 11), open the pod namespace, reserve
+ * an address (under the store's flock), make the node side (bridge, veth pair) and the pod side
+ * (address, route). A failure rolls back what the earlier steps made: the veth pair and the
+ * reservation. Nothing is left half-created. Three child processes in all (flock, ip, nsenter+ip),
+ * spawned synchronously (see ip-batch.ts for why).
  *
  * DEL never reads the subnet file and never talks to weftd: it deletes the host end of the veth by
- * its derived name and releases the reservations of (container, ifname). Missing pieces are success.
+ * its derived name, then releases the reservations of (container, ifname). Missing pieces are
+ * success.
  */
 import { closeSync, existsSync, fstatSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { attachmentCheck } from './attachment-check.js';
 import { configurePodSide, hostVethName, plugHostSide, unplugVeth, type VethPlan } from './bridge-veth.js';
-import { CNI_ERR, CniError } from './cni-error.js';
+import { CNI_ERR, CniError } from './cni-spec.js';
 import { parseNetConf, type WeftNetConf } from './config.js';
 import { IpamStore, type AddressPool, type Owner } from './ipam-store.js';
 import { broadcastAddress, formatIpv4, formatIpv4Prefix, networkAddress } from './ipv4.js';
@@ -27,7 +27,8 @@ export const ABOUT = 'weft CNI plugin: pods on the node bridge, addresses from t
 export const weftPlugin: PluginFuncs = {
   add,
   del,
-  check: attachmentCheck,
+  // Loaded only for CHECK: every module on ADD's path costs start-up time.
+  check: (a) => (require('./attachment-check.js') as typeof import('./attachment-check.js')).attachmentCheck(a),
   gc,
   status,
 };
@@ -66,36 +67,44 @@ async function attach(a: CmdArgs, conf: WeftNetConf, subnet: NodeSubnet, netnsFd
     netns: a.netns,
     netnsFd,
   };
-  const [reserved, plugged] = await Promise.allSettled([store.locked(() => store.reserve(owner, addressPool(subnet))), plugHostSide(plan)]);
-  const undo = async (): Promise<void> => {
-    if (plugged.status === 'fulfilled') await unplugVeth(plan.hostVeth).catch((e: unknown) => log.warn('rollback: cannot delete veth', { veth: plan.hostVeth, err: String(e) }));
-    if (reserved.status === 'fulfilled') await store.locked(() => store.releaseAddress(reserved.value, owner)).catch((e: unknown) => log.warn('rollback: cannot release address', { err: String(e) }));
-  };
-  if (reserved.status === 'rejected' || plugged.status === 'rejected') {
-    await undo();
-    throw reserved.status === 'rejected' ? reserved.reason : (plugged as PromiseRejectedResult).reason;
-  }
-  const address = { addr: reserved.value, len: subnet.gateway.len };
+  const ip = store.locked(() => store.reserve(owner, addressPool(subnet)));
+  const address = { addr: ip, len: subnet.gateway.len };
   const routeDst = conf.isDefaultGateway ? '0.0.0.0/0' : formatIpv4Prefix(subnet.network);
+  let plugged: { bridgeMac: string; hostMac: string } | undefined;
   let podMac: string;
   try {
-    podMac = await configurePodSide(plan, { address, routeDst });
+    plugged = plugHostSide(plan);
+    podMac = configurePodSide(plan, { address, routeDst });
   } catch (e) {
-    await undo();
+    rollback(plan, plugged !== undefined, () => store.locked(() => store.releaseAddress(ip, owner)));
     throw e;
   }
   enableForwarding();
   log.info('pod attached', { container: a.containerId, ifname: a.ifName, address: formatIpv4Prefix(address), veth: plan.hostVeth, bridge: plan.bridge });
   return appendResult(conf.prevResult, {
     interfaces: [
-      { name: plan.bridge, mac: plugged.value.bridgeMac, mtu: plan.mtu },
-      { name: plan.hostVeth, mac: plugged.value.hostMac, mtu: plan.mtu },
+      { name: plan.bridge, mac: plugged.bridgeMac, mtu: plan.mtu },
+      { name: plan.hostVeth, mac: plugged.hostMac, mtu: plan.mtu },
       { name: a.ifName, mac: podMac, mtu: plan.mtu, sandbox: a.netns },
     ],
     ips: [{ address: formatIpv4Prefix(address), gateway: formatIpv4(subnet.gateway.addr), interface: 2 }],
     routes: [{ dst: routeDst, gw: formatIpv4(subnet.gateway.addr) }],
     dns: {},
   });
+}
+
+/** Undoes a failed ADD: the veth pair (when the node side got that far) and the reservation. */
+function rollback(plan: VethPlan, vethMade: boolean, release: () => void): void {
+  try {
+    if (vethMade) unplugVeth(plan.hostVeth);
+  } catch (e) {
+    log.warn('rollback: cannot delete veth', { veth: plan.hostVeth, err: (e as Error).message });
+  }
+  try {
+    release();
+  } catch (e) {
+    log.warn('rollback: cannot release address', { err: (e as Error).message });
+  }
 }
 
 /** Opens CNI_NETNS (code 3 when it does not exist); refuses the plugin's own namespace. */
@@ -131,9 +140,9 @@ async function del(a: CmdArgs): Promise<void> {
   const conf = parseNetConf({ ...a.config, prevResult: undefined });
   const owner: Owner = { containerId: a.containerId, ifName: a.ifName };
   const veth = hostVethName(a.containerId, a.ifName);
-  const removed = await unplugVeth(veth);
   const store = new IpamStore(conf.name, conf.dataDir);
-  const released = existsSync(store.dir) ? await store.locked(() => store.release(owner)) : [];
+  const removed = unplugVeth(veth);
+  const released = existsSync(store.dir) ? store.locked(() => store.release(owner)) : [];
   log.info('pod detached', { container: a.containerId, ifname: a.ifName, veth: removed ? veth : null, released: released.map((r) => formatIpv4(r.ip)) });
 }
 
@@ -144,14 +153,18 @@ async function gc(a: CmdArgs): Promise<void> {
   }
   const store = new IpamStore(conf.name, conf.dataDir);
   if (!existsSync(store.dir)) return;
-  const stale = await store.locked(() => store.collect(conf.validAttachments ?? []));
+  const stale = store.locked(() => store.collect(conf.validAttachments ?? []));
   const failures: string[] = [];
   for (const r of stale) {
     if (r.corrupt) {
       log.warn('GC released a corrupt reservation', { file: r.path, cause: r.corrupt });
       continue;
     }
-    await unplugVeth(hostVethName(r.containerId, r.ifName)).catch((e: unknown) => failures.push(String(e)));
+    try {
+      unplugVeth(hostVethName(r.containerId, r.ifName));
+    } catch (e) {
+      failures.push((e as Error).message);
+    }
   }
   log.info('GC', { network: conf.name, released: stale.map((r) => formatIpv4(r.ip)) });
   if (failures.length > 0) throw new CniError(CNI_ERR.internal, `GC released ${stale.length} reservations but could not delete ${failures.length} veths`, failures.join('; '));

@@ -1,0 +1,163 @@
+#!/usr/bin/env node
+// ADD and DEL latency of the weft CNI plugin, next to the reference bridge + host-local plugins
+// (/usr/lib/cni) and a bare `node -e 0`, all measured in the same run, interleaved pod by pod so that
+// load from anything else on the machine hits every contender alike. A fourth contender is the
+// "thin shim" design (bench/cni-socket-shim.mjs forwarding to a long-running process that runs the
+// same plugin code), measured to decide whether the plugin should hand its work to weftd.
+//
+//   sudo node bench/cni-bench.mjs [--pods 100]
+//
+// Layout: one lab namespace plays the node; the benchmark re-executes itself inside it (--driver) so
+// every plugin is spawned from the node's namespace with a runtime-like environment (PATH and CNI_*
+// only). Each pod has its own namespace and gets eth0 from weft, eth1 from the reference, eth2 from
+// the shim. Writes bench/results/cni-<date>.json and prints a table.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { machineInfo, percentile, table, writeResult } from './lib.mjs';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const WEFT = join(HERE, '../packages/cni-shim/bin/weft');
+const SHIM = join(HERE, 'cni-socket-shim.mjs');
+const REF_DIR = '/usr/lib/cni';
+const ENV = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' };
+
+const argv = process.argv.slice(2);
+const opt = (name, dflt) => {
+  const i = argv.indexOf(name);
+  return i >= 0 ? argv[i + 1] : dflt;
+};
+
+if (argv[0] === '--driver') await driver(JSON.parse(argv[1]));
+else if (argv[0] === '--server') await server(argv[1]);
+else await main(Number(opt('--pods', '100')));
+
+async function main(pods) {
+  if (process.getuid?.() !== 0) throw new Error('cni-bench needs root (network namespaces)');
+  const { Lab } = await import('@weft/netlab');
+  await Lab.sweep();
+  const lab = Lab.create('cnib');
+  const dir = mkdtempSync(join(tmpdir(), 'weft-cni-bench-'));
+  try {
+    const node = await lab.addNetns('node');
+    const podNs = [];
+    for (let i = 0; i < pods; i++) podNs.push(await lab.addNetns(`p${i}`));
+    writeFileSync(join(dir, 'subnet.env'), 'FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.1.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n');
+    writeFileSync(join(dir, 'subnet-sock.env'), 'FLANNEL_NETWORK=10.245.0.0/16\nFLANNEL_SUBNET=10.245.1.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n');
+    const socket = join(dir, 'cni.sock');
+    const srv = lab.spawn(node, 'cni-socket-server', process.execPath, [fileURLToPath(import.meta.url), '--server', socket], ENV);
+    await srv.waitFor(/listening/);
+    const params = { dir, socket, pods: podNs.map((n) => `/var/run/netns/${n}`) };
+    const out = await lab.exec(node, process.execPath, [fileURLToPath(import.meta.url), '--driver', JSON.stringify(params)], 30 * 60_000);
+    report(JSON.parse(out.stdout), pods);
+  } finally {
+    await lab.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function report(samples, pods) {
+  const stats = (xs) => ({ p50: round(percentile(xs, 50)), p95: round(percentile(xs, 95)), mean: round(xs.reduce((a, b) => a + b, 0) / xs.length), n: xs.length });
+  const rows = {};
+  for (const [name, s] of Object.entries(samples)) rows[name] = { add: stats(s.add), del: stats(s.del) };
+  const floor = rows['node -e 0'].add.p50;
+  const data = {
+    bench: 'cni',
+    date: new Date().toISOString(),
+    machine: machineInfo(),
+    pods,
+    method: 'sequential, interleaved per pod (floor, weft, reference, shim in rotating order); each plugin spawned from the node namespace with env PATH + CNI_*; wall time spawn→exit in ms',
+    rows,
+    weftOverFloorMs: { add: round(rows.weft.add.p50 - floor), del: round(rows.weft.del.p50 - floor) },
+  };
+  const file = writeResult('cni', data);
+  const lines = [['contender', 'ADD p50', 'ADD p95', 'DEL p50', 'DEL p95']];
+  for (const [name, r] of Object.entries(rows)) lines.push([name, r.add.p50, r.add.p95, r.del.p50, r.del.p95]);
+  console.log(`\nCNI ADD/DEL latency, ms, ${pods} pods (${data.machine.cpus} cpus, node ${data.machine.node})\n`);
+  console.log(table(lines));
+  console.log(`\nweft over node -e 0 (p50): ADD +${data.weftOverFloorMs.add} ms, DEL +${data.weftOverFloorMs.del} ms`);
+  console.log(`written to ${file}`);
+}
+
+function round(x) {
+  return Math.round(x * 10) / 10;
+}
+
+// ---- inside the node namespace -------------------------------------------------------------
+
+async function driver({ dir, socket, pods }) {
+  const weftConf = { cniVersion: '1.0.0', name: 'weft', type: 'weft', subnetFile: join(dir, 'subnet.env'), dataDir: join(dir, 'ipam'), hairpinMode: true };
+  // One pod namespace serves all three, so only weft installs the default route; the others route their own network.
+  const sockConf = { ...weftConf, name: 'weft-sock', bridge: 'cni1', subnetFile: join(dir, 'subnet-sock.env'), isDefaultGateway: false };
+  const refConf = {
+    cniVersion: '1.0.0',
+    name: 'refnet',
+    type: 'bridge',
+    bridge: 'refbr0',
+    isGateway: true,
+    ipMasq: false,
+    hairpinMode: true,
+    mtu: 1450,
+    ipam: { type: 'host-local', ranges: [[{ subnet: '10.88.0.0/24' }]], routes: [{ dst: '10.88.0.0/16' }], dataDir: join(dir, 'ref-ipam') },
+  };
+  const contenders = {
+    'node -e 0': { file: process.execPath, args: ['-e', '0'], conf: {}, ifname: 'none', env: {} },
+    weft: { file: WEFT, args: [], conf: weftConf, ifname: 'eth0', env: {} },
+    'bridge+host-local (reference)': { file: join(REF_DIR, 'bridge'), args: [], conf: refConf, ifname: 'eth1', env: { CNI_PATH: REF_DIR } },
+    'weft shim over a socket (prototype)': { file: process.execPath, args: [SHIM], conf: sockConf, ifname: 'eth2', env: { WEFT_CNI_SOCKET: socket } },
+  };
+  const names = Object.keys(contenders);
+  const samples = Object.fromEntries(names.map((n) => [n, { add: [], del: [] }]));
+  for (const command of ['ADD', 'DEL']) {
+    for (let i = 0; i < pods.length; i++) {
+      for (let k = 0; k < names.length; k++) {
+        const name = names[(i + k) % names.length];
+        const c = contenders[name];
+        const ms = await timed(c, command, `pod${i}`, pods[i]);
+        samples[name][command === 'ADD' ? 'add' : 'del'].push(ms);
+      }
+    }
+  }
+  process.stdout.write(JSON.stringify(samples));
+}
+
+function timed(c, command, containerId, netns) {
+  const env = { ...ENV, ...c.env, CNI_COMMAND: command, CNI_CONTAINERID: containerId, CNI_NETNS: netns, CNI_IFNAME: c.ifname };
+  return new Promise((resolve, reject) => {
+    const t0 = process.hrtime.bigint();
+    const child = spawn(c.file, c.args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.resume();
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+      if (code !== 0) reject(new Error(`${c.file} ${command} ${containerId} exited ${code}: ${out}`));
+      else resolve(ms);
+    });
+    child.stdin.end(JSON.stringify(c.conf));
+  });
+}
+
+// The long-running side of the shim prototype: runs the plugin's own code in-process per request.
+async function server(socketPath) {
+  const { pluginMain, weftPlugin, ABOUT, setLogSink } = await import('@weft/cni-shim');
+  setLogSink(() => undefined, 'silent');
+  const srv = createServer({ allowHalfOpen: true }, (conn) => {
+    let req = '';
+    conn.setEncoding('utf8').on('data', (d) => (req += d));
+    conn.on('end', async () => {
+      const { env, stdin } = JSON.parse(req);
+      let stdout = '';
+      let stderr = '';
+      const io = { env, readStdin: () => stdin, writeStdout: (t) => (stdout += t), writeStderr: (t) => (stderr += t) };
+      const code = await pluginMain(weftPlugin, io, ABOUT);
+      conn.end(JSON.stringify({ code, stdout, stderr }));
+    });
+  });
+  srv.listen(socketPath, () => console.log('listening'));
+  process.on('SIGTERM', () => srv.close(() => process.exit(0)));
+}
