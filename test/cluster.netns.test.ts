@@ -136,6 +136,17 @@ describe('weftd cluster (etcd, three nodes, containers)', () => {
     }
   });
 
+  it('own lease deleted → the node re-acquires it and is programmed again everywhere', async () => {
+    const n1 = node(1);
+    const s1 = subnetOf(n1);
+    await w.etcdctl(['del', keyOf(s1)]);
+    await n1.weftd!.waitFor(/"msg":"lease re-acquired"/, 10_000);
+    expect((await w.etcdctl(['get', keyOf(s1), '--print-value-only'])).stdout).toContain(`"PublicIP":"${n1.ip}"`);
+    expect(await w.http(n1, '/readyz')).toBe('ok\n');
+    for (const i of [2, 3, 4]) await waitUntil(`n${i} to program n1 again`, async () => (await w.status(node(i))).peers.some((p) => p.subnet === s1));
+    await ping(lab, lab.ns('c2'), containerIp.get(1)!);
+  });
+
   it('mixed cluster: a node on flannel\'s kernel vxlan backend and weft nodes ping both ways', async () => {
     const f = await w.addHost('f', 5);
     const fMac = '0e:fa:00:00:00:05';
