@@ -36,7 +36,7 @@ export function freePort(): Promise<number> {
  * on 127.0.0.1 with free ports. Resolves once etcd serves clients. With `dataDir` (a previous handle's),
  * etcd restarts on that data, which `stop()` then keeps: the caller removes it.
  */
-export async function startEtcd(lab: Lab, opts: { netns?: string; ip?: string; name?: string; dataDir?: string } = {}): Promise<EtcdHandle> {
+export async function startEtcd(lab: Lab, opts: { netns?: string; ip?: string; name?: string; dataDir?: string; logFile?: string } = {}): Promise<EtcdHandle> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'weft-etcd-'));
   const ip = opts.ip ?? '127.0.0.1';
   const clientPort = opts.netns ? 2379 : await freePort();
@@ -58,7 +58,7 @@ export async function startEtcd(lab: Lab, opts: { netns?: string; ip?: string; n
   const env = { ...process.env, ETCD_UNSUPPORTED_ARCH: process.env.ETCD_UNSUPPORTED_ARCH ?? '' };
   let proc: LabProcess;
   if (opts.netns) {
-    proc = lab.spawn(opts.netns, 'etcd', 'etcd', args, env);
+    proc = lab.spawn(opts.netns, 'etcd', 'etcd', args, env, opts.logFile ? { logFile: opts.logFile } : {});
   } else {
     proc = new LabProcess('etcd', spawn('etcd', args, { stdio: ['ignore', 'pipe', 'pipe'], env }));
   }

@@ -3,3 +3,4 @@ export { startEtcd, freePort, type EtcdHandle } from './etcd.js';
 export { run, ipBatch, CommandError, type RunResult } from './run.js';
 export { buildPair, addEndpoint, connect, TCP_HASH, type OverlayEndpoint, type PairNode, type EndpointSpec } from './overlay-pair.js';
 export { CniRuntime, CniPluginError, type CniConflist, type CniAttachment } from './cni-runtime.js';
+export * from './weft-cluster.js';

@@ -7,13 +7,14 @@
  * - Nothing is configured in the root namespace: links are created with `ip -n <ns>` directly inside a
  *   namespace (a veth's peer is born in the other namespace), processes run under `ip netns exec`.
  * - Each lab records itself in /run/weft-lab/<prefix>.json (owner pid, child pids). `Lab.sweep()` removes
- *   labs whose owner died without cleaning up (a SIGKILLed test run), and only those.
+ *   labs whose owner died without cleaning up (a SIGKILLed test run), and only those; a lab left up on
+ *   purpose (`detach()`, the demo's --keep) goes only when a sweep names its prefix.
  * - `destroy()` is idempotent and runs every step even when one fails: processes first (by pid, TERM then
  *   KILL), then namespaces.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { run, ipBatch, type RunResult } from './run.js';
 
@@ -24,6 +25,8 @@ export interface LabRecord {
   ownerPid: number;
   namespaces: string[];
   pids: number[];
+  /** Left up on purpose (`detach()`): only a sweep naming its prefix removes it. */
+  kept?: boolean;
 }
 
 export class LabProcess {
@@ -35,6 +38,8 @@ export class LabProcess {
   constructor(
     readonly name: string,
     readonly child: ChildProcess,
+    /** When set, the process writes stdout and stderr to this file (it may outlive us). */
+    readonly logFile?: string,
   ) {
     child.stdout?.setEncoding('utf8').on('data', (d: string) => (this.out += d));
     child.stderr?.setEncoding('utf8').on('data', (d: string) => (this.err += d));
@@ -54,10 +59,10 @@ export class LabProcess {
     return this.child.pid ?? -1;
   }
   get stdout(): string {
-    return this.out;
+    return this.logFile ? readLog(this.logFile) : this.out;
   }
   get stderr(): string {
-    return this.err;
+    return this.logFile ? '' : this.err;
   }
   get running(): boolean {
     return this.exitCode === undefined;
@@ -67,7 +72,7 @@ export class LabProcess {
   waitFor(re: RegExp, timeoutMs = 10_000): Promise<RegExpMatchArray> {
     return new Promise((resolve, reject) => {
       const check = (): boolean => {
-        const m = (this.out + '\n' + this.err).match(re);
+        const m = (this.stdout + '\n' + this.stderr).match(re);
         if (m) {
           cleanup();
           resolve(m);
@@ -79,15 +84,17 @@ export class LabProcess {
       const onExit = (): void => {
         if (!check()) {
           cleanup();
-          reject(new Error(`${this.name} exited (${this.exitCode}) before ${re}: ${this.err.slice(-2000)}`));
+          reject(new Error(`${this.name} exited (${this.exitCode}) before ${re}: ${(this.stdout + this.stderr).slice(-2000)}`));
         }
       };
       const timer = setTimeout(() => {
         cleanup();
-        reject(new Error(`${this.name}: no ${re} within ${timeoutMs} ms; stderr: ${this.err.slice(-2000)}`));
+        reject(new Error(`${this.name}: no ${re} within ${timeoutMs} ms; output: ${(this.stdout + this.stderr).slice(-2000)}`));
       }, timeoutMs);
+      const poll = this.logFile ? setInterval(onData, 100) : undefined;
       const cleanup = (): void => {
         clearTimeout(timer);
+        if (poll) clearInterval(poll);
         this.child.stdout?.off('data', onData);
         this.child.stderr?.off('data', onData);
         this.child.off('exit', onExit);
@@ -115,6 +122,7 @@ export class Lab {
   private readonly namespaces: string[] = [];
   private readonly processes: LabProcess[] = [];
   private destroyed = false;
+  private kept = false;
 
   private constructor(readonly prefix: string) {}
 
@@ -167,16 +175,34 @@ export class Lab {
     return run('ip', ['netns', 'exec', ns, cmd, ...args], { timeout: timeoutMs });
   }
 
-  /** Starts a long-running process inside a namespace; `destroy()` stops it. */
-  spawn(ns: string, name: string, cmd: string, args: readonly string[], env?: NodeJS.ProcessEnv): LabProcess {
+  /**
+   * Starts a long-running process inside a namespace; `destroy()` stops it. With `logFile`, its output
+   * goes to that file and it runs detached, so it can outlive this process (the demo's `--keep`);
+   * `Lab.sweep([prefix])` stops it later by pid.
+   */
+  spawn(ns: string, name: string, cmd: string, args: readonly string[], env?: NodeJS.ProcessEnv, opts: { logFile?: string } = {}): LabProcess {
+    let logFd: number | undefined;
+    if (opts.logFile) logFd = openSync(opts.logFile, 'a');
     const child = spawn('ip', ['netns', 'exec', ns, cmd, ...args], {
-      stdio: ['pipe', 'pipe', 'pipe'],
+      stdio: logFd === undefined ? ['pipe', 'pipe', 'pipe'] : ['ignore', logFd, logFd],
       env: env ?? process.env,
+      detached: logFd !== undefined,
     });
-    const proc = new LabProcess(name, child);
+    if (logFd !== undefined) {
+      closeSync(logFd);
+      child.unref();
+    }
+    const proc = new LabProcess(name, child, opts.logFile);
     this.processes.push(proc);
     this.record();
     return proc;
+  }
+
+  /** Forgets this lab without tearing it down: its processes and namespaces stay for `Lab.sweep`. */
+  detach(): void {
+    this.kept = true;
+    this.record();
+    this.destroyed = true;
   }
 
   /** Stops every process, deletes every namespace. Safe to call twice; never throws. */
@@ -196,6 +222,7 @@ export class Lab {
       ownerPid: process.pid,
       namespaces: this.namespaces,
       pids: this.processes.map((p) => p.pid).filter((p) => p > 0),
+      ...(this.kept ? { kept: true } : {}),
     };
     try {
       mkdirSync(REGISTRY, { recursive: true });
@@ -226,7 +253,7 @@ export class Lab {
         continue;
       }
       const named = prefixes.includes(rec.prefix);
-      if (!named && (rec.ownerPid === process.pid || alive(rec.ownerPid))) continue;
+      if (!named && (rec.kept || rec.ownerPid === process.pid || alive(rec.ownerPid))) continue;
       for (const pid of rec.pids) {
         try {
           process.kill(pid, 'SIGKILL');
@@ -239,6 +266,14 @@ export class Lab {
       removed.push(rec.prefix);
     }
     return removed;
+  }
+}
+
+function readLog(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return '';
   }
 }
 
