@@ -6,9 +6,10 @@
 # build    Node 20 on Debian slim, with the tools node-gyp needs for raw-socket, as the unprivileged `node` user.
 #          pnpm fills its store from the lockfile alone (a layer cached until pnpm-lock.yaml changes), installs
 #          offline with the frozen lockfile, compiles (tsc -b), then deploy/build-image-tree.sh assembles what
-#          ships: `pnpm deploy --prod` per package (production dependencies only) and the CNI plugin bundled into
-#          one file by esbuild. test/deploy-image.test.ts runs that same script, so what ships is tested without
-#          a Docker engine.
+#          ships: `pnpm deploy --prod` per package (production dependencies only) and the CNI plugin as one
+#          executable (esbuild bundle in a Node.js single-executable application; packages/installer/README.md
+#          says why). test/deploy-image.test.ts runs that same script, so what ships is tested without a Docker
+#          engine.
 # runtime  The same Node 20 Debian slim image plus iproute2, iptables (nft and legacy back ends) and nftables.
 #          It runs as root: weftd programs the host's network and the init containers write host paths. The
 #          DaemonSet drops everything but NET_ADMIN and NET_RAW.

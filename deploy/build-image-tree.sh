@@ -7,7 +7,7 @@
 #
 #   OUT/control       weftd and weftctl with production dependencies only (pnpm deploy --prod)
 #   OUT/installer     weft-install-cni with production dependencies only
-#   OUT/cni/weft.cjs  the CNI plugin as one file (esbuild); weft-install-cni copies it onto the node
+#   OUT/cni/weft      the CNI plugin as one executable (Node.js SEA); weft-install-cni copies it onto the node
 #   OUT/bin/          a symlink for every bin the deployed packages declare (the image puts it on PATH)
 set -eu
 
@@ -28,7 +28,7 @@ for package in control installer; do
 done
 
 mkdir -p "$out/cni" "$out/bin"
-node packages/installer/bin/weft-bundle-cni --entry packages/cni-shim/bin/weft --out "$out/cni/weft.cjs"
+node packages/installer/bin/weft-build-cni --entry packages/cni-shim/bin/weft --out "$out/cni/weft"
 
 for package in control installer; do
   bins=$(node -e '

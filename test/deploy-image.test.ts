@@ -4,7 +4,7 @@
  * structure holds (non-root build, pinned pnpm, one base image, paths that exist, a .dockerignore that keeps
  * host builds out). Correct by test: the build stage's real work is deploy/build-image-tree.sh, and here it runs
  * against this checkout; the tree it makes is what the runtime stage copies, so we check that tree: production
- * dependencies only, every bin runs from it, the CNI bundle answers VERSION.
+ * dependencies only, every bin runs from it, the CNI plugin executable answers VERSION.
  */
 import { execFile, spawnSync } from 'node:child_process';
 import { access, constants, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
@@ -88,7 +88,7 @@ describe('deploy/build-image-tree.sh (the build stage, run here)', () => {
   afterAll(() => (out ? rm(out, { recursive: true, force: true }) : undefined));
 
   const cniEntry = join(ROOT, 'packages/cni-shim/bin/weft');
-  it('assembles production-only packages whose bins run, and the CNI bundle', async (context) => {
+  it('assembles production-only packages whose bins run, and the CNI plugin executable', async (context) => {
     if (!(await exists(cniEntry))) {
       console.warn(`${cniEntry} is not there yet (the CNI plugin): the image tree cannot be assembled; skipped`);
       context.skip();
@@ -112,7 +112,7 @@ describe('deploy/build-image-tree.sh (the build stage, run here)', () => {
       expect(stdout, bin).toMatch(/usage/i);
     }
 
-    const version = spawnSync(process.execPath, [join(out, 'cni', 'weft.cjs')], {
+    const version = spawnSync(join(out, 'cni', 'weft'), [], {
       env: { CNI_COMMAND: 'VERSION' },
       input: '{"cniVersion":"1.0.0"}',
       encoding: 'utf8',

@@ -121,7 +121,7 @@ describe.each(manifestFiles)('deploy/%s', (file) => {
     expect(flagValue(init[0]!.args, 'cni-bin-dir')).toBe(mountOf(init[0]!, '/opt/cni/bin'));
     expect(flagValue(init[1]!.args, 'cni-conf-dir')).toBe(mountOf(init[1]!, '/etc/cni/net.d'));
     expect(flagValue(init[1]!.args, 'file-name')).toBe('10-weft.conflist');
-    expect(await imagePathOf(flagValue(init[0]!.args, 'bundle'))).toBe('cni/weft.cjs');
+    expect(await imagePathOf(flagValue(init[0]!.args, 'plugin'))).toBe('cni/weft');
   });
 
   it('gives every file argument under a ConfigMap mount a key of that ConfigMap', () => {

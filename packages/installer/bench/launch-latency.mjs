@@ -1,29 +1,34 @@
 /**
  * Start-up cost of the installed plugin: CNI_COMMAND=VERSION (no work, only start-up) through the launcher
- * (sh -> payload's ld.so -> payload's node -> bundle), next to the same bundle on the system node, the
- * unbundled plugin, and `node -e 0` (the floor). Rounds are interleaved so load on the machine hits all alike.
+ * (sh -> payload's ld.so -> the single executable), next to the same executable run directly, the esbuild
+ * bundle on the system node, the unbundled plugin, and `node -e 0` (the floor). Rounds are interleaved so load
+ * on the machine hits all alike.
  *   node packages/installer/bench/launch-latency.mjs [rounds]      (after pnpm build)
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtemp, mkdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { bundleCniPlugin } from '../dist/plugin-bundle.js';
+import { buildCniPlugin, bundlePluginScript } from '../dist/plugin-build.js';
 import { installPlugin } from '../dist/install-plugin.js';
 
 const rounds = Number(process.argv[2] ?? 40);
 const root = join(import.meta.dirname, '..', '..', '..');
 const scratch = await mkdtemp(join(tmpdir(), 'weft-latency-'));
 try {
+  const entry = join(root, 'packages/cni-shim/bin/weft');
   const bundle = join(scratch, 'weft.cjs');
-  await bundleCniPlugin({ entry: join(root, 'packages/cni-shim/bin/weft'), outfile: bundle });
+  await bundlePluginScript(entry, bundle);
+  const plugin = join(scratch, 'weft');
+  await buildCniPlugin({ entry, outfile: plugin });
   await mkdir(join(scratch, 'bin'));
-  await installPlugin({ bundle, cniBinDir: join(scratch, 'bin') });
+  await installPlugin({ plugin, cniBinDir: join(scratch, 'bin') });
 
   const cases = {
     'node -e 0 (floor)': [process.execPath, ['-e', '0']],
     'unbundled bin/weft': [process.execPath, [join(root, 'packages/cni-shim/bin/weft')]],
     'bundle on system node': [process.execPath, [bundle]],
+    'single executable': [plugin, []],
     'installed launcher': [join(scratch, 'bin', 'weft'), []],
   };
   const times = Object.fromEntries(Object.keys(cases).map((name) => [name, []]));

@@ -1,10 +1,10 @@
 /**
  * @weft/installer: puts weft's CNI plugin and conflist on a node. The run-time surface only (node built-ins and
- * pino); the build-time bundler is `@weft/installer/bundle`.
+ * pino); the build-time plugin builder is `@weft/installer/build`.
  */
 export { writeFileAtomic, removeStaleTemps, TEMP_PREFIX } from './atomic-file.js';
-export { currentNodeRuntime, loaderFromMaps, parseLoaderList, type NodeRuntime, type SharedLibrary } from './node-runtime.js';
-export { PAYLOAD_DIR, BUNDLE_NAME, planPayload, placePayload, prunePayloads, type PayloadPlan } from './plugin-payload.js';
+export { programRuntime, loaderFromMaps, parseLoaderList, type ProgramRuntime, type SharedLibrary } from './shared-libraries.js';
+export { PAYLOAD_DIR, EXECUTABLE_NAME, planPayload, placePayload, prunePayloads, type PayloadPlan } from './plugin-payload.js';
 export { renderLauncher, launcherPayloadId } from './launcher.js';
 export { installPlugin, installedPayloadId, PLUGIN_NAME, type PluginInstallResult } from './install-plugin.js';
 export { installConflist, parseConflist, CNI_VERSIONS, type Conflist, type ConflistInstallResult } from './install-conflist.js';

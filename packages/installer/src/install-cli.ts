@@ -1,7 +1,7 @@
 /**
  * `weft-install-cni`: what the DaemonSet's init containers run.
  *
- *   weft-install-cni plugin   [--bundle F] [--cni-bin-dir D]
+ *   weft-install-cni plugin   [--plugin F] [--cni-bin-dir D]
  *   weft-install-cni conflist [--source F] [--cni-conf-dir D] [--file-name N] [--cni-bin-dir D]
  *
  * Defaults are the paths of the image and of the manifests in deploy/ (host paths mounted under /host).
@@ -13,7 +13,7 @@ import { installConflist } from './install-conflist.js';
 import { installPlugin } from './install-plugin.js';
 
 export const DEFAULTS = {
-  bundle: '/opt/weft/cni/weft.cjs',
+  plugin: '/opt/weft/cni/weft',
   cniBinDir: '/host/opt/cni/bin',
   source: '/etc/kube-weft/cni-conf.json',
   cniConfDir: '/host/etc/cni/net.d',
@@ -21,8 +21,8 @@ export const DEFAULTS = {
 } as const;
 
 const USAGE = `usage:
-  weft-install-cni plugin   [--bundle ${DEFAULTS.bundle}] [--cni-bin-dir ${DEFAULTS.cniBinDir}]
-      copies node, its C libraries and the plugin bundle into <cni-bin-dir>/weft.d/<id>/ and writes the
+  weft-install-cni plugin   [--plugin ${DEFAULTS.plugin}] [--cni-bin-dir ${DEFAULTS.cniBinDir}]
+      copies the plugin executable and its C libraries into <cni-bin-dir>/weft.d/<id>/ and writes the
       <cni-bin-dir>/weft launcher; atomic (temp + rename) and idempotent.
   weft-install-cni conflist [--source ${DEFAULTS.source}] [--cni-conf-dir ${DEFAULTS.cniConfDir}]
                             [--file-name ${DEFAULTS.fileName}] [--cni-bin-dir DIR]
@@ -37,7 +37,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     args: [...argv],
     allowPositionals: true,
     options: {
-      bundle: { type: 'string', default: DEFAULTS.bundle },
+      plugin: { type: 'string', default: DEFAULTS.plugin },
       'cni-bin-dir': { type: 'string' },
       source: { type: 'string', default: DEFAULTS.source },
       'cni-conf-dir': { type: 'string', default: DEFAULTS.cniConfDir },
@@ -52,7 +52,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   if (extra.length > 0) throw new Error(`unexpected arguments: ${extra.join(' ')}`);
   if (command === 'plugin') {
-    const result = await installPlugin({ bundle: values.bundle, cniBinDir: values['cni-bin-dir'] ?? DEFAULTS.cniBinDir });
+    const result = await installPlugin({ plugin: values.plugin, cniBinDir: values['cni-bin-dir'] ?? DEFAULTS.cniBinDir });
     log.info(result, result.launcherWritten ? 'installed the weft CNI plugin' : 'the weft CNI plugin was already installed');
     return 0;
   }

@@ -10,18 +10,16 @@ import { access, constants, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { removeStaleTemps, writeFileAtomic } from './atomic-file.js';
 import { launcherPayloadId, renderLauncher } from './launcher.js';
-import { currentNodeRuntime, type NodeRuntime } from './node-runtime.js';
 import { PAYLOAD_DIR, placePayload, planPayload, prunePayloads } from './plugin-payload.js';
+import { programRuntime } from './shared-libraries.js';
 
 export const PLUGIN_NAME = 'weft';
 
 export interface PluginInstallOptions {
   /** The CNI bin dir as this process sees it, e.g. /host/opt/cni/bin. */
   cniBinDir: string;
-  /** The single-file plugin bundle built by weft-bundle-cni. */
-  bundle: string;
-  /** Defaults to the runtime of this process. */
-  runtime?: NodeRuntime;
+  /** The plugin executable built by weft-build-cni. */
+  plugin: string;
 }
 
 export interface PluginInstallResult {
@@ -34,14 +32,14 @@ export interface PluginInstallResult {
 }
 
 export async function installPlugin(options: PluginInstallOptions): Promise<PluginInstallResult> {
-  await requireReadable(options.bundle, 'plugin bundle', 'build the image with weft-bundle-cni (see Dockerfile)');
+  await requireReadable(options.plugin, 'plugin executable', 'build the image with weft-build-cni (see Dockerfile)');
   await requireDirectory(options.cniBinDir);
   const payloadRoot = join(options.cniBinDir, PAYLOAD_DIR);
   await mkdir(payloadRoot, { recursive: true, mode: 0o755 });
   const staleTemps = [...(await removeStaleTemps(options.cniBinDir)), ...(await removeStaleTemps(payloadRoot))];
 
-  const runtime = options.runtime ?? (await currentNodeRuntime());
-  const plan = await planPayload(runtime, options.bundle);
+  const runtime = await programRuntime(options.plugin);
+  const plan = await planPayload(runtime);
   const payload = await placePayload(payloadRoot, plan);
 
   const launcher = join(options.cniBinDir, PLUGIN_NAME);

@@ -3,10 +3,10 @@
  *
  * It finds the payload beside itself (`${0%/*}` is the directory the runtime found it in, whatever the CNI bin dir
  * is: /opt/cni/bin, k3s's data dir, ...), clears the variables that would make the host's loader or Node settings
- * leak into ours, and execs glibc's loader on the payload's node with the bundle. Only shell builtins run before
- * the exec (no fork), so the launcher adds about a millisecond to the plugin's start-up.
+ * leak into ours, and execs the payload's glibc loader on the payload's plugin executable. Only shell builtins
+ * run before the exec (no fork), so the launcher adds about a millisecond to the plugin's start-up.
  */
-import { PAYLOAD_DIR, BUNDLE_NAME } from './plugin-payload.js';
+import { EXECUTABLE_NAME, PAYLOAD_DIR } from './plugin-payload.js';
 
 const PAYLOAD_LINE = /^weft_payload=([0-9a-f]+)$/m;
 
@@ -20,7 +20,7 @@ export interface LauncherSpec {
 export function renderLauncher(spec: LauncherSpec): string {
   return `#!/bin/sh
 # weft CNI plugin launcher, written by weft-install-cni; replaced atomically on upgrade, do not edit.
-# Runs the bundled plugin on the Node.js runtime and C libraries in ${PAYLOAD_DIR}/, so the host needs neither.
+# Runs the plugin (a Node.js single executable) on the C libraries in ${PAYLOAD_DIR}/: the host needs no Node.js.
 weft_payload=${spec.id}
 case $0 in
   */*) weft_bin_dir=\${0%/*} ;;
@@ -28,7 +28,7 @@ case $0 in
 esac
 weft_dir=$weft_bin_dir/${PAYLOAD_DIR}/$weft_payload
 unset LD_PRELOAD LD_LIBRARY_PATH LD_AUDIT NODE_OPTIONS NODE_PATH NODE_EXTRA_CA_CERTS
-exec "$weft_dir/lib/${spec.loaderName}" --library-path "$weft_dir/lib" "$weft_dir/node" "$weft_dir/${BUNDLE_NAME}" "$@"
+exec "$weft_dir/lib/${spec.loaderName}" --library-path "$weft_dir/lib" "$weft_dir/${EXECUTABLE_NAME}" "$@"
 `;
 }
 

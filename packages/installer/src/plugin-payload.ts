@@ -1,7 +1,7 @@
 /**
- * The plugin payload: node, its libraries and the plugin bundle, as one immutable directory on the node.
+ * The plugin payload: the plugin executable and its C libraries, as one immutable directory on the node.
  *
- * Layout under the CNI bin dir: `weft.d/<id>/{node, lib/*, weft.cjs, payload.json}`, where <id> is a hash of every
+ * Layout under the CNI bin dir: `weft.d/<id>/{weft, lib/*, payload.json}`, where <id> is a hash of every
  * file's name, mode and bytes. A payload directory is built under a temp name and renamed into place in one step,
  * and never changed afterwards; the launcher (`weft`) names the id it runs, and replacing the launcher is the
  * single atomic switch between versions. A plugin started a moment before an upgrade still finds its own payload:
@@ -12,13 +12,13 @@ import { createReadStream } from 'node:fs';
 import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { TEMP_PREFIX, copyFileDurable, syncDirectory } from './atomic-file.js';
-import type { NodeRuntime } from './node-runtime.js';
+import type { ProgramRuntime } from './shared-libraries.js';
 
 export const PAYLOAD_DIR = 'weft.d';
-export const BUNDLE_NAME = 'weft.cjs';
+export const EXECUTABLE_NAME = 'weft';
 
 export interface PayloadFile {
-  /** Where the file comes from (inside the image). */
+  /** Where the file comes from (in the image). */
   source: string;
   /** Its path inside the payload directory. */
   name: string;
@@ -28,16 +28,15 @@ export interface PayloadFile {
 export interface PayloadPlan {
   id: string;
   files: PayloadFile[];
-  runtime: NodeRuntime;
+  runtime: ProgramRuntime;
 }
 
-/** The files of a payload: node as `node`, the loader and each library as `lib/<name>`, the bundle as `weft.cjs`. */
-export function payloadFiles(runtime: NodeRuntime, bundle: string): PayloadFile[] {
+/** The files of a payload: the executable as `weft`, the loader and each library as `lib/<name>`. */
+export function payloadFiles(runtime: ProgramRuntime): PayloadFile[] {
   return [
-    { source: runtime.node, name: 'node', mode: 0o755 },
+    { source: runtime.executable, name: EXECUTABLE_NAME, mode: 0o755 },
     { source: runtime.loader.path, name: `lib/${runtime.loader.name}`, mode: 0o755 },
     ...runtime.libraries.map((library) => ({ source: library.path, name: `lib/${library.name}`, mode: 0o755 })),
-    { source: bundle, name: BUNDLE_NAME, mode: 0o644 },
   ];
 }
 
@@ -52,8 +51,8 @@ export async function payloadId(files: readonly PayloadFile[]): Promise<string> 
   return hash.digest('hex').slice(0, 16);
 }
 
-export async function planPayload(runtime: NodeRuntime, bundle: string): Promise<PayloadPlan> {
-  const files = payloadFiles(runtime, bundle);
+export async function planPayload(runtime: ProgramRuntime): Promise<PayloadPlan> {
+  const files = payloadFiles(runtime);
   return { id: await payloadId(files), files, runtime };
 }
 
@@ -94,7 +93,6 @@ export async function prunePayloads(payloadRoot: string, keep: ReadonlySet<strin
 function describePayload(plan: PayloadPlan): string {
   const manifest = {
     id: plan.id,
-    node: plan.runtime.version,
     loader: plan.runtime.loader.name,
     files: plan.files.map((file) => ({ name: file.name, source: file.source })),
   };

@@ -31,8 +31,7 @@ describe('the launcher finds its payload from $0', () => {
   });
   afterAll(() => rm(root, { recursive: true, force: true }));
 
-  const expected = (dir: string) =>
-    `--library-path|${dir}/weft.d/${id}/lib|${dir}/weft.d/${id}/node|${dir}/weft.d/${id}/weft.cjs|a b|unset`;
+  const expected = (dir: string) => `--library-path|${dir}/weft.d/${id}/lib|${dir}/weft.d/${id}/weft|a b|unset`;
 
   it('by absolute path, passing arguments through and dropping NODE_OPTIONS', async () => {
     const { stdout } = await run(join(root, 'bin', 'weft'), ['a b'], { env: { NODE_OPTIONS: '--inspect' } });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { currentNodeRuntime, loaderFromMaps, parseLoaderList } from '../src/node-runtime.js';
+import { loaderFromMaps, parseLoaderList, programRuntime } from '../src/shared-libraries.js';
 
 const LIST_AS_PROGRAM = `\tlinux-vdso.so.1 (0x00007ffd7f1c4000)
 \tlibdl.so.2 => /lib/x86_64-linux-gnu/libdl.so.2 (0x00007f2f6a8d2000)
@@ -38,10 +38,10 @@ describe('loaderFromMaps', () => {
   });
 });
 
-describe('currentNodeRuntime', () => {
-  it('lists this node with its loader and C library', async () => {
-    const runtime = await currentNodeRuntime();
-    expect(runtime.node).toBe(process.execPath);
+describe('programRuntime', () => {
+  it('lists what this node binary needs: its loader and C library', async () => {
+    const runtime = await programRuntime(process.execPath);
+    expect(runtime.executable).toBe(process.execPath);
     expect(runtime.loader.name).toMatch(/^ld-linux/);
     expect(runtime.libraries.map((l) => l.name)).toContain('libc.so.6');
   });

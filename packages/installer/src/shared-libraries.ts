@@ -1,12 +1,12 @@
 /**
- * The Node.js runtime the CNI plugin will run on: the image's node binary and the C libraries it loads.
+ * The C libraries the plugin executable needs, so that they can travel with it.
  *
  * The node host has no Node.js, and its C library may be older than the image's, or musl, or missing libstdc++.
- * So the plugin relies on nothing of the host: we copy node together with every shared library it needs, glibc's
- * dynamic loader included, and the launcher runs `ld-linux-*.so.* --library-path <lib> node`.
- * The loader is the one running this very process (from /proc/self/maps); it then lists node's dependencies itself
- * (`ld.so --list`, what ldd does), each under the name node asks for (libstdc++.so.6, not the file it points to,
- * libstdc++.so.6.0.30), since that name is what the loader looks up in --library-path.
+ * So the plugin relies on nothing of the host: we copy the executable together with every shared library it
+ * needs, glibc's dynamic loader included, and the launcher runs `ld-linux-*.so.* --library-path <lib> weft`.
+ * The loader is the one running this very process (from /proc/self/maps); it lists the executable's
+ * dependencies itself (`ld.so --list`, what ldd does), each under the name the executable asks for
+ * (libstdc++.so.6, not the file it points to, libstdc++.so.6.0.30): that name is what --library-path is searched for.
  */
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
@@ -20,15 +20,13 @@ export interface SharedLibrary {
   path: string;
 }
 
-export interface NodeRuntime {
-  /** The node binary (absolute path). */
-  node: string;
-  /** glibc's dynamic loader: name ld-linux-x86-64.so.2 (node's PT_INTERP), path where it is in the image. */
+export interface ProgramRuntime {
+  /** The executable (absolute path). */
+  executable: string;
+  /** glibc's dynamic loader: name ld-linux-x86-64.so.2 (the executable's PT_INTERP), path where it is in the image. */
   loader: SharedLibrary;
-  /** The libraries node loads, the loader excluded. */
+  /** The libraries it loads, the loader excluded. */
   libraries: SharedLibrary[];
-  /** process.version of that node, recorded in the payload for operators. */
-  version: string;
 }
 
 const GLIBC_LOADER = /^ld-linux[\w.-]*\.so\.\d+$/;
@@ -57,23 +55,23 @@ export function parseLoaderList(text: string): { libraries: SharedLibrary[]; loa
     const bare = /^(\/\S+) \(0x[0-9a-f]+\)$/.exec(line);
     const [, name = '', path = ''] = resolved ?? bare?.concat(bare[1] ?? '') ?? [];
     if (name === '') continue;
-    if (!path.startsWith('/')) throw new Error(`node needs ${name}, which the image's loader cannot find (${path})`);
+    if (!path.startsWith('/')) throw new Error(`the plugin needs ${name}, which the image's loader cannot find (${path})`);
     if (name.startsWith('/')) loader = { name: basename(name), path };
     else libraries.push({ name, path });
   }
   return { libraries, loader };
 }
 
-/** The runtime this very process runs on. */
-export async function currentNodeRuntime(): Promise<NodeRuntime> {
-  const node = process.execPath;
+/** What `executable` needs to run, as this process's loader resolves it. */
+export async function programRuntime(executable: string): Promise<ProgramRuntime> {
   const running = loaderFromMaps(await readFile('/proc/self/maps', 'utf8'));
   if (running === undefined) {
-    throw new Error(`node at ${node} was not started by glibc's dynamic loader: weft ships the plugin with a glibc-linked node only`);
+    throw new Error(`${process.execPath} was not started by glibc's dynamic loader: the plugin can only be shipped from a glibc image`);
   }
-  const { stdout } = await promisify(execFile)(running, ['--list', node]).catch((error: Error) => {
-    throw new Error(`cannot list the libraries of ${node} with ${running} --list: ${error.message}`);
+  const { stdout } = await promisify(execFile)(running, ['--list', executable]).catch((error: Error) => {
+    throw new Error(`cannot list the libraries of ${executable} with ${running} --list: ${error.message}`);
   });
   const { libraries, loader } = parseLoaderList(stdout);
-  return { node, loader: loader ?? { name: basename(running), path: running }, libraries, version: process.version };
+  if (loader === undefined) throw new Error(`${executable} names no dynamic loader: is it a dynamically linked glibc program?`);
+  return { executable, loader, libraries };
 }
