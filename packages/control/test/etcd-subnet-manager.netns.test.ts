@@ -13,7 +13,8 @@ import { EtcdSubnetManager } from '../src/subnet/etcd-subnet-manager.js';
 import { LeaseKeeper } from '../src/subnet/lease-keeper.js';
 import { encodeLeaseAttrs } from '../src/subnet/lease-codec.js';
 import { WatchCompactedError, type SubnetRegistry } from '../src/subnet/subnet-registry.js';
-import type { LeaseAttrs, LeaseEvent } from '../src/subnet/types.js';
+import type { LeaseAttrs } from '../src/subnet/types.js';
+import { collectLeaseEvents, until } from './lease-watch-support.js';
 
 const log = pino({ level: process.env.WEFT_TEST_LOG ?? 'silent' });
 const CONFIG = '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}';
@@ -23,14 +24,6 @@ const attrs = (i: number): LeaseAttrs => ({
   BackendType: 'vxlan',
   BackendData: { VNI: 1, VtepMAC: `0a:00:00:00:07:${i.toString(16).padStart(2, '0')}` },
 });
-
-async function until(cond: () => boolean, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 let lab: Lab;
 let etcd: EtcdHandle;
@@ -69,17 +62,7 @@ function manager(prefix: string, o: { registry?: SubnetRegistry; ttl?: number } 
   return m;
 }
 
-function watch(m: EtcdSubnetManager) {
-  const events: LeaseEvent[] = [];
-  const ac = new AbortController();
-  const done = m.watchLeases((b) => events.push(...b), ac.signal);
-  cleanups.push(async () => {
-    ac.abort();
-    await done;
-  });
-  const text = () => events.map((e) => (e.type === 'snapshot' ? `snapshot ${e.leases.map((l) => l.subnet).sort().join(',')}` : `${e.type} ${e.lease.subnet}`));
-  return { events, text };
-}
+const watch = (m: EtcdSubnetManager) => collectLeaseEvents(m, (stop) => cleanups.push(stop));
 
 /** Kills etcd (data kept) and starts it again with the very same command line: same ports, same data. */
 async function restartEtcdAfter(downMs: number, whileDown: () => Promise<void> = async () => undefined): Promise<void> {

@@ -10,8 +10,9 @@ import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { KubeSubnetManager } from '../src/subnet/kube-subnet-manager.js';
 import { leaseAnnotations } from '../src/subnet/kube-node-lease.js';
-import type { LeaseAttrs, LeaseEvent } from '../src/subnet/types.js';
+import type { LeaseAttrs } from '../src/subnet/types.js';
 import { FakeKubeApiServer } from './kube-api-server.js';
+import { collectLeaseEvents, until } from './lease-watch-support.js';
 
 const silent = pino({ level: 'silent' });
 const P = 'flannel.alpha.coreos.com/';
@@ -24,14 +25,6 @@ function published(ip: string, mac: string, type = 'vxlan'): Record<string, stri
     [`${P}backend-data`]: JSON.stringify({ VNI: 1, VtepMAC: mac }),
     [`${P}public-ip`]: ip,
   };
-}
-
-async function until(cond: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 let dir: string;
@@ -68,17 +61,7 @@ async function cluster() {
   return { api, manager };
 }
 
-function watch(m: KubeSubnetManager) {
-  const events: LeaseEvent[] = [];
-  const ac = new AbortController();
-  const done = m.watchLeases((b) => events.push(...b), ac.signal);
-  cleanups.push(async () => {
-    ac.abort();
-    await done;
-  });
-  const text = () => events.map((e) => (e.type === 'snapshot' ? `snapshot ${e.leases.map((l) => l.subnet).join(',')}` : `${e.type} ${e.lease.subnet}`));
-  return { events, text };
-}
+const watch = (m: KubeSubnetManager) => collectLeaseEvents(m, (stop) => cleanups.push(stop));
 
 describe('KubeSubnetManager: acquire', () => {
   it('takes podCIDR as the subnet and publishes flannel\'s annotations with a strategic merge patch on nodes/status', async () => {

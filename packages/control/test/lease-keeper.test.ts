@@ -5,18 +5,11 @@ import { LeaseKeeper } from '../src/subnet/lease-keeper.js';
 import { MemoryRegistry } from '../src/subnet/memory-registry.js';
 import { encodeLeaseAttrs } from '../src/subnet/lease-codec.js';
 import type { Lease, LeaseAttrs } from '../src/subnet/types.js';
+import { until } from './lease-watch-support.js';
 
 const silent = pino({ level: 'silent' });
 const CONFIG = '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}';
 const ME: LeaseAttrs = { PublicIP: '192.168.1.1', PublicIPv6: null, BackendType: 'vxlan', BackendData: { VNI: 1, VtepMAC: '0a:00:00:00:00:01' } };
-
-async function until(cond: () => boolean, ms = 4000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 const cleanups: (() => void)[] = [];
 afterEach(() => cleanups.splice(0).forEach((f) => f()));

@@ -4,20 +4,13 @@ import { EtcdSubnetManager } from '../src/subnet/etcd-subnet-manager.js';
 import { MemoryRegistry } from '../src/subnet/memory-registry.js';
 import { encodeLeaseAttrs } from '../src/subnet/lease-codec.js';
 import type { LeaseAttrs, LeaseEvent } from '../src/subnet/types.js';
+import { leaseEventLines, until } from './lease-watch-support.js';
 
 const silent = pino({ level: 'silent' });
 const CONFIG = '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}';
 
 const attrs = (ip: string, mac = '0a:00:00:00:00:01', type = 'vxlan'): LeaseAttrs => ({ PublicIP: ip, PublicIPv6: null, BackendType: type, BackendData: { VNI: 1, VtepMAC: mac } });
 const value = (ip: string, mac?: string, type?: string) => encodeLeaseAttrs(attrs(ip, mac, type));
-
-async function until(cond: () => boolean, ms = 3000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 const aborts: AbortController[] = [];
 afterEach(() => aborts.splice(0).forEach((a) => a.abort()));
@@ -29,7 +22,7 @@ function watch(registry: MemoryRegistry) {
   aborts.push(ac);
   const done = manager.watchLeases((b) => batches.push(b), ac.signal);
   const flat = () => batches.flat();
-  const describeEvents = () => flat().map((e) => (e.type === 'snapshot' ? `snapshot ${e.leases.map((l) => l.subnet).join(',')}` : `${e.type} ${e.lease.subnet}`));
+  const describeEvents = () => leaseEventLines(flat());
   return { batches, flat, describeEvents, ac, done };
 }
 
