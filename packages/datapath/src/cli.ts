@@ -5,10 +5,12 @@
  *   fdb <mac> <ip>      set a pinned entry          counters      print counters as one JSON line
  *   fdb-del <mac>       delete an entry             fdb           print the FDB as one JSON line
  *
- * Prints `ready dev=<name> mac=<mac>` once forwarding; SIGTERM/SIGINT print final counters and exit.
+ * Prints `ready dev=<name> mac=<mac> offload=<tso,gso,gro|off>` once forwarding; SIGTERM/SIGINT print
+ * final counters and exit.
  */
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
+import { describeFeatures, parseOffloadSetting } from './offload-features.js';
 import { Vtep } from './vtep.js';
 
 const HELP = `weft-vtep: run one weft userspace VXLAN endpoint (TAP <-> VXLAN/UDP) in this network namespace.
@@ -27,6 +29,8 @@ Usage: weft-vtep --dev NAME --mtu N [options]
   --flood            flood broadcast/multicast to every peer (default: drop and count)
   --batch N          packets per batch (default 64)
   --spin-us N        keep polling N µs after the last packet before sleeping (default 0 = off)
+  --offload MODE     on | off | auto (default auto): virtio_net_hdr + TSO on the TAP, UDP GSO/GRO on
+                     the socket; auto uses what the kernel supports, on fails without all of them
   --persist          keep the TAP after exit
   -h, --help         this text
 `;
@@ -46,6 +50,7 @@ async function main(): Promise<void> {
       flood: { type: 'boolean' },
       batch: { type: 'string' },
       'spin-us': { type: 'string' },
+      offload: { type: 'string' },
       persist: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -65,6 +70,7 @@ async function main(): Promise<void> {
     ...(values.batch ? { batchSize: Number(values.batch) } : {}),
     ...(values['spin-us'] ? { spinUs: Number(values['spin-us']) } : {}),
     ...(values.persist ? { persist: true } : {}),
+    offload: parseOffloadSetting(values.offload),
     peerCheck: !values['no-peer-check'],
     learning: values.learning ?? false,
     flood: values.flood ?? false,
@@ -100,7 +106,7 @@ async function main(): Promise<void> {
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
   process.on('SIGUSR1', printCounters);
-  process.stdout.write(`ready dev=${vtep.name} mac=${vtep.mac}\n`);
+  process.stdout.write(`ready dev=${vtep.name} mac=${vtep.mac} offload=${describeFeatures(vtep.features)}\n`);
 }
 
 main().catch((e: Error) => {

@@ -7,6 +7,7 @@ import { type CounterSnapshot, newCounterArray, snapshotCounters } from './count
 import type { FdbEntry } from './fdb.js';
 import { parseIpv4 } from './ipv4-address.js';
 import { parseMac } from './mac-address.js';
+import { PER_PACKET, type VtepFeatures } from './offload-features.js';
 import type { VtepControl } from './vtep.js';
 import type { VtepRuntimeOptions } from './vtep-state.js';
 
@@ -14,6 +15,7 @@ export class FakeVtep implements VtepControl {
   readonly fdb = new Map<string, string>();
   readonly calls: string[] = [];
   options: VtepRuntimeOptions = {};
+  features: VtepFeatures = PER_PACKET;
   closed = false;
   private readonly c = newCounterArray(false);
 

@@ -1,6 +1,7 @@
 /** @weft/datapath: the userspace VXLAN VTEP and its building blocks. */
 export { Vtep, type VtepControl, type VtepOptions } from './vtep.js';
 export type { VtepRuntimeOptions } from './vtep-state.js';
+export { type OffloadSetting, type VtepFeatures, describeFeatures, parseOffloadSetting } from './offload-features.js';
 export { VtepState } from './vtep-state.js';
 export type { FdbSpec } from './commands.js';
 export { Fdb, type FdbEntry, type FdbOptions } from './fdb.js';
@@ -25,8 +26,10 @@ export {
 export { parseMac, formatMac, isGroupMac, macFromBytes, type MacPair } from './mac-address.js';
 export { parseIpv4, formatIpv4 } from './ipv4-address.js';
 export { PacketArena, SendList, HEADROOM, DGRAM_OFF } from './packet-arena.js';
-export type { TapPort, UdpPort } from './ports.js';
+export type { TapPort, UdpPort, OffloadTapPort, OffloadUdpPort } from './ports.js';
 export { EncapRoutine } from './encap.js';
 export { DecapRoutine } from './decap.js';
+export { EncapOffloadRoutine } from './encap-offload.js';
+export { DecapOffloadRoutine } from './decap-offload.js';
 export { ChannelTap, ChannelUdp, ChannelNetwork, type ChannelDatagram } from './channel.js';
 export { FakeVtep } from './fake-vtep.js';

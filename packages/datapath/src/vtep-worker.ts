@@ -13,6 +13,9 @@
  * answer follows a packet closely — a ping reply, a TCP ACK, a request's response — at the cost of
  * at most `spinUs` of CPU per burst; 0 turns it off.
  *
+ * The routines depend on the mode chosen at open (offload-features.ts): per-packet (encap.ts,
+ * decap.ts) or offload (encap-offload.ts, decap-offload.ts: 64 KB slots, virtio headers, GSO/GRO).
+ *
  * One thread owns the FDB, the counters and both file descriptors, so the hot path needs no locks and
  * no cross-thread messages. On two cores a second worker would compete with the kernel's own work for
  * the same cores (multi-queue TAP measured no gain here); more cores would get one such loop per TAP
@@ -21,13 +24,16 @@
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { CTRL_PENDING, type VtepCommand, type VtepEvent } from './commands.js';
 import { C_FDB_ENTRIES, C_FDB_LEARNED, C_FDB_PEERS, C_LOOP_BATCHES, C_LOOP_POLLS } from './counters.js';
+import { DecapOffloadRoutine } from './decap-offload.js';
 import { DecapRoutine } from './decap.js';
+import { EncapOffloadRoutine, OFFLOAD_TX_IOVS, OFFLOAD_TX_MESSAGES, OFFLOAD_TX_SCRATCH } from './encap-offload.js';
 import { EncapRoutine } from './encap.js';
 import { parseIpv4 } from './ipv4-address.js';
 import { POLLIN, SIZEOF_POLLFD, addressOf, libc } from './linux/libc.js';
 import { LinuxTap } from './linux/tap.js';
 import { LinuxUdp } from './linux/udp.js';
 import { parseMac } from './mac-address.js';
+import type { VtepFeatures } from './offload-features.js';
 import { PacketArena } from './packet-arena.js';
 import { VtepState, type VtepRuntimeOptions } from './vtep-state.js';
 
@@ -41,6 +47,7 @@ export interface VtepWorkerData {
   batch: number;
   spinUs: number;
   ownMac: string;
+  features: VtepFeatures;
   options: VtepRuntimeOptions;
   learnMax: number;
   ageingMs: number;
@@ -58,18 +65,7 @@ function main(d: VtepWorkerData): void {
     ...d.options,
   });
   const ctrl = new Int32Array(d.ctrl);
-  const slotSize = PacketArena.slotSizeFor(d.mtu);
-  const txArena = new PacketArena(d.batch, slotSize);
-  const rxArena = new PacketArena(d.batch, slotSize);
-  const tap = new LinuxTap(d.tapFd);
-  const udp = new LinuxUdp(d.udpFd, st.c, d.batch + 64);
-  tap.attach(txArena);
-  tap.attach(rxArena);
-  udp.attachSend(txArena);
-  udp.attachReceive(rxArena);
-  udp.setDestinationPort(d.port);
-  const encap = new EncapRoutine(st, tap, udp, txArena);
-  const decap = new DecapRoutine(st, tap, udp, rxArena);
+  const { encap, decap } = routines(d, st);
 
   const pollBuf = new ArrayBuffer(3 * SIZEOF_POLLFD);
   const pollDv = new DataView(pollBuf);
@@ -158,6 +154,29 @@ function main(d: VtepWorkerData): void {
   }
   post({ op: 'stopped' });
   d.commands.close();
+}
+
+/** The TAP, the socket and the two routines for the chosen mode, on arenas attached to both. */
+function routines(d: VtepWorkerData, st: VtepState): { encap: { run(): number }; decap: { run(): number } } {
+  const f = d.features;
+  const offload = f.mode === 'offload';
+  const slotSize = offload ? PacketArena.offloadSlotSize() : PacketArena.slotSizeFor(d.mtu);
+  const txArena = new PacketArena(d.batch, slotSize, offload ? OFFLOAD_TX_SCRATCH : 0);
+  const rxArena = new PacketArena(d.batch, slotSize, offload ? 64 : 0);
+  const tap = new LinuxTap(d.tapFd, { vnetHdr: offload });
+  const udp = offload
+    ? new LinuxUdp(d.udpFd, st.c, d.batch + 64, { gso: f.udpGso, gro: f.udpGro, batchMessages: OFFLOAD_TX_MESSAGES, batchIovs: OFFLOAD_TX_IOVS })
+    : new LinuxUdp(d.udpFd, st.c, d.batch + 64);
+  tap.attach(txArena);
+  tap.attach(rxArena);
+  udp.attachSend(txArena);
+  udp.attachReceive(rxArena);
+  udp.setDestinationPort(d.port);
+  if (!offload) return { encap: new EncapRoutine(st, tap, udp, txArena), decap: new DecapRoutine(st, tap, udp, rxArena) };
+  return {
+    encap: new EncapOffloadRoutine(st, tap, udp, txArena, f.udpGso),
+    decap: new DecapOffloadRoutine(st, tap, udp, rxArena),
+  };
 }
 
 main(workerData as VtepWorkerData);

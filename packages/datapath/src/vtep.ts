@@ -5,6 +5,10 @@
  * thread that moves packets (vtep-worker.ts). Everything after that goes through `VtepControl`: set or
  * delete pinned FDB entries, replace them all (re-sync), change options, read counters (shared
  * memory: free), dump the FDB, close. If any step of `open()` fails, what it already made is undone.
+ *
+ * Offloads (`offload`, default 'auto'): the TAP is opened with IFF_VNET_HDR and TSO, the socket with
+ * UDP GSO/GRO, as far as the kernel accepts them; `features` says what the VTEP runs with (see
+ * offload-features.ts), and every offload that was wanted but is missing goes to `onWarning`.
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -13,10 +17,11 @@ import { CTRL_PENDING, CTRL_SLOTS, type FdbSpec, type VtepCommand, type VtepEven
 import { type CounterSnapshot, newCounterArray, snapshotCounters } from './counters.js';
 import type { FdbEntry } from './fdb.js';
 import { parseIpv4 } from './ipv4-address.js';
-import { EFD_CLOEXEC, EFD_NONBLOCK, libc, sysError } from './linux/libc.js';
-import { LinuxTap, assertIfName, openTap } from './linux/tap.js';
-import { openVxlanSocket } from './linux/udp.js';
+import { EFD_CLOEXEC, EFD_NONBLOCK, SOL_SOCKET, SOL_UDP, SO_NO_CHECK, TUN_F_CSUM, TUN_F_TSO4, UDP_GRO, libc, setIntOpt, sysError } from './linux/libc.js';
+import { LinuxTap, assertIfName, configureVnetHeader, openTap, setTapOffloads } from './linux/tap.js';
+import { enableUdpGro, openVxlanSocket, probeUdpGso } from './linux/udp.js';
 import { parseMac } from './mac-address.js';
+import { type OffloadSetting, type OffloadSupport, type VtepFeatures, decideFeatures, parseOffloadSetting } from './offload-features.js';
 import type { VtepRuntimeOptions } from './vtep-state.js';
 import { VXLAN_DEFAULT_PORT, VXLAN_DEFAULT_VNI, assertPort, assertVni } from './vxlan-header.js';
 import type { VtepWorkerData } from './vtep-worker.js';
@@ -42,7 +47,13 @@ export interface VtepOptions extends VtepRuntimeOptions {
   spinUs?: number;
   learnMax?: number;
   ageingMs?: number;
-  /** Called with warnings from the worker (rejected commands). */
+  /**
+   * Offloads: virtio_net_hdr + TSO on the TAP, UDP GSO/GRO on the socket. 'auto' (default): whatever
+   * the kernel supports, a warning for the rest; true/'on': all of them or fail; false/'off': the
+   * per-packet loop.
+   */
+  offload?: OffloadSetting;
+  /** Called with warnings: offloads the kernel lacks (at open), rejected commands (from the worker). */
   onWarning?: (message: string) => void;
 }
 
@@ -53,6 +64,8 @@ export interface VtepControl {
   readonly mtu: number;
   readonly vni: number;
   readonly port: number;
+  /** The offloads this datapath runs with (absent: unknown, e.g. a fake). */
+  readonly features?: VtepFeatures;
   setFdb(mac: string, remote: string): void;
   deleteFdb(mac: string): void;
   replaceFdb(entries: readonly FdbSpec[]): void;
@@ -78,6 +91,7 @@ export class Vtep implements VtepControl {
     readonly mtu: number,
     readonly vni: number,
     readonly port: number,
+    readonly features: VtepFeatures,
     private readonly tapFd: number,
     private readonly udpFd: number,
     private readonly wakeFd: number,
@@ -91,29 +105,31 @@ export class Vtep implements VtepControl {
     if (o.mac) parseMac(o.mac);
     const localIp = o.localIp ? parseIpv4(o.localIp) : 0;
 
+    const setting = parseOffloadSetting(o.offload);
+
     const undo: Array<() => void> = [];
     try {
-      const tapFd = openTap(o.name, o.persist === undefined ? {} : { persist: o.persist });
+      const support: OffloadSupport = { vnetHdr: false, tso: false, udpGso: false, udpGro: false };
+      const tapFd = openTapWithOffloads(o, setting, support);
       undo.push(() => new LinuxTap(tapFd).close());
       const linkArgs = ['link', 'set', 'dev', o.name, ...(o.mac ? ['address', o.mac] : []), 'mtu', String(o.mtu), 'txqueuelen', '1000', 'up'];
       await execFileP('ip', linkArgs).catch((e: { stderr?: string }) => {
         throw new Error(`ip ${linkArgs.join(' ')}: ${e.stderr?.trim() ?? String(e)}`);
       });
       const mac = await readLinkMac(o.name);
-      let udpFd: number;
-      try {
-        udpFd = openVxlanSocket(localIp, port);
-      } catch (e) {
-        if ((e as { errno?: number }).errno === 98) {
-          throw new Error(`UDP port ${port} is in use in this network namespace (a kernel vxlan device or another VTEP on it?)`);
-        }
-        throw e;
-      }
+      const udpFd = openSocket(localIp, port);
       undo.push(() => libc().close(udpFd));
+      if (setting !== 'off') {
+        support.udpGso = probeUdpGso(udpFd);
+        support.udpGro = enableUdpGro(udpFd);
+      }
+      const { features, warnings } = decideFeatures(setting, support);
+      applySocketFeatures(udpFd, features, support);
+      for (const w of warnings) o.onWarning?.(w);
       const wakeFd = libc().eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
       if (wakeFd < 0) throw sysError('eventfd');
       undo.push(() => libc().close(wakeFd));
-      const vtep = new Vtep(o.name, mac, o.mtu, vni, port, tapFd, udpFd, wakeFd);
+      const vtep = new Vtep(o.name, mac, o.mtu, vni, port, features, tapFd, udpFd, wakeFd);
       await vtep.start(o);
       return vtep;
     } catch (e) {
@@ -133,6 +149,7 @@ export class Vtep implements VtepControl {
       batch: o.batchSize ?? 64,
       spinUs: o.spinUs ?? 0,
       ownMac: this.mac,
+      features: this.features,
       options: { peerCheck: o.peerCheck ?? true, learning: o.learning ?? false, flood: o.flood ?? false },
       learnMax: o.learnMax ?? 4096,
       ageingMs: o.ageingMs ?? 300_000,
@@ -225,6 +242,52 @@ export class Vtep implements VtepControl {
     c.close(this.tapFd);
     c.close(this.wakeFd);
   }
+}
+
+/**
+ * Opens the TAP; unless offloads are off, with IFF_VNET_HDR and TSO, recording in `support` what the
+ * kernel accepted. With offloads off (or IFF_VNET_HDR refused under 'auto') the TAP is plain and its
+ * offloads are cleared: a persistent device keeps the last process's TUNSETOFFLOAD, and a plain
+ * reader must never be handed a 64 KB super-frame.
+ */
+function openTapWithOffloads(o: VtepOptions, setting: 'on' | 'off' | 'auto', support: OffloadSupport): number {
+  const persist = o.persist === undefined ? {} : { persist: o.persist };
+  if (setting !== 'off') {
+    try {
+      const fd = openTap(o.name, { ...persist, vnetHdr: true });
+      try {
+        configureVnetHeader(fd);
+      } catch (e) {
+        libc().close(fd);
+        throw e;
+      }
+      support.vnetHdr = true;
+      support.tso = setTapOffloads(fd, TUN_F_CSUM | TUN_F_TSO4);
+      return fd;
+    } catch (e) {
+      if (setting === 'on') throw e;
+    }
+  }
+  const fd = openTap(o.name, persist);
+  setTapOffloads(fd, 0);
+  return fd;
+}
+
+function openSocket(localIp: number, port: number): number {
+  try {
+    return openVxlanSocket(localIp, port);
+  } catch (e) {
+    if ((e as { errno?: number }).errno === 98) {
+      throw new Error(`UDP port ${port} is in use in this network namespace (a kernel vxlan device or another VTEP on it?)`);
+    }
+    throw e;
+  }
+}
+
+/** UDP GSO needs the outer checksum on (Linux refuses GSO with SO_NO_CHECK); GRO off unless used. */
+function applySocketFeatures(fd: number, f: VtepFeatures, s: OffloadSupport): void {
+  if (f.udpGso && !setIntOpt(fd, SOL_SOCKET, SO_NO_CHECK, 0)) throw sysError('setsockopt SO_NO_CHECK 0 (for UDP GSO)');
+  if (s.udpGro && !f.udpGro) setIntOpt(fd, SOL_UDP, UDP_GRO, 0);
 }
 
 async function readLinkMac(name: string): Promise<string> {

@@ -17,6 +17,11 @@ export const TUNSETIFF = 0x400454ca;
 export const TUNSETPERSIST = 0x400454cb;
 export const TUNSETOFFLOAD = 0x400454d0;
 export const TUNSETVNETHDRSZ = 0x400454d8;
+export const TUNSETVNETLE = 0x400454dc;
+export const TUN_F_CSUM = 0x01;
+export const TUN_F_TSO4 = 0x02;
+export const TUN_F_TSO6 = 0x04;
+export const TUN_F_TSO_ECN = 0x08;
 export const IFF_TAP = 0x0002;
 export const IFF_NO_PI = 0x1000;
 export const IFF_VNET_HDR = 0x4000;
@@ -32,11 +37,15 @@ export const SO_NO_CHECK = 11;
 export const SO_SNDBUFFORCE = 32;
 export const SO_RCVBUFFORCE = 33;
 export const IPPROTO_IP = 0;
+export const SOL_UDP = 17;
+export const UDP_SEGMENT = 103;
+export const UDP_GRO = 104;
 export const IP_MTU_DISCOVER = 10;
 export const IP_PMTUDISC_DO = 2;
 
 export const MSG_DONTWAIT = 0x40;
 export const MSG_TRUNC = 0x20;
+export const MSG_CTRUNC = 0x08;
 export const POLLIN = 0x1;
 export const POLLOUT = 0x4;
 export const EFD_NONBLOCK = 0o4000;
@@ -44,6 +53,7 @@ export const EFD_CLOEXEC = 0o2000000;
 
 export const EINTR = 4;
 export const EAGAIN = 11;
+export const EINVAL = 22;
 export const EMSGSIZE = 90;
 
 /** x86_64 / aarch64 struct sizes. */
@@ -55,6 +65,10 @@ export const MSGHDR_NAME = 0;
 export const MSGHDR_NAMELEN = 8;
 export const MSGHDR_IOV = 16;
 export const MSGHDR_IOVLEN = 24;
+export const MSGHDR_CONTROL = 32;
+export const MSGHDR_CONTROLLEN = 40;
+/** struct cmsghdr: cmsg_len (size_t), cmsg_level, cmsg_type (int); data at 16. */
+export const CMSG_HDR = 16;
 export const MSGHDR_FLAGS = 48;
 export const MMSGHDR_LEN = 56;
 
@@ -64,6 +78,7 @@ export interface Libc {
   ioctl(fd: number, req: number, arg: unknown): number;
   read(fd: number, buf: number | Uint8Array, n: number): number;
   write(fd: number, buf: number | Uint8Array, n: number): number;
+  writev(fd: number, iov: number, n: number): number;
   socket(domain: number, type: number, proto: number): number;
   bind(fd: number, addr: Uint8Array, len: number): number;
   setsockopt(fd: number, level: number, name: number, val: Uint8Array, len: number): number;
@@ -86,6 +101,7 @@ export function libc(): Libc {
     ioctl: lib.func('int ioctl(int fd, unsigned long req, void *arg)'),
     read: lib.func('long read(int fd, void *buf, size_t n)'),
     write: lib.func('long write(int fd, void *buf, size_t n)'),
+    writev: lib.func('long writev(int fd, void *iov, int n)'),
     socket: lib.func('int socket(int domain, int type, int proto)'),
     bind: lib.func('int bind(int fd, void *addr, uint32_t len)'),
     setsockopt: lib.func('int setsockopt(int fd, int level, int name, void *val, uint32_t len)'),
