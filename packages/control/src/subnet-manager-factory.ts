@@ -2,10 +2,12 @@
  * Picks weftd's subnet manager from its flags: flannel's etcd manager by default, the Kubernetes one
  * with `--kube-subnet-mgr`. The only place that knows both constructors.
  */
+import { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { WeftdConfig } from './cli/weftd-flags.js';
 import { ConfigError } from './cli/weftd-flags.js';
 import { EtcdSubnetManager } from './subnet/etcd-subnet-manager.js';
+import { KubeSubnetManager } from './subnet/kube-subnet-manager.js';
 import type { SubnetManager } from './subnet/types.js';
 
 export interface SubnetManagerContext {
@@ -17,7 +19,15 @@ export interface SubnetManagerContext {
 
 export async function createSubnetManager(c: WeftdConfig, ctx: SubnetManagerContext): Promise<SubnetManager> {
   if (c.kubeSubnetMgr) {
-    throw new ConfigError('--kube-subnet-mgr: the Kubernetes subnet manager is not wired into weftd yet');
+    if (!c.nodeName) throw new ConfigError('--kube-subnet-mgr needs this node\'s name: --node-name or $NODE_NAME (the DaemonSet sets it from spec.nodeName)');
+    const kubeConfig = kubeConfigFor(c);
+    return new KubeSubnetManager({
+      nodeName: c.nodeName,
+      netConfPath: c.netConfigPath,
+      annotationPrefix: c.kubeAnnotationPrefix,
+      logger: ctx.logger,
+      ...(kubeConfig ? { kubeConfig } : {}),
+    });
   }
   const tls = {
     ...(c.etcdCaFile ? { caFile: c.etcdCaFile } : {}),
@@ -32,4 +42,33 @@ export async function createSubnetManager(c: WeftdConfig, ctx: SubnetManagerCont
     leaseTtlSec: c.subnetLeaseTtl,
     logger: ctx.logger,
   });
+}
+
+/**
+ * flannel's precedence: --kubeconfig-file, with --kube-api-url overriding its server; --kube-api-url
+ * alone means an unauthenticated endpoint (kubectl proxy, tests); neither → in-cluster/default.
+ */
+function kubeConfigFor(c: WeftdConfig): KubeConfig | undefined {
+  if (!c.kubeconfigFile && !c.kubeApiUrl) return undefined;
+  const kc = new KubeConfig();
+  if (c.kubeconfigFile) {
+    try {
+      kc.loadFromFile(c.kubeconfigFile);
+    } catch (e) {
+      throw new ConfigError(`--kubeconfig-file: cannot load ${c.kubeconfigFile}: ${(e as Error).message}`);
+    }
+    if (!c.kubeApiUrl) return kc;
+    const cluster = kc.getCurrentCluster();
+    if (!cluster) throw new ConfigError(`--kubeconfig-file: ${c.kubeconfigFile} has no current cluster`);
+    kc.clusters = kc.clusters.map((cl) => (cl.name === cluster.name ? { ...cl, server: c.kubeApiUrl! } : cl));
+    return kc;
+  }
+  kc.loadFromOptions({
+    // The client refuses plain http unless TLS verification is "skipped": there is no TLS to verify.
+    clusters: [{ name: 'weftd', server: c.kubeApiUrl!, skipTLSVerify: c.kubeApiUrl!.startsWith('http:') }],
+    users: [{ name: 'weftd' }],
+    contexts: [{ name: 'weftd', cluster: 'weftd', user: 'weftd' }],
+    currentContext: 'weftd',
+  });
+  return kc;
 }

@@ -93,7 +93,9 @@ export class Weftd implements StatusSource {
     this.log.info({ ...underlay, previousSubnet }, 'underlay found');
     const sm = await createSubnetManager(c, { previousSubnet, publicIp: underlay.publicIp, logger: this.log.child({ component: 'subnet' }) });
     this.sm = sm;
-    const netConfig = await this.retrying('reading the network config', () => sm.getNetworkConfig(), signal, (e) => e instanceof NetConfError);
+    // In Kubernetes mode the config is a local file: any error there is a configuration error.
+    const fatal = (e: unknown): boolean => e instanceof NetConfError || c.kubeSubnetMgr;
+    const netConfig = await this.retrying('reading the network config', () => sm.getNetworkConfig(), signal, fatal);
     if (!netConfig) return;
     this.netConfig = netConfig;
     await this.openVtep(netConfig, underlay);
