@@ -4,10 +4,13 @@
  * key prefix. Needs root (netlab's lab registry) and the etcd binary.
  */
 import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { Lab, LabProcess, startEtcd, type EtcdHandle } from '@weft/netlab';
+import { freePort, Lab, LabProcess, run, startEtcd, type EtcdHandle } from '@weft/netlab';
 import { EtcdRegistry } from '../src/subnet/etcd-registry.js';
 import { EtcdSubnetManager } from '../src/subnet/etcd-subnet-manager.js';
 import { LeaseKeeper } from '../src/subnet/lease-keeper.js';
@@ -210,11 +213,74 @@ describe('etcd subnet manager on a real etcd', () => {
       whileDown = [...seen];
     });
     expect(whileDown).toEqual([]); // nothing renewed, nothing given up
+    const back = Date.now();
     await until(() => seen.includes('renewed'), 15_000);
+    const recoveredMs = Date.now() - back;
     expect(seen).not.toContain('lost');
     const joiner = await manager(prefix).acquireLease(attrs(2)); // a join works again
     await until(() => w.text().includes(`added ${joiner.subnet}`), 15_000);
+    log.info({ recoveredMs, watchResumedMs: Date.now() - back }, 'recovered after the etcd restart');
+    expect(recoveredMs).toBeLessThan(10_000); // the etcd3 client's circuit breaker holds calls off for up to 5 s
     expect(w.text().filter((t) => t.startsWith('snapshot'))).toHaveLength(1); // resumed, not re-listed
     expect(await client.get(`${prefix}/subnets/${lease.subnet.replace('/', '-')}`).string()).toBe(encodeLeaseAttrs(attrs(1)));
   });
 });
+
+/** A CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl in `dir`. */
+async function makeCerts(dir: string): Promise<void> {
+  const o = (...args: string[]) => run('openssl', args, { cwd: dir });
+  await o('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=weft-test-ca', '-keyout', 'ca.key', '-out', 'ca.crt');
+  writeFileSync(join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n');
+  for (const who of ['server', 'client']) {
+    await o('req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=weft-${who}`, '-keyout', `${who}.key`, '-out', `${who}.csr`);
+    await o('x509', '-req', '-in', `${who}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '1', '-extfile', 'san.ext', '-out', `${who}.crt`);
+  }
+}
+
+describe('etcd over TLS with client certificates', () => {
+  it('acquires with --etcd-cafile/certfile/keyfile; names an unreadable file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'weft-etcd-tls-'));
+    let proc: LabProcess | undefined;
+    try {
+      await makeCerts(dir);
+      const [cport, pport] = [await freePort(), await freePort()];
+      const endpoint = `https://127.0.0.1:${cport}`;
+      const f = (n: string) => join(dir, n);
+      proc = new LabProcess(
+        'etcd-tls',
+        spawn('etcd', [
+          '--name', 'tls', '--data-dir', f('data'),
+          '--listen-client-urls', endpoint, '--advertise-client-urls', endpoint,
+          '--listen-peer-urls', `http://127.0.0.1:${pport}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${pport}`,
+          '--initial-cluster', `tls=http://127.0.0.1:${pport}`,
+          '--cert-file', f('server.crt'), '--key-file', f('server.key'), '--trusted-ca-file', f('ca.crt'), '--client-cert-auth',
+          '--log-level', 'warn', '--logger', 'zap',
+        ], { stdio: ['ignore', 'pipe', 'pipe'] }),
+      );
+      const tls = { caFile: f('ca.crt'), certFile: f('client.crt'), keyFile: f('client.key') };
+      const setup = new Etcd3({ hosts: endpoint, credentials: { rootCertificate: readFileSync(tls.caFile), certChain: readFileSync(tls.certFile), privateKey: readFileSync(tls.keyFile) } });
+      await retry(() => setup.put('/tls/network/config').value(CONFIG).exec().then(() => undefined)); // until etcd serves
+      setup.close();
+      const m = new EtcdSubnetManager({ endpoints: [endpoint], prefix: '/tls/network', tls, logger: log });
+      expect((await m.acquireLease(attrs(1))).subnet).toMatch(/^10\.244\.\d+\.0\/24$/);
+      await m.close();
+      expect(() => new EtcdSubnetManager({ endpoints: [endpoint], tls: { ...tls, keyFile: f('nope.key') }, logger: log })).toThrow(/etcd TLS: cannot read key file .*nope\.key/);
+      expect(() => new EtcdSubnetManager({ endpoints: [endpoint], tls: { caFile: tls.caFile, certFile: tls.certFile }, logger: log })).toThrow(/--etcd-certfile and --etcd-keyfile go together/);
+    } finally {
+      await proc?.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+async function retry(f: () => Promise<void>, ms = 15_000): Promise<void> {
+  const end = Date.now() + ms;
+  for (;;) {
+    try {
+      return await f();
+    } catch (e) {
+      if (Date.now() > end) throw e;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
