@@ -19,8 +19,9 @@ import { iperfTcp, pingMatrix, renderMatrix, type IperfResult } from './connecti
 import { preflight } from './preflight.js';
 import { Progress, StepError, bold, dim, green, red } from './progress.js';
 
-const PREFIX = 'wdemo-';
-const STATE_DIR = '/run/weft-demo';
+const DEFAULT_PREFIX = 'wdemo-';
+let PREFIX = DEFAULT_PREFIX;
+let STATE_DIR = '/run/weft-demo';
 
 const HELP = `pnpm demo [options]: a local weft cluster in network namespaces, with its own etcd.
 
@@ -29,9 +30,10 @@ const HELP = `pnpm demo [options]: a local weft cluster in network namespaces, w
   --seconds S   length of each iperf3 run (default 5; 0 skips iperf3)
   --keep        leave the cluster up when done (remove it with --down or the next run)
   --down        remove a cluster left up by --keep (or by a killed run) and exit
+  --prefix P    namespace prefix (default ${DEFAULT_PREFIX}; tests use their own so they never touch yours)
   -h, --help    this text
 
-Needs root. Everything lives in namespaces named ${PREFIX}*; nothing is configured in the root namespace.`;
+Needs root. Everything lives in namespaces named ${DEFAULT_PREFIX}*; nothing is configured in the root namespace.`;
 
 interface Options {
   nodes: number;
@@ -50,6 +52,7 @@ function options(argv: string[]): Options {
       seconds: { type: 'string', default: '5' },
       keep: { type: 'boolean', default: false },
       down: { type: 'boolean', default: false },
+      prefix: { type: 'string', default: DEFAULT_PREFIX },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -62,6 +65,9 @@ function options(argv: string[]): Options {
     if (!Number.isInteger(n) || n < min || n > max) throw new Error(`--${name} ${v}: want a whole number from ${min} to ${max}`);
     return n;
   };
+  if (!/^[a-z][a-z0-9]{0,7}-$/.test(values.prefix)) throw new Error(`--prefix ${values.prefix}: want 1-8 lowercase letters/digits and a trailing dash`);
+  PREFIX = values.prefix;
+  STATE_DIR = PREFIX === DEFAULT_PREFIX ? STATE_DIR : `/run/weft-demo-${PREFIX.slice(0, -1)}`;
   return {
     nodes: int('nodes', values.nodes, 1, 50),
     pods: int('pods', values.pods, 1, 20),
@@ -130,20 +136,26 @@ async function main(): Promise<void> {
 
   const lab = Lab.create('', PREFIX);
   const cluster = new WeftCluster(lab, STATE_DIR, { detached: o.keep });
-  let tornDown = false;
-  const teardown = async (): Promise<void> => {
-    if (tornDown) return;
-    tornDown = true;
-    await cluster.removePods().catch(() => undefined);
-    await lab.destroy();
-    rmSync(STATE_DIR, { recursive: true, force: true });
-  };
+  // One teardown, whoever asks first (a signal, a failed step, the end of the run); all wait for it.
+  let tornDown: Promise<void> | undefined;
+  const teardown = (): Promise<void> =>
+    (tornDown ??= (async () => {
+      await cluster.removePods().catch(() => undefined);
+      await lab.destroy();
+      rmSync(STATE_DIR, { recursive: true, force: true });
+    })());
+  // A terminal's Ctrl-C reaches both pnpm and us, and pnpm may forward it again: every signal after
+  // the first only waits for the same teardown.
   const onSignal = (sig: string) => () => {
+    if (tornDown) return;
     process.stdout.write(`\n${sig}: tearing the cluster down ...\n`);
-    void teardown().then(() => process.exit(130));
+    void teardown().then(() => {
+      process.stdout.write('cluster removed.\n');
+      process.exit(130);
+    });
   };
-  process.once('SIGINT', onSignal('SIGINT'));
-  process.once('SIGTERM', onSignal('SIGTERM'));
+  process.on('SIGINT', onSignal('SIGINT'));
+  process.on('SIGTERM', onSignal('SIGTERM'));
 
   try {
     await p.step('underlay bridge, etcd in a namespace on it, net-conf.json in etcd', () => cluster.buildUnderlay(), () => `etcd at 192.168.60.100:2379`);
@@ -171,7 +183,9 @@ async function main(): Promise<void> {
     }
     await p.step('teardown: CNI DEL for every pod, stop weftd and etcd, delete namespaces', teardown);
   } catch (e) {
+    const interrupted = tornDown !== undefined;
     await teardown().catch(() => undefined);
+    if (interrupted) await new Promise(() => undefined); // the signal handler reports and exits
     throw e;
   }
 }
