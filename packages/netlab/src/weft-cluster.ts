@@ -75,6 +75,7 @@ export class WeftCluster {
 
   /** Underlay bridge, etcd on it, and the network config in etcd. */
   async buildUnderlay(): Promise<void> {
+    mkdirSync(this.dir, { recursive: true });
     this.underlay = await this.lab.addNetns('u');
     await this.lab.addBridge(this.underlay, 'br0');
     await this.lab.addAddress(this.underlay, 'br0', `${UNDERLAY}.254/24`);
