@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab, startEtcd, type EtcdHandle } from '@weft/netlab';
-import { type WeftNode, WeftdLab, NETWORK, ping, waitUntil } from './lib/weftd-lab.js';
+import { type WeftNode, WeftdLab, ETCD_IP, NETWORK, WEFTD_BIN, ping, waitUntil } from './lib/weftd-lab.js';
 
 const NET_CONF = JSON.stringify({ Network: NETWORK, Backend: { Type: 'vxlan' } });
 const PREFIX = '/coreos.com/network';
@@ -47,6 +47,14 @@ describe('weftd cluster (etcd, three nodes, containers)', () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
+  it('an invalid network config in etcd stops weftd with exit 2 and the field named', async () => {
+    await w.etcdctl(['put', '/bad/config', JSON.stringify({ Network: NETWORK, Backend: { Type: 'host-gw' } })]);
+    const x = await w.addHost('x', 9);
+    const p = lab.spawn(x, 'weftd-bad', process.execPath, [WEFTD_BIN, `--etcd-endpoints=http://${ETCD_IP}:2379`, '--etcd-prefix=/bad', '--subnet-file=/dev/null/none']);
+    expect(await p.exited).toBe(2);
+    expect(p.stderr).toMatch(/^weftd: .*Backend\.Type.*host-gw.*\n$/);
+  });
+
   it('every node learns the other two; containers ping across nodes', async () => {
     // n1 finds its underlay from the default route, n2 is told the interface, n3 the address.
     await w.startWeftd(node(1));
@@ -69,6 +77,8 @@ describe('weftd cluster (etcd, three nodes, containers)', () => {
     const n3 = node(3);
     const save = async (): Promise<string> => (await lab.exec(n3.ns, 'iptables-save', ['-t', 'nat'])).stdout;
     expect(await save()).toMatch(/-A POSTROUTING -m comment --comment "weft masq" -j WEFT-POSTRTG/);
+    // Pod traffic leaving the cluster network is masqueraded: etcd's namespace has no route to pods.
+    await ping(lab, lab.ns('c3'), ETCD_IP);
     await lab.exec(n3.ns, 'iptables', ['-w', '-t', 'nat', '-F', 'WEFT-POSTRTG']);
     await waitUntil('WEFT-POSTRTG to be restored', async () => /-j MASQUERADE --random-fully/.test(await save()), 5000);
 
@@ -125,7 +135,7 @@ describe('weftd cluster (etcd, three nodes, containers)', () => {
     await w.etcd!.process.stop();
     await new Promise((r) => setTimeout(r, 1500));
     for (const [a, b] of [[1, 2], [2, 3], [3, 1]] as const) await ping(lab, lab.ns(`c${a}`), containerIp.get(b)!);
-    etcdAgain = await startEtcd(lab, { netns: w.etcdNs, ip: '192.168.50.100', dataDir: w.etcd!.dataDir });
+    etcdAgain = await startEtcd(lab, { netns: w.etcdNs, ip: ETCD_IP, dataDir: w.etcd!.dataDir });
     const n4 = await w.addNode(4);
     await w.startWeftd(n4);
     containerIp.set(4, await w.addContainer(n4, subnetOf(n4)));

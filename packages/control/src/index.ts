@@ -35,3 +35,20 @@ export { RetryBackoff, sleep } from './retry-backoff.js';
 export { KubeSubnetManager, NETWORK_CONDITION_REASON, type KubeSubnetManagerOptions } from './subnet/kube-subnet-manager.js';
 export { leaseAnnotations, annotationsForLease, nodeToLease, nodePodCidr, DEFAULT_ANNOTATION_PREFIX, type LeaseAnnotations } from './subnet/kube-node-lease.js';
 // --- end subnet management ---
+// --- node programming and weftd (vxlan backend, host bits, HTTP, CLI) ---
+export { Weftd } from './weftd.js';
+export { parseWeftdArgs, weftdHelp, ConfigError, FLAGS as WEFTD_FLAGS, type WeftdConfig, type ParsedCommandLine } from './cli/weftd-flags.js';
+export { VxlanNetwork, type VxlanNetworkOptions, type VxlanNetworkStats } from './backend/vxlan-network.js';
+export { decodeVxlanPeer, samePeer, type VxlanPeer, type PeerDecode } from './backend/vxlan-peer.js';
+export { deriveVtepMac, vtepDeviceName } from './backend/vtep-mac.js';
+export { describeHostOp, type HostProgrammer, type HostOp, type HostOpFailure, type HostRoute, type HostNeighbour } from './backend/host-programmer.js';
+export { IpBatchProgrammer, ipBatchLine, parseBatchFailures } from './backend/ip-batch-programmer.js';
+export { renderSubnetFile, writeSubnetFile, readPreviousSubnet, parseSubnetFile, type SubnetFileContent } from './host/subnet-file.js';
+export { masqChain, forwardChain, savedRuleLines, supportsRandomFully, type OwnedChain } from './host/ip-masq.js';
+export { IptablesChains, repairPayload, removalPayload, type IptablesRunner } from './host/iptables-chains.js';
+export { findUnderlay, type Underlay, type UnderlayProbe } from './host/underlay.js';
+export { StatusServer } from './http/status-server.js';
+export { renderExposition, PROMETHEUS_CONTENT_TYPE, type MetricFamily, type MetricSample } from './http/prometheus-text.js';
+export { weftdMetrics } from './http/weftd-metrics.js';
+export type { NodeStatus, Readiness, StatusSource } from './http/node-status.js';
+// --- end node programming and weftd ---

@@ -19,10 +19,9 @@ export interface SubnetManagerContext {
 
 export async function createSubnetManager(c: WeftdConfig, ctx: SubnetManagerContext): Promise<SubnetManager> {
   if (c.kubeSubnetMgr) {
-    if (!c.nodeName) throw new ConfigError('--kube-subnet-mgr needs this node\'s name: --node-name or $NODE_NAME (the DaemonSet sets it from spec.nodeName)');
     const kubeConfig = kubeConfigFor(c);
     return new KubeSubnetManager({
-      nodeName: c.nodeName,
+      nodeName: c.nodeName!, // checked with the flags
       netConfPath: c.netConfigPath,
       annotationPrefix: c.kubeAnnotationPrefix,
       logger: ctx.logger,

@@ -61,6 +61,7 @@ describe('weftd flags', () => {
       [['--no-such-flag'], {}, /unknown flag --no-such-flag/],
       [['--iface'], {}, /--iface needs a value/],
       [['stray'], {}, /unexpected argument "stray"/],
+      [['--kube-subnet-mgr'], {}, /--kube-subnet-mgr needs this node's name: --node-name or \$NODE_NAME/],
     ];
     for (const [argv, env, re] of bad) {
       expect(() => parseWeftdArgs(argv, env), argv.join(' ') + JSON.stringify(env)).toThrow(re);

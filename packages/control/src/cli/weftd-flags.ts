@@ -157,6 +157,9 @@ function checkCombinations(c: WeftdConfig): void {
     );
   }
   if (!c.kubeSubnetMgr && c.etcdEndpoints.length === 0) throw new ConfigError('--etcd-endpoints: no endpoint given');
+  if (c.kubeSubnetMgr && !c.nodeName) {
+    throw new ConfigError('--kube-subnet-mgr needs this node\'s name: --node-name or $NODE_NAME (the DaemonSet sets it from spec.nodeName)');
+  }
 }
 
 function notUrl(urls: string[]): string | undefined {

@@ -10,7 +10,6 @@
 import { readFileSync } from 'node:fs';
 import { pino, type Logger } from 'pino';
 import { NetConfError } from '../config/net-conf.js';
-import { Weftd } from '../weftd.js';
 import { ConfigError, parseWeftdArgs, weftdHelp } from './weftd-flags.js';
 
 function version(): string {
@@ -46,6 +45,8 @@ async function main(): Promise<number> {
     return 0;
   }
   const log = makeLogger(parsed.config.logLevel);
+  // Loaded only now: the datapath, etcd and Kubernetes clients take a while to import, --help should not wait.
+  const { Weftd } = await import('../weftd.js');
   const daemon = new Weftd(parsed.config, log, version());
   for (const sig of ['SIGTERM', 'SIGINT'] as const) {
     process.on(sig, () => {
