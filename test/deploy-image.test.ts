@@ -84,8 +84,8 @@ describe('Dockerfile', () => {
 });
 
 describe('deploy/build-image-tree.sh (the build stage, run here)', () => {
-  let out: string | undefined;
-  afterAll(() => (out ? rm(out, { recursive: true, force: true }) : undefined));
+  let scratch: string | undefined;
+  afterAll(() => (scratch ? rm(scratch, { recursive: true, force: true }) : undefined));
 
   const cniEntry = join(ROOT, 'packages/cni-shim/bin/weft');
   it('assembles production-only packages whose bins run, and the CNI plugin executable', async (context) => {
@@ -93,7 +93,8 @@ describe('deploy/build-image-tree.sh (the build stage, run here)', () => {
       console.warn(`${cniEntry} is not there yet (the CNI plugin): the image tree cannot be assembled; skipped`);
       context.skip();
     }
-    out = join(await mkdtemp(join(tmpdir(), 'weft-image-')), 'image');
+    scratch = await mkdtemp(join(tmpdir(), 'weft-image-'));
+    const out = join(scratch, 'image');
     await run('sh', [join(ROOT, 'deploy/build-image-tree.sh'), out], { cwd: ROOT, timeout: 180_000 });
 
     for (const pkg of ['control', 'installer']) {
