@@ -6,26 +6,12 @@
 import { describe, expect, it } from 'vitest';
 import { parseIpv4 } from '../src/ipv4-address.js';
 import { ChannelNetwork, channelNode, pin } from './channel-node.js';
-import { MAC_A, MAC_B, concat, countingPayload, ipv4ChecksumOk, parseTcpFrame, readVnet, refSum, tcpFrame, type TcpSpec } from './packets.js';
+import { MAC_A, MAC_B, concat, countingPayload, ipv4ChecksumOk, parseTcpFrame, readVnet, refSum, resegment, segmentsOf, tcpFrame, type TcpSpec } from './packets.js';
 
 const IP_A = parseIpv4('192.168.77.1');
 const IP_B = parseIpv4('192.168.77.2');
 const TS_OPTS = [1, 1, 8, 10, 0, 0, 0x12, 0x34, 0, 0, 0x56, 0x78];
 const FIN = 0x01, SYN = 0x02, PSH = 0x08, ACK = 0x10, URG = 0x20, CWR = 0x80;
-
-/** The segments a sender's TSO would produce for `spec` (independent of the datapath's segmenter). */
-export function segmentsOf(spec: TcpSpec, mss: number): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  const n = Math.max(1, Math.ceil(spec.payload.length / mss));
-  const flags = spec.flags ?? ACK;
-  for (let k = 0; k < n; k++) {
-    let fl = flags;
-    if (k < n - 1) fl &= ~(FIN | PSH);
-    if (k > 0) fl &= ~CWR;
-    out.push(tcpFrame({ ...spec, payload: spec.payload.subarray(k * mss, (k + 1) * mss), seq: ((spec.seq ?? 1000) + k * mss) >>> 0, id: ((spec.id ?? 0x1234) + k) & 0xffff, flags: fl }));
-  }
-  return out;
-}
 
 function vx(inner: Uint8Array): Uint8Array {
   return concat(new Uint8Array([8, 0, 0, 0, 0, 0, 1, 0]), inner);
@@ -42,32 +28,6 @@ function receiver() {
     while (b.decap.run() > 0);
   };
   return { net, b, deliver };
-}
-
-/** Re-segments a written super-frame the way the kernel would, with the test's own checksums. */
-function resegment(written: Uint8Array): Uint8Array[] {
-  const h = readVnet(written);
-  const f = written.subarray(10);
-  const t = parseTcpFrame(f);
-  const hdr = 14 + t.ihl + t.thl;
-  const spec: TcpSpec = {
-    dstMac: [...f.subarray(0, 6)].map((x) => x.toString(16).padStart(2, '0')).join(':'),
-    srcMac: [...f.subarray(6, 12)].map((x) => x.toString(16).padStart(2, '0')).join(':'),
-    seq: t.seq,
-    ack: t.ack,
-    flags: t.flags,
-    window: t.window,
-    id: t.id,
-    options: [...f.subarray(14 + t.ihl + 20, hdr)],
-    payload: f.subarray(hdr),
-    tos: f[15]!,
-    ttl: f[22]!,
-    src: [...f.subarray(26, 30)].join('.'),
-    dst: [...f.subarray(30, 34)].join('.'),
-    sport: (f[34]! << 8) | f[35]!,
-    dport: (f[36]! << 8) | f[37]!,
-  };
-  return segmentsOf(spec, h.gsoSize);
 }
 
 describe('GRO: coalescing TCP segments into one TAP write', () => {

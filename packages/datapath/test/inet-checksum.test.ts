@@ -38,7 +38,7 @@ describe('Internet checksum (RFC 1071) over arena memory', () => {
     expect([...v.u8.slice(2, 2 + f.length)]).toEqual([...f]);
   });
 
-  it('completes partial TCP and UDP checksums (csum_start/csum_offset), 0 sent as 0xffff', () => {
+  it('completes partial TCP and UDP checksums (csum_start/csum_offset)', () => {
     const v = byteViews(new ArrayBuffer(4096));
     const tcp = tcpFrame({ payload: countingPayload(999) }, 'partial');
     v.u8.set(tcp, 64);

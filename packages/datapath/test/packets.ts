@@ -167,6 +167,13 @@ export function readVnet(b: Uint8Array): Required<VnetSpec> {
   };
 }
 
+/** Byte equality without the test framework's deep-equal (which is slow on large typed arrays). */
+export function bytesEqual(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
+  if (!a || !b || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 export function concat(...parts: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let at = 0;
@@ -242,4 +249,45 @@ export function countingPayload(n: number, salt = 0): Uint8Array {
   const b = new Uint8Array(n);
   for (let i = 0; i < n; i++) b[i] = (i * 7 + (i >> 8) + salt) & 0xff;
   return b;
+}
+
+/** The segments a sender's TSO would produce for `spec` (independent of the datapath's segmenter). */
+export function segmentsOf(spec: TcpSpec, mss: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  const n = Math.max(1, Math.ceil(spec.payload.length / mss));
+  const flags = spec.flags ?? 0x10;
+  for (let k = 0; k < n; k++) {
+    let fl = flags;
+    if (k < n - 1) fl &= ~0x09; // FIN, PSH
+    if (k > 0) fl &= ~0x80; // CWR
+    out.push(tcpFrame({ ...spec, payload: spec.payload.subarray(k * mss, (k + 1) * mss), seq: ((spec.seq ?? 1000) + k * mss) >>> 0, id: ((spec.id ?? 0x1234) + k) & 0xffff, flags: fl }));
+  }
+  return out;
+}
+
+/** Re-segments a written super-frame the way the kernel would, with the test's own checksums. */
+export function resegment(written: Uint8Array): Uint8Array[] {
+  const h = readVnet(written);
+  const f = written.subarray(10);
+  const t = parseTcpFrame(f);
+  const hdr = 14 + t.ihl + t.thl;
+  const spec: TcpSpec = {
+    dstMac: [...f.subarray(0, 6)].map((x) => x.toString(16).padStart(2, '0')).join(':'),
+    srcMac: [...f.subarray(6, 12)].map((x) => x.toString(16).padStart(2, '0')).join(':'),
+    seq: t.seq,
+    ack: t.ack,
+    flags: t.flags,
+    window: t.window,
+    id: t.id,
+    options: [...f.subarray(14 + t.ihl + 20, hdr)],
+    payload: f.subarray(hdr),
+    tos: f[15]!,
+    df: (f[20]! & 0x40) !== 0,
+    ttl: f[22]!,
+    src: [...f.subarray(26, 30)].join('.'),
+    dst: [...f.subarray(30, 34)].join('.'),
+    sport: (f[34]! << 8) | f[35]!,
+    dport: (f[36]! << 8) | f[37]!,
+  };
+  return segmentsOf(spec, h.gsoSize);
 }
