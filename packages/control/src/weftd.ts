@@ -36,6 +36,9 @@ import { createSubnetManager } from './subnet-manager-factory.js';
 import { LeaseKeeper } from './subnet/lease-keeper.js';
 import type { Lease, LeaseEvent, NetworkConfig, SubnetManager } from './subnet/types.js';
 
+/** How often the peers are reconciled against the host even without a snapshot (drift repair). */
+const PEER_RESYNC_MS = 60_000;
+
 export class Weftd implements StatusSource {
   private readonly log: Logger;
   private readonly abort = new AbortController();
@@ -104,6 +107,8 @@ export class Weftd implements StatusSource {
     await this.applyLease(lease);
     this.keepLease(sm, lease);
     this.watch = sm.watchLeases((events) => this.onLeaseEvents(events), signal);
+    const resync = setInterval(() => this.network?.resync(), PEER_RESYNC_MS).unref();
+    signal.addEventListener('abort', () => clearInterval(resync), { once: true });
     this.iptables?.start(c.iptablesResync * 1000);
     await warnIfNotForwarding(this.log);
   }
@@ -223,7 +228,8 @@ export class Weftd implements StatusSource {
         this.log.warn({ err: (e as Error).message }, `stopping the ${what} failed`);
       }
     }
-    this.log.info({ subnet: this.lease?.subnet }, 'weftd stopped; lease, device and routes left in place');
+    if (this.lease) this.log.info({ subnet: this.lease.subnet, dev: this.vtep?.name }, 'weftd stopped; lease, device and routes left in place');
+    else this.log.info('weftd stopped');
   }
 
   // --- StatusSource (HTTP) ---

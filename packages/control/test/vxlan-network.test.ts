@@ -172,6 +172,16 @@ describe('VxlanNetwork reconcile on snapshot', () => {
     expect([...vtep.fdb.keys()]).toEqual(['0a:00:00:00:00:03']);
   });
 
+  it('resync() repairs drift: a route someone deleted comes back, an unknown one goes', async () => {
+    const { host, net } = setup();
+    await send(net, { type: 'snapshot', leases: [lease(2), lease(3)] });
+    host.routeTable.delete('10.100.2.0/24');
+    host.routeTable.set('10.100.7.0/24', { dst: '10.100.7.0/24', gateway: '10.100.7.0', onlink: true });
+    net.resync();
+    await net.settled();
+    expect([...host.routeTable.keys()].sort()).toEqual(['10.100.2.0/24', '10.100.3.0/24']);
+  });
+
   it('our lease moving onto a subnet that was a peer removes that peer', async () => {
     const { host, net } = setup();
     await net.setOwnLease(lease(250));

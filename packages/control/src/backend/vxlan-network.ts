@@ -15,7 +15,8 @@
  * while a round runs are coalesced into the next round, so 1000 leases cost one spawn, not 1000.
  * A `snapshot` (start, re-list after compaction or reconnect) triggers a reconcile against what the
  * host actually has (routes and neighbours read back from the device, the datapath's pinned FDB), which
- * also removes what an earlier run left behind. Failed entries are retried after `retryMs`.
+ * also removes what an earlier run left behind. Failed entries are retried after `retryMs`; weftd also
+ * asks for a reconcile every minute (`resync()`), which undoes drift at the cost of two `ip -j` reads.
  */
 import type { Logger } from 'pino';
 import type { VtepControl } from '@weft/datapath';
@@ -100,6 +101,13 @@ export class VxlanNetwork {
         this.forget(e.lease.subnet);
       }
     }
+    this.kick();
+  }
+
+  /** Schedules a full reconcile against the host (weftd calls it periodically to undo drift: a route
+   *  someone deleted, an entry left by a failed change whose lease then went away). */
+  resync(): void {
+    this.needsReconcile = true;
     this.kick();
   }
 
@@ -249,7 +257,8 @@ export class VxlanNetwork {
 
     this.programmed.clear();
     for (const [s, p] of desired) if (!failed.has(s)) this.programmed.set(s, p);
-    this.log.info(
+    const changed = staleRoutes.length + staleNeighbours.length + addOps.length > 0 || !fdbOk;
+    this.log[changed || this.stats.reconciles === 1 ? 'info' : 'debug'](
       {
         peers: this.programmed.size,
         removedRoutes: staleRoutes.length,
