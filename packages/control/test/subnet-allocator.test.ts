@@ -45,7 +45,7 @@ describe('subnet allocation', () => {
     const taken = Array.from({ length: 60_000 }, (_, i) => ({ base: r.min + i * 256, prefixLen: 24 }));
     const t0 = performance.now();
     const free = freeSubnets(r, taken);
-    expect(performance.now() - t0).toBeLessThan(500);
+    expect(performance.now() - t0).toBeLessThan(2000); // ~100 ms here; subnets x leases would take minutes
     expect(formatIpv4Cidr(free[0]!)).toBe(formatIpv4Cidr({ base: r.min + 60_000 * 256, prefixLen: 24 }));
   });
 
