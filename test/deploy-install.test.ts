@@ -122,7 +122,8 @@ async function findTemps(dir: string): Promise<string[]> {
   return entries.filter((name) => name.split('/').some((part) => part.startsWith('.weft-tmp-')));
 }
 
-describe('the init containers of deploy/weft.yml, run into a temp node root', () => {
+// Each install copies and hashes a ~100 MB executable: give the steps room on a loaded 2-core CI machine.
+describe('the init containers of deploy/weft.yml, run into a temp node root', { timeout: 90_000 }, () => {
   let node: NodeRoot;
   let binDir: string;
   let conflistPath: string;
