@@ -13,7 +13,6 @@ import type { SubnetManager } from './subnet/types.js';
 export interface SubnetManagerContext {
   /** The subnet of an existing subnet file ("10.244.3.0/24"), preferred when free. */
   previousSubnet: string | undefined;
-  publicIp: string;
   logger: Logger;
 }
 

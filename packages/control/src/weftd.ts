@@ -94,7 +94,7 @@ export class Weftd implements StatusSource {
     this.underlay = underlay;
     const previousSubnet = await readPreviousSubnet(c.subnetFile);
     this.log.info({ ...underlay, previousSubnet }, 'underlay found');
-    const sm = await createSubnetManager(c, { previousSubnet, publicIp: underlay.publicIp, logger: this.log.child({ component: 'subnet' }) });
+    const sm = await createSubnetManager(c, { previousSubnet, logger: this.log.child({ component: 'subnet' }) });
     this.sm = sm;
     // In Kubernetes mode the config is a local file: any error there is a configuration error.
     const fatal = (e: unknown): boolean => e instanceof NetConfError || c.kubeSubnetMgr;
