@@ -16,6 +16,7 @@ export class CommandError extends Error {
     readonly argv: readonly string[],
     readonly code: number | string | null,
     readonly stderr: string,
+    readonly stdout = '',
   ) {
     super(`${argv.join(' ')} failed (${code}): ${stderr.trim() || '(no stderr)'}`);
     this.name = 'CommandError';
@@ -29,7 +30,7 @@ export function run(cmd: string, args: readonly string[], opts: ExecFileOptions 
       const errText = String(stderr);
       if (err) {
         const code = (err as NodeJS.ErrnoException & { code?: number | string }).code ?? null;
-        reject(new CommandError([cmd, ...args], code, errText || err.message));
+        reject(new CommandError([cmd, ...args], code, errText || err.message, out));
       } else {
         resolve({ stdout: out, stderr: errText });
       }
