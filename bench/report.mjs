@@ -1,0 +1,147 @@
+#!/usr/bin/env node
+// Turns the newest datapath/control/CNI results in bench/results/ into one report:
+//   bench/results/<date>.json   everything, combined
+//   bench/results/<date>.md     tables + the chart, with the machine it was measured on
+//   bench/results/<date>-tcp.svg, and latest.md / latest-tcp.svg copies the README links to
+// and rewrites the README's section between <!-- bench:start --> and <!-- bench:end -->.
+// The chart (vega-lite rendered to SVG in Node, no browser) puts this run's weft and kernel vxlan next
+// to the reference figures measured on this machine class (../shared/REFERENCE.md).
+import { copyFileSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import * as vega from 'vega';
+import * as vl from 'vega-lite';
+import { RESULTS_DIR, machineInfo } from './lib.mjs';
+
+const README = join(RESULTS_DIR, '..', '..', 'README.md');
+
+/** REFERENCE.md, "userspace datapath in Node.js — measured on this kind of machine". */
+const REFERENCE_TCP = [
+  ['reference: kernel vxlan', 13.4],
+  ['reference: fs.read + dgram.send per frame', 0.22],
+  ['reference: worker threads, FFI, mmsg', 1.5],
+  ['reference: the same loop in C++', 1.46],
+  ['reference: vnet_hdr TSO + UDP GSO/GRO', 6.7],
+];
+
+function newest(prefix) {
+  const files = readdirSync(RESULTS_DIR).filter((f) => f.startsWith(`${prefix}-`) && f.endsWith('.json'));
+  if (files.length === 0) return undefined;
+  files.sort((a, b) => statSync(join(RESULTS_DIR, b)).mtimeMs - statSync(join(RESULTS_DIR, a)).mtimeMs);
+  return { file: files[0], data: JSON.parse(readFileSync(join(RESULTS_DIR, files[0]), 'utf8')) };
+}
+
+const f2 = (x, d = 2) => (typeof x === 'number' && Number.isFinite(x) ? x.toFixed(d) : '–');
+
+function mdTable(rows) {
+  const [head, ...body] = rows;
+  return [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...body.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+}
+
+const LABELS = {
+  kernelOffload: 'kernel vxlan, veth offloads on',
+  kernel: 'kernel vxlan, tx offload off (anchor)',
+  weft: 'weft, per-packet loop',
+  weftOffload: 'weft, offloads (TSO/GSO/GRO)',
+};
+
+function datapathSection(d) {
+  if (!d) return { md: '_datapath benchmark not run (`pnpm bench:datapath`)._', bars: [] };
+  const m = d.median;
+  const cols = Object.keys(m);
+  const anchor = m.kernel;
+  const rows = [
+    ['metric', ...cols.map((c) => LABELS[c] ?? c)],
+    ['TCP 1 stream, Gbit/s', ...cols.map((c) => f2(m[c].tcpGbps))],
+    ['… vs anchor', ...cols.map((c) => `${f2(m[c].tcpGbps / anchor.tcpGbps)}×`)],
+    ['TCP retransmits', ...cols.map((c) => String(m[c].tcpRetransmits ?? '–'))],
+    ['UDP 64 B delivered, kpps', ...cols.map((c) => f2(m[c].udp64Pps / 1e3, 1))],
+    ['… vs anchor', ...cols.map((c) => `${f2(m[c].udp64Pps / anchor.udp64Pps)}×`)],
+    ['idle RTT median, ms', ...cols.map((c) => f2(m[c].rttMs, 3))],
+    ['machine CPU per Gbit/s (cores)', ...cols.map((c) => f2(m[c].tcpMachineCores / m[c].tcpGbps, 3))],
+  ];
+  const targets = Object.entries(d.targets ?? {}).map(([k, v]) => `${k} ${v.want}: ${v.ok ? 'met' : '**missed**'}`).join('; ');
+  const bars = cols.map((c) => ({ what: `this run: ${LABELS[c] ?? c}`, gbps: m[c].tcpGbps, kind: c.startsWith('weft') ? 'weft (this run)' : 'kernel (this run)' }));
+  return { md: `${mdTable(rows)}\n\nTargets: ${targets || 'n/a'}. ${d.durationS}s per test, ${d.runs?.weft?.length ?? 1} run(s), medians.`, bars };
+}
+
+function controlSection(c) {
+  if (!c) return '_control benchmark not run (`node bench/control-bench.mjs`)._';
+  return mdTable([
+    ['measure', 'value'],
+    ['lease written in etcd → route + neighbour + FDB on a peer, p50 / p99', `${f2(c.leaseToRouteMs?.p50, 1)} / ${f2(c.leaseToRouteMs?.p99, 1)} ms (n=${c.leaseToRouteMs?.n})`],
+    ['1000 leases appear at once → all programmed', `${f2(c.burst1000?.ms, 0)} ms`],
+    ['weftd start → 1000 leases synced from scratch', `${f2(c.syncFromScratch1000?.processStartToRoutesMs, 0)} ms (snapshot → reconciled ${c.syncFromScratch1000?.snapshotToReconciledMs} ms)`],
+    ['weftd restart with 1000 leases programmed', `${f2(c.restartWith1000?.processStartToReconciledMs, 0)} ms, ${c.restartWith1000?.reconcile?.added ?? '–'} changes`],
+    ['weftd RSS with 1000 peers / none', `${f2(c.rssMiBWith1000Peers, 1)} / ${f2(c.rssMiBWithNoPeers, 1)} MiB`],
+    ['2000 route+neighbour changes: ip -batch vs one spawn each', `${f2(c.ipBatchVsSpawn?.batchMs, 0)} ms vs ${f2(c.ipBatchVsSpawn?.spawnMs, 0)} ms`],
+  ]);
+}
+
+function cniSection(c) {
+  if (!c) return '_CNI benchmark not run (`node bench/cni-bench.mjs`)._';
+  const rows = [['plugin', 'ADD p50', 'ADD p95', 'DEL p50', 'DEL p95']];
+  for (const [name, r] of Object.entries(c.rows)) rows.push([name, ...[r.add.p50, r.add.p95, r.del.p50, r.del.p95].map((x) => `${f2(x, 1)} ms`)]);
+  const over = c.weftOverFloorMs ? ` weft over the \`node -e 0\` floor (p50): ADD +${f2(c.weftOverFloorMs.add, 1)} ms, DEL +${f2(c.weftOverFloorMs.del, 1)} ms.` : '';
+  return `${mdTable(rows)}\n\n${c.pods} pods.${over}`;
+}
+
+async function chart(bars) {
+  const values = [...bars, ...REFERENCE_TCP.map(([what, gbps]) => ({ what, gbps, kind: 'reference (REFERENCE.md)' }))];
+  const spec = vl.compile({
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: 'TCP, one stream, through the overlay (Gbit/s)',
+    width: 520,
+    data: { values },
+    mark: { type: 'bar', tooltip: true },
+    encoding: {
+      y: { field: 'what', type: 'nominal', sort: null, title: null, axis: { labelLimit: 0 } },
+      x: { field: 'gbps', type: 'quantitative', title: 'Gbit/s' },
+      color: { field: 'kind', type: 'nominal', title: null, scale: { range: ['#2b6cb0', '#a0aec0', '#dd6b20'] }, legend: { orient: 'bottom', labelLimit: 0 } },
+    },
+    config: { font: 'sans-serif', background: 'white' },
+  }).spec;
+  return new vega.View(vega.parse(spec), { renderer: 'none' }).toSVG();
+}
+
+export async function writeReport() {
+  const dp = newest('datapath');
+  const ctl = newest('control');
+  const cni = newest('cni');
+  const day = new Date().toISOString().slice(0, 10);
+  const machine = machineInfo();
+  const dpSec = datapathSection(dp?.data);
+  const svg = await chart(dpSec.bars);
+  const svgName = `${day}-tcp.svg`;
+  writeFileSync(join(RESULTS_DIR, svgName), svg);
+  copyFileSync(join(RESULTS_DIR, svgName), join(RESULTS_DIR, 'latest-tcp.svg'));
+  const header = `Measured ${new Date().toISOString()} on ${machine.cpus} cores (${machine.model}), Linux ${machine.kernel}, Node ${machine.node}; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}.`;
+  const body = [
+    `### Datapath: weft vs Linux kernel vxlan (same run, same namespaces, same veth underlay)`,
+    dpSec.md,
+    `![TCP throughput](SVG)`,
+    `### Control plane (weftd, real etcd)`,
+    controlSection(ctl?.data),
+    `### CNI plugin (ADD/DEL latency, ${cni?.data?.pods ?? '–'} pods)`,
+    cniSection(cni?.data),
+  ].join('\n\n');
+  const md = `# weft benchmark report, ${day}\n\n${header}\n\n${body.replace('(SVG)', `(${svgName})`)}\n\nSources: ${[dp, ctl, cni].filter(Boolean).map((x) => x.file).join(', ')}\n`;
+  writeFileSync(join(RESULTS_DIR, `${day}.md`), md);
+  copyFileSync(join(RESULTS_DIR, `${day}.md`), join(RESULTS_DIR, 'latest.md'));
+  writeFileSync(join(RESULTS_DIR, `${day}.json`), JSON.stringify({ date: new Date().toISOString(), machine, datapath: dp?.data, control: ctl?.data, cni: cni?.data }, null, 2) + '\n');
+  if (existsSync(README)) {
+    const readme = readFileSync(README, 'utf8');
+    const section = `<!-- bench:start -->\n${header}\n\n${body.replace('(SVG)', '(bench/results/latest-tcp.svg)')}\n<!-- bench:end -->`;
+    if (readme.includes('<!-- bench:start -->')) {
+      writeFileSync(README, readme.replace(/<!-- bench:start -->[\s\S]*<!-- bench:end -->/, section));
+    }
+  }
+  return join(RESULTS_DIR, `${day}.md`);
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  writeReport().then((f) => console.log(`report: ${f}`), (e) => {
+    console.error(`bench report failed: ${e.message}`);
+    process.exit(1);
+  });
+}
