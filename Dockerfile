@@ -12,7 +12,7 @@
 #          engine.
 # runtime  The same Node 20 Debian slim image plus iproute2, iptables (nft and legacy back ends) and nftables.
 #          It runs as root: weftd programs the host's network and the init containers write host paths. The
-#          DaemonSet drops everything but NET_ADMIN and NET_RAW.
+#          DaemonSet adds only NET_ADMIN and NET_RAW for weftd and runs the init containers with no capabilities.
 ARG NODE_IMAGE=node:20-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
