@@ -27,7 +27,7 @@ describe('weftd cluster (etcd, three nodes, containers)', () => {
   let dir: string;
   let etcdAgain: EtcdHandle | undefined;
   const containerIp = new Map<number, string>();
-  const node = (i: number): WeftNode => w.nodes.get(i)!;
+  const node = (i: number): WeftNode => w.node(i);
 
   beforeAll(async () => {
     await Lab.sweep();
@@ -40,7 +40,7 @@ describe('weftd cluster (etcd, three nodes, containers)', () => {
   });
 
   afterAll(async () => {
-    if (process.env.WEFT_TEST_LOGS) for (const n of w?.nodes.values() ?? []) console.log(`--- weftd n${n.index}\n${n.weftd?.stdout}${n.weftd?.stderr}`);
+    if (process.env.WEFT_TEST_LOGS) for (const n of w?.nodes ?? []) console.log(`--- weftd n${n.index}\n${n.weftd?.stdout}${n.weftd?.stderr}`);
     await lab?.destroy();
     await etcdAgain?.stop();
     await w?.etcd?.stop();
@@ -167,7 +167,7 @@ describe('weftd cluster (etcd, three nodes, containers)', () => {
       'addr add 10.244.250.0/32 dev flannel.1',
     ]);
     await lab.exec(f, 'ethtool', ['-K', 'eth0', 'tx', 'off']); // veth leaves kernel-encapsulated checksums partial
-    const fNode: WeftNode = { index: 5, ns: f, ip: '192.168.50.5', subnetFile: '' };
+    const fNode: WeftNode = { index: 5, name: 'f', ns: f, ip: '192.168.50.5', dir: '', subnetFile: '' };
     const fIp = await w.addContainer(fNode, fSubnet);
     // flannel's lease, in flannel's JSON, as its etcd subnet manager writes it.
     await w.etcdctl(['put', keyOf(fSubnet), JSON.stringify({ PublicIP: '192.168.50.5', PublicIPv6: null, BackendType: 'vxlan', BackendData: { VNI: 1, VtepMAC: fMac } })]);

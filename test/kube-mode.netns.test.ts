@@ -48,8 +48,7 @@ describe('weftd in Kubernetes mode (fake API server)', () => {
       c.on('error', () => up.destroy());
     });
     await new Promise<void>((r) => bridge.listen(sock, () => r()));
-    w.underlay = await lab.addNetns('u');
-    await lab.addBridge(w.underlay, 'br0');
+    await w.buildUnderlay({ etcd: false });
     writeFileSync(join(dir, 'net-conf.json'), JSON.stringify({ Network: NETWORK, Backend: { Type: 'vxlan' } }));
     for (const i of [1, 2] as const) {
       const n = await w.addNode(i);
@@ -60,7 +59,7 @@ describe('weftd in Kubernetes mode (fake API server)', () => {
   });
 
   afterAll(async () => {
-    if (process.env.WEFT_TEST_LOGS) for (const n of w?.nodes.values() ?? []) console.log(`--- weftd n${n.index}\n${n.weftd?.stdout}${n.weftd?.stderr}`);
+    if (process.env.WEFT_TEST_LOGS) for (const n of w?.nodes ?? []) console.log(`--- weftd n${n.index}\n${n.weftd?.stdout}${n.weftd?.stderr}`);
     await lab?.destroy();
     bridge?.close();
     await api?.stop();
@@ -69,7 +68,7 @@ describe('weftd in Kubernetes mode (fake API server)', () => {
 
   it('takes the podCIDR, publishes flannel\'s annotations, learns the peer, pings across', async () => {
     for (const i of [1, 2] as const) {
-      const n = w.nodes.get(i)!;
+      const n = w.node(i);
       const p = lab.spawn(n.ns, `weftd-n${i}`, process.execPath, [
         WEFTD_BIN,
         '--kube-subnet-mgr',
@@ -85,7 +84,7 @@ describe('weftd in Kubernetes mode (fake API server)', () => {
       expect(readFileSync(n.subnetFile, 'utf8')).toContain(`FLANNEL_SUBNET=${PODCIDR[i].replace('.0/', '.1/')}`);
     }
     for (const i of [1, 2] as const) {
-      const n = w.nodes.get(i)!;
+      const n = w.node(i);
       const node = api.getNode(`n${i}`) as { metadata: { annotations: Record<string, string> }; status?: { conditions?: Array<{ type: string; status: string }> } };
       const status = await w.status(n);
       expect(node.metadata.annotations['flannel.alpha.coreos.com/backend-type']).toBe('vxlan');
@@ -102,8 +101,8 @@ describe('weftd in Kubernetes mode (fake API server)', () => {
   });
 
   it('a node deleted from the API → the peer removes its route, neighbour and FDB entry', async () => {
-    const n1 = w.nodes.get(1)!;
-    const mac2 = (await w.status(w.nodes.get(2)!)).vtep!.mac;
+    const n1 = w.node(1);
+    const mac2 = (await w.status(w.node(2))).vtep!.mac;
     api.deleteNode('n2');
     await waitUntil('n1 to drop n2', async () => JSON.stringify(await w.entriesFor(n1, PODCIDR[2], mac2)) === '{"route":false,"neigh":false,"fdb":false}', 5000);
   });

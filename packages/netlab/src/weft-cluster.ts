@@ -30,6 +30,15 @@ export const UNDERLAY = '192.168.60';
 export const ETCD_IP = `${UNDERLAY}.100`;
 export const ETCD_ENDPOINT = `http://${ETCD_IP}:2379`;
 export const ETCD_PREFIX = '/coreos.com/network';
+
+export interface WeftClusterOptions {
+  /** Cluster network written into net-conf.json (default 10.244.0.0/16). */
+  network?: string;
+  /** First three octets of the underlay /24 (default 192.168.60); etcd is .100, the bridge .254. */
+  underlay?: string;
+  /** etcd and weftd log to files under `dir` and may outlive this process (the demo's --keep). */
+  detached?: boolean;
+}
 export const HEALTHZ_PORT = 8081;
 
 export interface ClusterNode {
@@ -41,6 +50,14 @@ export interface ClusterNode {
   subnetFile: string;
   weftd?: LabProcess;
   cni?: CniRuntime;
+}
+
+/** The parts of weftd's /v1/status the lab and its tests read. */
+export interface ClusterNodeStatus {
+  lease?: { subnet: string; publicIp: string };
+  vtep?: { name: string; mac: string; mtu: number };
+  peers: Array<{ subnet: string; gateway: string; vtepMac: string; publicIp: string }>;
+  [more: string]: unknown;
 }
 
 export interface ClusterPod {
@@ -58,32 +75,48 @@ export class WeftCluster {
   readonly nodes: ClusterNode[] = [];
   readonly pods: ClusterPod[] = [];
 
+  readonly underlayNet: string;
+  readonly etcdIp: string;
+  readonly etcdEndpoint: string;
+
   constructor(
     readonly lab: Lab,
     /** Where node state dirs go (one per node). */
     readonly dir: string,
-    readonly opts: { network?: string; detached?: boolean } = {},
-  ) {}
+    readonly opts: WeftClusterOptions = {},
+  ) {
+    this.underlayNet = opts.underlay ?? UNDERLAY;
+    this.etcdIp = `${this.underlayNet}.100`;
+    this.etcdEndpoint = `http://${this.etcdIp}:2379`;
+  }
 
   get network(): string {
     return this.opts.network ?? '10.244.0.0/16';
+  }
+
+  /** The node with index i (throws if there is none). */
+  node(i: number): ClusterNode {
+    const n = this.nodes.find((x) => x.index === i);
+    if (!n) throw new Error(`no node n${i}`);
+    return n;
   }
 
   private logOpt(file: string): { logFile?: string } {
     return this.opts.detached ? { logFile: join(this.dir, file) } : {};
   }
 
-  /** Underlay bridge, etcd on it, and the network config in etcd. */
-  async buildUnderlay(): Promise<void> {
+  /** Underlay bridge; with `etcd` (default), etcd on it and the network config in etcd. */
+  async buildUnderlay(opts: { etcd?: boolean } = {}): Promise<void> {
     mkdirSync(this.dir, { recursive: true });
     this.underlay = await this.lab.addNetns('u');
     await this.lab.addBridge(this.underlay, 'br0');
-    await this.lab.addAddress(this.underlay, 'br0', `${UNDERLAY}.254/24`);
+    await this.lab.addAddress(this.underlay, 'br0', `${this.underlayNet}.254/24`);
+    if (opts.etcd === false) return;
     this.etcdNs = await this.lab.addNetns('etcd');
-    await this.plug(this.etcdNs, 'etcd-u', ETCD_IP);
+    await this.plug(this.etcdNs, 'etcd-u', this.etcdIp);
     this.etcd = await startEtcd(this.lab, {
       netns: this.etcdNs,
-      ip: ETCD_IP,
+      ip: this.etcdIp,
       name: 'weft',
       ...(this.opts.detached ? { dataDir: join(this.dir, 'etcd-data') } : {}),
       ...this.logOpt('etcd.log'),
@@ -92,17 +125,23 @@ export class WeftCluster {
   }
 
   etcdctl(args: string[]): Promise<{ stdout: string }> {
-    return this.lab.exec(this.etcdNs, 'env', ['ETCDCTL_API=3', 'etcdctl', `--endpoints=${ETCD_ENDPOINT}`, ...args]);
+    return this.lab.exec(this.etcdNs, 'env', ['ETCDCTL_API=3', 'etcdctl', `--endpoints=${this.etcdEndpoint}`, ...args]);
+  }
+
+  /** A namespace with eth0 at <underlay>.<i>/24 on the bridge, default route via .254, forwarding on. */
+  async addHost(name: string, i: number): Promise<string> {
+    const ns = await this.lab.addNetns(name);
+    await this.plug(ns, `${name}-u`, `${this.underlayNet}.${i}`);
+    await this.lab.ipBatch(ns, [`route add default via ${this.underlayNet}.254`]);
+    await this.lab.exec(ns, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
+    return ns;
   }
 
   /** A node namespace on the underlay (no weftd yet). */
   async addNode(i: number): Promise<ClusterNode> {
     const name = `n${i}`;
-    const ns = await this.lab.addNetns(name);
-    const ip = `${UNDERLAY}.${i}`;
-    await this.plug(ns, `${name}-u`, ip);
-    await this.lab.ipBatch(ns, [`route add default via ${UNDERLAY}.254`]);
-    await this.lab.exec(ns, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
+    const ns = await this.addHost(name, i);
+    const ip = `${this.underlayNet}.${i}`;
     const dir = join(this.dir, name);
     mkdirSync(dir, { recursive: true });
     const node: ClusterNode = { index: i, name, ns, ip, dir, subnetFile: join(dir, 'subnet.env') };
@@ -114,7 +153,7 @@ export class WeftCluster {
   async startWeftd(node: ClusterNode, extra: string[] = []): Promise<LabProcess> {
     const args = [
       WEFTD_BIN,
-      `--etcd-endpoints=${ETCD_ENDPOINT}`,
+      `--etcd-endpoints=${this.etcdEndpoint}`,
       `--etcd-prefix=${ETCD_PREFIX}`,
       '--iface=eth0',
       `--subnet-file=${node.subnetFile}`,
@@ -128,11 +167,16 @@ export class WeftCluster {
     return p;
   }
 
-  /** weftd's /v1/status as JSON, fetched inside the node namespace. */
-  async status(node: ClusterNode): Promise<{ peers: unknown[]; lease?: { subnet: string } } & Record<string, unknown>> {
-    const script = `fetch('http://127.0.0.1:${HEALTHZ_PORT}/v1/status').then(r=>r.text()).then(t=>process.stdout.write(t),e=>{console.error(e.message);process.exit(1)})`;
-    const { stdout } = await this.lab.exec(node.ns, process.execPath, ['-e', script], 10_000);
-    return JSON.parse(stdout);
+  /** GET a path of weftd's HTTP endpoint, from inside the node namespace (no curl needed). */
+  async http(node: ClusterNode, path: string): Promise<string> {
+    const script = `fetch(process.argv[1],{signal:AbortSignal.timeout(3000)}).then(r=>r.text()).then(t=>process.stdout.write(t),e=>{console.error(e.message);process.exit(1)})`;
+    const { stdout } = await this.lab.exec(node.ns, process.execPath, ['-e', script, `http://127.0.0.1:${HEALTHZ_PORT}${path}`], 10_000);
+    return stdout;
+  }
+
+  /** weftd's /v1/status. */
+  async status(node: ClusterNode): Promise<ClusterNodeStatus> {
+    return JSON.parse(await this.http(node, '/v1/status')) as ClusterNodeStatus;
   }
 
   /** The node's subnet from its subnet file (FLANNEL_SUBNET=10.244.3.1/24 -> 10.244.3.0/24). */
