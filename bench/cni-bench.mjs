@@ -12,12 +12,12 @@
 // only). Each pod has its own namespace and gets eth0 from weft, eth1 from the reference, eth2 from
 // the shim. Writes bench/results/cni-<date>.json and prints a table.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { machineInfo, percentile, table, writeResult } from './lib.mjs';
+import { machineInfo, percentile, procTicks, table, writeResult } from './lib.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const WEFT = join(HERE, '../packages/cni-shim/bin/weft');
@@ -50,7 +50,7 @@ async function main(pods) {
     const socket = join(dir, 'cni.sock');
     const srv = lab.spawn(node, 'cni-socket-server', process.execPath, [fileURLToPath(import.meta.url), '--server', socket], ENV);
     await srv.waitFor(/listening/);
-    const params = { dir, socket, pods: podNs.map((n) => `/var/run/netns/${n}`) };
+    const params = { dir, socket, serverPid: srv.pid, pods: podNs.map((n) => `/var/run/netns/${n}`) };
     const out = await lab.exec(node, process.execPath, [fileURLToPath(import.meta.url), '--driver', JSON.stringify(params)], 30 * 60_000);
     report(JSON.parse(out.stdout), pods);
   } finally {
@@ -62,21 +62,28 @@ async function main(pods) {
 function report(samples, pods) {
   const stats = (xs) => ({ p50: round(percentile(xs, 50)), p95: round(percentile(xs, 95)), mean: round(xs.reduce((a, b) => a + b, 0) / xs.length), n: xs.length });
   const rows = {};
-  for (const [name, s] of Object.entries(samples)) rows[name] = { add: stats(s.add), del: stats(s.del) };
+  const tickMs = 1000 / 100; // USER_HZ
+  for (const [name, s] of Object.entries(samples)) {
+    rows[name] = {
+      add: { ...stats(s.add), cpuMs: round((s.addCpuTicks * tickMs) / s.add.length) },
+      del: { ...stats(s.del), cpuMs: round((s.delCpuTicks * tickMs) / s.del.length) },
+    };
+  }
   const floor = rows['node -e 0'].add.p50;
   const data = {
     bench: 'cni',
     date: new Date().toISOString(),
     machine: machineInfo(),
     pods,
-    method: 'sequential, interleaved per pod (floor, weft, reference, shim in rotating order); each plugin spawned from the node namespace with env PATH + CNI_*; wall time spawn→exit in ms',
+    method:
+      'sequential, interleaved per pod (floor, weft, reference, shim in rotating order); each plugin spawned from the node namespace with env PATH + CNI_*; p50/p95 of wall time spawn→exit in ms; cpuMs = mean user+sys CPU per call of the plugin and its children (and of the socket server for the shim)',
     rows,
     weftOverFloorMs: { add: round(rows.weft.add.p50 - floor), del: round(rows.weft.del.p50 - floor) },
   };
   const file = writeResult('cni', data);
-  const lines = [['contender', 'ADD p50', 'ADD p95', 'DEL p50', 'DEL p95']];
-  for (const [name, r] of Object.entries(rows)) lines.push([name, r.add.p50, r.add.p95, r.del.p50, r.del.p95]);
-  console.log(`\nCNI ADD/DEL latency, ms, ${pods} pods (${data.machine.cpus} cpus, node ${data.machine.node})\n`);
+  const lines = [['contender', 'ADD p50', 'ADD p95', 'ADD cpu', 'DEL p50', 'DEL p95', 'DEL cpu']];
+  for (const [name, r] of Object.entries(rows)) lines.push([name, r.add.p50, r.add.p95, r.add.cpuMs, r.del.p50, r.del.p95, r.del.cpuMs]);
+  console.log(`\nCNI ADD/DEL latency (wall p50/p95) and mean CPU per call, ms, ${pods} pods (${data.machine.cpus} cpus, node ${data.machine.node})\n`);
   console.log(table(lines));
   console.log(`\nweft over node -e 0 (p50): ADD +${data.weftOverFloorMs.add} ms, DEL +${data.weftOverFloorMs.del} ms`);
   console.log(`written to ${file}`);
@@ -88,7 +95,7 @@ function round(x) {
 
 // ---- inside the node namespace -------------------------------------------------------------
 
-async function driver({ dir, socket, pods }) {
+async function driver({ dir, socket, serverPid, pods }) {
   const weftConf = { cniVersion: '1.0.0', name: 'weft', type: 'weft', subnetFile: join(dir, 'subnet.env'), dataDir: join(dir, 'ipam'), hairpinMode: true };
   // One pod namespace serves all three, so only weft installs the default route; the others route their own network.
   const sockConf = { ...weftConf, name: 'weft-sock', bridge: 'cni1', subnetFile: join(dir, 'subnet-sock.env'), isDefaultGateway: false };
@@ -110,18 +117,31 @@ async function driver({ dir, socket, pods }) {
     'weft shim over a socket (prototype)': { file: process.execPath, args: [SHIM], conf: sockConf, ifname: 'eth2', env: { WEFT_CNI_SOCKET: socket } },
   };
   const names = Object.keys(contenders);
-  const samples = Object.fromEntries(names.map((n) => [n, { add: [], del: [] }]));
+  const samples = Object.fromEntries(names.map((n) => [n, { add: [], del: [], addCpuTicks: 0, delCpuTicks: 0 }]));
   for (const command of ['ADD', 'DEL']) {
     for (let i = 0; i < pods.length; i++) {
       for (let k = 0; k < names.length; k++) {
         const name = names[(i + k) % names.length];
         const c = contenders[name];
+        // CPU of the invocation: children reaped by this process (the plugin and its own children), plus
+        // the socket server's for the shim, in clock ticks; summed over all pods for a mean per call.
+        const cpu0 = childTicks() + (c.args[0] === SHIM ? procTicks(serverPid) : 0);
         const ms = await timed(c, command, `pod${i}`, pods[i]);
-        samples[name][command === 'ADD' ? 'add' : 'del'].push(ms);
+        const cpu = childTicks() + (c.args[0] === SHIM ? procTicks(serverPid) : 0) - cpu0;
+        const key = command === 'ADD' ? 'add' : 'del';
+        samples[name][key].push(ms);
+        samples[name][`${key}CpuTicks`] += cpu;
       }
     }
   }
   process.stdout.write(JSON.stringify(samples));
+}
+
+/** cutime + cstime of this process: CPU of the children it has waited for (clock ticks). */
+function childTicks() {
+  const f = readFileSync('/proc/self/stat', 'utf8');
+  const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  return Number(rest[13]) + Number(rest[14]);
 }
 
 function timed(c, command, containerId, netns) {

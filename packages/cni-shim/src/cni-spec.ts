@@ -11,6 +11,9 @@
  * escapes is a bug; the skeleton reports it as code 999 with its message, never a stack trace.
  */
 
+/** What `bin/weft` prints (with the versions) when run without CNI_COMMAND. */
+export const ABOUT = 'weft CNI plugin: pods on the node bridge, addresses from the node lease weftd writes to the subnet file';
+
 export const SUPPORTED_VERSIONS = ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'] as const;
 export const CURRENT_VERSION = '1.1.0';
 

@@ -3,7 +3,7 @@
  * the skeleton, result conversion, config and subnet-file parsing, the host-local compatible IPAM
  * store, and a small runtime that executes plugins and conflists the way container runtimes do.
  */
-export { CNI_ERR, CniError, asCniError } from './cni-spec.js';
+export { ABOUT, CNI_ERR, CniError, asCniError } from './cni-spec.js';
 export { SUPPORTED_VERSIONS, CURRENT_VERSION, compareVersions, versionAtLeast } from './cni-spec.js';
 export { pluginMain, decodeInvocation, checkInterfaceName, type PluginIO, type PluginFuncs, type CmdArgs, type CniCommand } from './skel.js';
 export { formatResult, parseResult, appendResult, type CniResult, type CniInterface, type CniIpConfig, type CniRoute, type CniDns } from './result.js';
@@ -11,6 +11,6 @@ export { parseNetConf, DEFAULT_DATA_DIR, DEFAULT_SUBNET_FILE, type WeftNetConf, 
 export { readSubnetFile, parseSubnetEnv, type NodeSubnet } from './subnet-file.js';
 export { IpamStore, type Reservation, type AddressPool, type Owner } from './ipam-store.js';
 export { hostVethName, macForAddress } from './bridge-veth.js';
-export { weftPlugin, addressPool, ABOUT } from './weft-plugin.js';
+export { weftPlugin, addressPool } from './weft-plugin.js';
 export { setLogSink } from './log.js';
 export { invokePlugin, runConflist, type PluginInvocation, type InvokeOutcome, type ConflistRun } from './plugin-exec.js';

@@ -5,8 +5,9 @@
  *
  * - Node side: `ip` runs in the plugin's own network namespace (the node's; the runtime executes
  *   plugins there).
- * - Pod side: `nsenter --net=<CNI_NETNS> ip ...`. CNI_NETNS is a path (/var/run/netns/x or
- *   /proc/PID/ns/net); the plugin never switches its own namespace.
+ * - Pod side: CNI_NETNS is a path: `ip -n NAME` for /var/run/netns/NAME, `nsenter --net=PATH ip`
+ *   for any other (/proc/PID/ns/net, /run/netns/NAME). The plugin never switches its own
+ *   namespace.
  * - argv only, never a shell; names in batch lines are validated by the callers (no whitespace,
  *   quotes or "#", which the batch parser would interpret).
  * - `ip` stops at the first failing line and reports "Command failed -:N"; the failure carries N so
@@ -44,7 +45,7 @@ export interface BatchOptions {
 /** Runs the lines; returns the JSON output of the `show` lines, in order. */
 export function ipBatch(lines: readonly string[], opts: BatchOptions = {}): unknown[] {
   const ipArgs = [...(opts.details ? ['-details'] : []), '-json', '-batch', '-'];
-  const [tool, args] = opts.netns ? ['nsenter', [`--net=${opts.netns}`, '--', toolPath('ip'), ...ipArgs]] : ['ip', ipArgs];
+  const [tool, args] = opts.netns ? inNetns(opts.netns, ipArgs) : ['ip', ipArgs];
   const r = runTool(tool, args, lines.join('\n') + '\n', opts.fds ?? []);
   const where = opts.netns ? `in netns ${opts.netns}` : 'on the node';
   if (r.code !== 0) throw failure(lines, r.stderr, where);
@@ -52,6 +53,16 @@ export function ipBatch(lines: readonly string[], opts: BatchOptions = {}): unkn
     .split('\n')
     .filter((l) => l.startsWith('['))
     .map((l) => JSON.parse(l) as unknown);
+}
+
+/** Where `ip netns` keeps names (iproute2's NETNS_RUN_DIR); `ip -n NAME` opens exactly this path. */
+const NAMED_NETNS = /^\/var\/run\/netns\/([^/]+)$/;
+
+/** `ip -n NAME` for a named namespace (one exec less than nsenter, ~1 ms), nsenter for any other path. */
+function inNetns(netns: string, ipArgs: string[]): [string, string[]] {
+  const named = NAMED_NETNS.exec(netns);
+  if (named && !named[1]!.startsWith('-')) return ['ip', ['-n', named[1]!, ...ipArgs]];
+  return ['nsenter', [`--net=${netns}`, '--', toolPath('ip'), ...ipArgs]];
 }
 
 function failure(lines: readonly string[], stderr: string, where: string): IpBatchError {

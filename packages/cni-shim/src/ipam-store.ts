@@ -77,31 +77,29 @@ export class IpamStore {
     }
   }
 
-  /** Every address file in the store (other files are ignored). */
+  /** Every address file in the store, read (other files are ignored). */
   reservations(): Reservation[] {
-    let names: string[];
+    return this.addressFiles().map((name) => this.readReservation(parseIpv4(name)!, `${this.dir}/${name}`));
+  }
+
+  /** The names of the address files ("10.244.1.5"). */
+  private addressFiles(): string[] {
     try {
-      names = readdirSync(this.dir);
+      return readdirSync(this.dir).filter((name) => parseIpv4(name) !== undefined);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw this.error(`cannot list ${this.dir}: ${(e as Error).message}`, CNI_ERR.ioFailure);
     }
-    const out: Reservation[] = [];
-    for (const name of names) {
-      const ip = parseIpv4(name);
-      if (ip !== undefined) out.push(this.readReservation(ip, `${this.dir}/${name}`));
-    }
-    return out;
   }
 
-  /** Reserves the next free address of `pool` for `owner` (call under `locked`). */
+  /**
+   * Reserves the next free address of `pool` for `owner` (call under `locked`). Only the directory
+   * listing is read: which addresses are taken is in the file names, and O_EXCL settles the rest.
+   * (host-local also reads every file to refuse a second ADD of the same attachment; weft's second
+   * ADD fails on the existing host veth instead, and its rollback releases the second address.)
+   */
   reserve(owner: Owner, pool: AddressPool): number {
-    const all = this.reservations();
-    const mine = all.find((r) => holds(r, owner));
-    if (mine) {
-      throw this.error(`container ${owner.containerId} interface ${owner.ifName} already holds ${formatIpv4(mine.ip)} (${mine.path}); DEL it before adding it again`, CNI_ERR.internal);
-    }
-    const taken = new Set(all.map((r) => r.ip));
+    const taken = new Set(this.addressFiles().map((name) => parseIpv4(name)));
     const size = pool.last - pool.first + 1;
     const last = this.lastReserved();
     const start = last !== undefined && last >= pool.first && last < pool.last ? last + 1 : pool.first;
@@ -110,7 +108,7 @@ export class IpamStore {
       if (ip === pool.gateway || taken.has(ip)) continue;
       if (this.createReservation(ip, owner)) return ip;
     }
-    throw this.exhausted(pool, all);
+    throw this.exhausted(pool, this.reservations());
   }
 
   /** Releases every address `owner` holds (and host-local's old id-only files of that container). */
@@ -142,7 +140,9 @@ export class IpamStore {
 
   /** How many addresses of `pool` are still free (for STATUS). */
   freeCount(pool: AddressPool): number {
-    const taken = this.reservations().filter((r) => r.ip >= pool.first && r.ip <= pool.last && r.ip !== pool.gateway).length;
+    const taken = this.addressFiles()
+      .map((name) => parseIpv4(name)!)
+      .filter((ip) => ip >= pool.first && ip <= pool.last && ip !== pool.gateway).length;
     const gatewayInPool = pool.gateway >= pool.first && pool.gateway <= pool.last ? 1 : 0;
     return pool.last - pool.first + 1 - gatewayInPool - taken;
   }

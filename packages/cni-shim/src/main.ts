@@ -4,8 +4,18 @@
  * else, compiled to CommonJS (start-up time is the budget; see README).
  */
 import { readFileSync, writeSync } from 'node:fs';
-import { pluginMain, type PluginIO } from './skel.js';
-import { ABOUT, weftPlugin } from './weft-plugin.js';
+import { ABOUT } from './cni-spec.js';
+import { pluginMain, type PluginFuncs, type PluginIO } from './skel.js';
+
+/** The verbs, loaded on first use: VERSION needs none of their modules. */
+const load = (): PluginFuncs => (require('./weft-plugin.js') as typeof import('./weft-plugin.js')).weftPlugin;
+const verbs: PluginFuncs = {
+  add: (a) => load().add(a),
+  del: (a) => load().del(a),
+  check: (a) => load().check(a),
+  gc: (a) => load().gc(a),
+  status: (a) => load().status(a),
+};
 
 /** All of stdin. Read synchronously: touching process.stdin would build a stream (~2 ms). */
 async function readStdin(): Promise<string> {
@@ -38,4 +48,4 @@ const io: PluginIO = {
 };
 
 // Output is written synchronously, so exiting at once skips nothing but the event loop's wind-down.
-void pluginMain(weftPlugin, io, ABOUT).then((code) => process.exit(code));
+void pluginMain(verbs, io, ABOUT).then((code) => process.exit(code));

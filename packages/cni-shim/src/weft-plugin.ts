@@ -22,8 +22,6 @@ import { appendResult, type CniResult } from './result.js';
 import type { CmdArgs, PluginFuncs } from './skel.js';
 import { readSubnetFile, type NodeSubnet } from './subnet-file.js';
 
-export const ABOUT = 'weft CNI plugin: pods on the node bridge, addresses from the node lease weftd writes to the subnet file';
-
 export const weftPlugin: PluginFuncs = {
   add,
   del,

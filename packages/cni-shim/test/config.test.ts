@@ -6,21 +6,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CniError } from '../src/cni-spec.js';
 import { parseNetConf } from '../src/config.js';
 import { formatIpv4Prefix } from '../src/ipv4.js';
 import { parseSubnetEnv, readSubnetFile } from '../src/subnet-file.js';
 import { addressPool } from '../src/weft-plugin.js';
-
-function cniError(fn: () => unknown): CniError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof CniError) return e;
-    throw e;
-  }
-  throw new Error('expected a CniError');
-}
+import { cniError } from './expect-cni-error.js';
 
 describe('parseNetConf', () => {
   it('applies flannel-style defaults', () => {

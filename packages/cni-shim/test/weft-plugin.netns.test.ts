@@ -180,6 +180,20 @@ describe('weft plugin on a node', () => {
     expect((own!.linkinfo as { info_kind: string }).info_kind).toBe('bridge');
   });
 
+  it('a second ADD of the same attachment fails cleanly and keeps the first', async () => {
+    const pod = await n.addPod();
+    const first = added(await n.add(pod));
+    const before = reservations();
+    const again = await n.add(pod);
+    expect(again.exitCode).toBe(1);
+    expect(again.error?.msg).toContain('already exists');
+    expect(reservations()).toEqual(before);
+    await n.ping(pod.ns, '10.244.1.1');
+    const check = await n.invoke({ command: 'CHECK', config: { ...n.conf(), prevResult: first }, containerId: pod.id, netns: pod.netns, ifName: 'eth0' });
+    expect(check.exitCode, check.stdout).toBe(0);
+    expect((await n.del(pod)).exitCode).toBe(0);
+  });
+
   it('a pod-side failure rolls back the veth pair and the reservation', async () => {
     const pod = await n.addPod();
     // A default route that already exists makes the pod batch fail after the veth pair exists.
