@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // ADD and DEL latency of the weft CNI plugin, next to the reference bridge + host-local plugins
 // (/usr/lib/cni) and a bare `node -e 0`, all measured in the same run, interleaved pod by pod so that
-// load from anything else on the machine hits every contender alike. A fourth contender is the
+// load from anything else on the machine hits every contender alike. weft runs twice: as the package
+// builds it (`bin/weft`: node + 12 CommonJS files) and as it ships (the single executable that
+// @weft/installer builds from bin/weft: one bundle with V8's code cache). The last contender is the
 // "thin shim" design (bench/cni-socket-shim.mjs forwarding to a long-running process that runs the
 // same plugin code), measured to decide whether the plugin should hand its work to weftd.
 //
@@ -9,17 +11,20 @@
 //
 // Layout: one lab namespace plays the node; the benchmark re-executes itself inside it (--driver) so
 // every plugin is spawned from the node's namespace with a runtime-like environment (PATH and CNI_*
-// only). Each pod has its own namespace and gets eth0 from weft, eth1 from the reference, eth2 from
-// the shim. Writes bench/results/cni-<date>.json and prints a table.
+// only). Each pod has its own namespace and gets eth0 from weft, eth3 from the shipped weft, eth1
+// from the reference, eth2 from the shim (each weft contender with its own bridge and subnet; only
+// eth0 takes the default route). Writes bench/results/cni-<date>.json and prints a table.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { machineInfo, percentile, procTicks, table, writeResult } from './lib.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
+const SHIPPED = 'weft, shipped (single executable)';
+const LOAD_BEFORE = loadavg().map((x) => Math.round(x * 10) / 10);
 const WEFT = join(HERE, '../packages/cni-shim/bin/weft');
 const SHIM = join(HERE, 'cni-socket-shim.mjs');
 const REF_DIR = '/usr/lib/cni';
@@ -46,6 +51,9 @@ async function main(pods) {
     const podNs = [];
     for (let i = 0; i < pods; i++) podNs.push(await lab.addNetns(`p${i}`));
     writeFileSync(join(dir, 'subnet.env'), 'FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.1.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n');
+    writeFileSync(join(dir, 'subnet-sea.env'), 'FLANNEL_NETWORK=10.246.0.0/16\nFLANNEL_SUBNET=10.246.1.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n');
+    const { buildCniPlugin } = await import('@weft/installer/build');
+    await buildCniPlugin({ entry: WEFT, outfile: join(dir, 'weft-sea') });
     writeFileSync(join(dir, 'subnet-sock.env'), 'FLANNEL_NETWORK=10.245.0.0/16\nFLANNEL_SUBNET=10.245.1.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n');
     const socket = join(dir, 'cni.sock');
     const srv = lab.spawn(node, 'cni-socket-server', process.execPath, [fileURLToPath(import.meta.url), '--server', socket], ENV);
@@ -78,14 +86,17 @@ function report(samples, pods) {
     method:
       'sequential, interleaved per pod (floor, weft, reference, shim in rotating order); each plugin spawned from the node namespace with env PATH + CNI_*; p50/p95 of wall time spawn→exit in ms; cpuMs = mean user+sys CPU per call of the plugin and its children (and of the socket server for the shim)',
     rows,
-    weftOverFloorMs: { add: round(rows.weft.add.p50 - floor), del: round(rows.weft.del.p50 - floor) },
+    weftOverFloorMs: { add: round(rows.weft.add.p50 - floor), del: round(rows.weft.del.p50 - rows['node -e 0'].del.p50) },
+    shippedOverFloorMs: { add: round(rows[SHIPPED].add.p50 - floor), del: round(rows[SHIPPED].del.p50 - rows['node -e 0'].del.p50) },
+    loadAverage: { before: LOAD_BEFORE, after: loadavg().map(round) },
   };
   const file = writeResult('cni', data);
   const lines = [['contender', 'ADD p50', 'ADD p95', 'ADD cpu', 'DEL p50', 'DEL p95', 'DEL cpu']];
   for (const [name, r] of Object.entries(rows)) lines.push([name, r.add.p50, r.add.p95, r.add.cpuMs, r.del.p50, r.del.p95, r.del.cpuMs]);
   console.log(`\nCNI ADD/DEL latency (wall p50/p95) and mean CPU per call, ms, ${pods} pods (${data.machine.cpus} cpus, node ${data.machine.node})\n`);
   console.log(table(lines));
-  console.log(`\nweft over node -e 0 (p50): ADD +${data.weftOverFloorMs.add} ms, DEL +${data.weftOverFloorMs.del} ms`);
+  console.log(`\nover node -e 0 (p50): weft ADD +${data.weftOverFloorMs.add} ms, DEL +${data.weftOverFloorMs.del} ms; shipped ADD +${data.shippedOverFloorMs.add} ms, DEL +${data.shippedOverFloorMs.del} ms`);
+  console.log(`load average before ${data.loadAverage.before.join(' ')}, after ${data.loadAverage.after.join(' ')}`);
   console.log(`written to ${file}`);
 }
 
@@ -99,6 +110,7 @@ async function driver({ dir, socket, serverPid, pods }) {
   const weftConf = { cniVersion: '1.0.0', name: 'weft', type: 'weft', subnetFile: join(dir, 'subnet.env'), dataDir: join(dir, 'ipam'), hairpinMode: true };
   // One pod namespace serves all three, so only weft installs the default route; the others route their own network.
   const sockConf = { ...weftConf, name: 'weft-sock', bridge: 'cni1', subnetFile: join(dir, 'subnet-sock.env'), isDefaultGateway: false };
+  const seaConf = { ...weftConf, name: 'weft-sea', bridge: 'cni3', subnetFile: join(dir, 'subnet-sea.env'), isDefaultGateway: false };
   const refConf = {
     cniVersion: '1.0.0',
     name: 'refnet',
@@ -113,6 +125,7 @@ async function driver({ dir, socket, serverPid, pods }) {
   const contenders = {
     'node -e 0': { file: process.execPath, args: ['-e', '0'], conf: {}, ifname: 'none', env: {} },
     weft: { file: WEFT, args: [], conf: weftConf, ifname: 'eth0', env: {} },
+    'weft, shipped (single executable)': { file: join(dir, 'weft-sea'), args: [], conf: seaConf, ifname: 'eth3', env: {} },
     'bridge+host-local (reference)': { file: join(REF_DIR, 'bridge'), args: [], conf: refConf, ifname: 'eth1', env: { CNI_PATH: REF_DIR } },
     'weft shim over a socket (prototype)': { file: process.execPath, args: [SHIM], conf: sockConf, ifname: 'eth2', env: { WEFT_CNI_SOCKET: socket } },
   };
