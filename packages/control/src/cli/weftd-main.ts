@@ -45,6 +45,11 @@ async function main(): Promise<number> {
     return 0;
   }
   const log = makeLogger(parsed.config.logLevel);
+  // weft's datapath lives in this process: a crash would stop every pod packet between nodes. An error
+  // thrown from a library callback (etcd3's watch stream has such paths) is logged loudly and the agent
+  // keeps running; the worker thread keeps forwarding, and /healthz still tells a truly stuck process.
+  process.on('uncaughtException', (err) => log.error({ err }, `uncaught exception, kept running: ${err.message}`));
+  process.on('unhandledRejection', (err) => log.error({ err }, `unhandled rejection, kept running: ${String((err as Error)?.message ?? err)}`));
   // Loaded only now: the datapath, etcd and Kubernetes clients take a while to import, --help should not wait.
   const { Weftd } = await import('../weftd.js');
   const daemon = new Weftd(parsed.config, log, version());
