@@ -44,9 +44,10 @@ export class ChannelTap implements OffloadTapPort {
     return n;
   }
 
-  writeFrame(arena: PacketArena, off: number, len: number): boolean {
+  writeFrame(arena: PacketArena, off: number, len: number, spareHead = false): boolean {
     if (this.failWrites) return false;
     const pre = this.vnetHdr ? VNET_HDR_LEN : 0;
+    if (spareHead && pre > 0) arena.u8.fill(0xee, off - pre, off); // the port may use these bytes: show that it may
     const out = new Uint8Array(pre + len);
     out.set(arena.u8.subarray(off, off + len), pre);
     this.fromVtep.push(out);

@@ -9,6 +9,9 @@
  *        super-frame (one writev), everything else as single frames
  *     -> flush the coalescer before the arena is reused
  *
+ * The first datagram of a message owns the slot's headroom, so a frame of it written alone gets its
+ * zero virtio header built in place over the VXLAN header (one write instead of a two-iovec writev).
+ *
  * `rx_datagrams`, `rx_packets` and `rx_bytes` count wire datagrams and inner frames as in per-packet
  * mode, so the two modes' counters compare directly; `rx_gro_messages` and `rx_coalesced_*` say how
  * much the offloads merged.
@@ -62,7 +65,7 @@ export class DecapOffloadRoutine {
     do {
       const dlen = Math.min(step, len - o);
       c[C_RX_DATAGRAMS]++;
-      if (acceptDatagram(st, arena.dv, d + o, dlen, src)) this.gro.push(d + o + VXLAN_HEADER_LEN, dlen - VXLAN_HEADER_LEN);
+      if (acceptDatagram(st, arena.dv, d + o, dlen, src)) this.gro.push(d + o + VXLAN_HEADER_LEN, dlen - VXLAN_HEADER_LEN, o === 0);
       o += step;
     } while (o < len);
   }

@@ -55,6 +55,7 @@ export class GroCoalescer {
   private nextSeq = 0;
   private nextId = 0;
   private lastFlags = 0;
+  private headSpare = false;
 
   constructor(
     private readonly arena: PacketArena,
@@ -65,12 +66,15 @@ export class GroCoalescer {
     this.vnetOff = arena.scratchOffset;
   }
 
-  /** Takes one inner frame (`len` bytes at `f`): writes it now, or holds it to join a group. */
-  push(f: number, len: number): void {
+  /**
+   * Takes one inner frame (`len` bytes at `f`): writes it now, or holds it to join a group.
+   * `spareHead`: the 10 bytes before the frame are free (it came first in its datagram's slot).
+   */
+  push(f: number, len: number, spareHead = false): void {
     const pay = this.tcpPayload(f, len);
     if (pay <= 0) {
       this.flush();
-      this.writeSingle(f, len);
+      this.writeSingle(f, len, spareHead);
       return;
     }
     const flags = this.arena.u8[f + TCP + 13]!;
@@ -78,7 +82,7 @@ export class GroCoalescer {
       if (this.count > 1 || this.verify(this.head)) {
         if (!this.verify(f)) {
           this.flush();
-          this.writeSingle(f, len);
+          this.writeSingle(f, len, spareHead);
           return;
         }
         this.append(f, len, pay, flags);
@@ -88,13 +92,14 @@ export class GroCoalescer {
     }
     this.flush();
     this.start(f, len, pay, flags);
+    this.headSpare = spareHead;
     if ((flags & ENDS_GROUP) !== 0) this.flush();
   }
 
   /** Writes the open group, if any. */
   flush(): void {
     if (this.count === 0) return;
-    if (this.count === 1) this.writeSingle(this.head, this.iov.len[1]!);
+    if (this.count === 1) this.writeSingle(this.head, this.iov.len[1]!, this.headSpare);
     else this.writeGroup();
     this.count = 0;
   }
@@ -185,8 +190,8 @@ export class GroCoalescer {
     }
   }
 
-  private writeSingle(f: number, len: number): void {
-    if (this.tap.writeFrame(this.arena, f, len)) {
+  private writeSingle(f: number, len: number, spareHead: boolean): void {
+    if (this.tap.writeFrame(this.arena, f, len, spareHead)) {
       this.c[C_RX_PACKETS]++;
       this.c[C_RX_BYTES] += len;
     } else {

@@ -27,10 +27,11 @@ export function byteViews(buffer: ArrayBuffer): ByteViews {
 
 const NATIVE_LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
-/** Folds a sum of 16-bit words to 16 bits with end-around carry. */
+/** Folds a sum of 16-bit words (any double up to 2^53) to 16 bits with end-around carry. */
 export function fold(acc: number): number {
-  while (acc > 0xffff) acc = (acc % 65536) + Math.floor(acc / 65536);
-  return acc;
+  while (acc > 0xffffffff) acc = (acc % 0x1_0000_0000) + Math.floor(acc / 0x1_0000_0000); // 2^32 = 1 (mod 0xffff)
+  acc = (acc >>> 16) + (acc & 0xffff);
+  return (acc >>> 16) + (acc & 0xffff);
 }
 
 function swap16(x: number): number {

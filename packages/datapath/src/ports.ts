@@ -35,9 +35,11 @@ export interface UdpPort {
 /**
  * A TAP opened with IFF_VNET_HDR (offload mode). `readFrames` puts frame i at HEADROOM as before and
  * its 10-byte virtio_net_hdr right in front of it (HEADROOM - 10); `arena.len[i]` is the frame's
- * length without that header. `writeFrame` writes a frame behind an all-zero virtio header.
+ * length without that header. `writeFrame` writes a frame behind an all-zero virtio header; with
+ * `spareHead` the 10 bytes before the frame are free to build that header in (one plain write).
  */
 export interface OffloadTapPort extends TapPort {
+  writeFrame(arena: PacketArena, off: number, len: number, spareHead?: boolean): boolean;
   /** Writes one frame given as iovecs into the arena, the first of them its virtio_net_hdr (writev). */
   writeVectored(arena: PacketArena, iov: IoVecList): boolean;
 }

@@ -9,12 +9,16 @@
  * Each segment is two iovecs: its headers (VXLAN + Ethernet + IP + TCP, written into the batch's
  * scratch) and its payload, referenced in place in the slot the frame was read into: no payload copy.
  *
+ * Header checksums are incremental: the IPv4 and TCP header sums are taken once per super-frame
+ * without the fields that change, and each segment adds its own (RFC 1624 arithmetic), so the only
+ * per-byte work per segment is the payload's sum.
+ *
  * `parse` says whether weft can segment the frame (IPv4 without fragmentation, TCP, lengths that
  * agree) and how many segments it makes; what it cannot segment the caller drops and counts, because
  * a 64 KB frame cannot be passed on as it is. `emit` then writes the segments into a GsoBatch.
  */
 import { type GsoBatch } from './gso-batch.js';
-import { type ByteViews, finish, fold, pseudoSum4, sum16, writeIpv4Checksum } from './inet-checksum.js';
+import { type ByteViews, finish, fold, pseudoSum4, sum16 } from './inet-checksum.js';
 import { VXLAN_HEADER_LEN, writeVxlanHeader } from './vxlan-header.js';
 
 export const ETH_HLEN = 14;
@@ -79,14 +83,18 @@ export class TcpSegmenter {
     const ip = f + ETH_HLEN;
     const id0 = dv.getUint16(ip + 4);
     const seq0 = dv.getUint32(ip + this.ihl + 4);
-    const pseudo = pseudoSum4(dv.getUint32(ip + 12), dv.getUint32(ip + 16), IPPROTO_TCP, 0);
+    const ipBase = this.ipBaseSum(ip);
+    const tcpBase = fold(this.tcpBaseSum(ip + this.ihl) + pseudoSum4(dv.getUint32(ip + 12), dv.getUint32(ip + 16), IPPROTO_TCP, 0));
     for (let k = 0; k < segments; k++) {
       const at = k * mss;
       const chunk = Math.min(mss, payload - at);
       const h = out.allocHeader(VXLAN_HEADER_LEN + hdrLen);
       writeVxlanHeader(dv, h, vni);
       this.v.u8.copyWithin(h + VXLAN_HEADER_LEN, f, f + hdrLen);
-      this.patchSegment(h + VXLAN_HEADER_LEN + ETH_HLEN, k, chunk, (id0 + k) & 0xffff, (seq0 + at) >>> 0, pseudo, f + hdrLen + at);
+      const seq = (seq0 + at) >>> 0;
+      const ipSeg = h + VXLAN_HEADER_LEN + ETH_HLEN;
+      this.patchIp(ipSeg, ipBase, chunk, (id0 + k) & 0xffff);
+      this.patchTcp(ipSeg + this.ihl, tcpBase, k, chunk, seq, sum16(this.v, f + hdrLen + at, chunk));
       out.beginSegment();
       out.iov.push(h, VXLAN_HEADER_LEN + hdrLen);
       if (chunk > 0) out.iov.push(f + hdrLen + at, chunk);
@@ -94,21 +102,38 @@ export class TcpSegmenter {
     }
   }
 
-  /** Fixes the copied IP/TCP headers at `ip` for segment k carrying `chunk` bytes from `data`. */
-  private patchSegment(ip: number, k: number, chunk: number, id: number, seq: number, pseudo: number, data: number): void {
-    const { v, ihl, thl } = this;
-    const dv = v.dv;
-    const tcp = ip + ihl;
-    dv.setUint16(ip + 2, ihl + thl + chunk);
+  /** Sum of the IPv4 header without total length, id and checksum (those differ per segment). */
+  private ipBaseSum(ip: number): number {
+    const dv = this.v.dv;
+    return fold(sum16(this.v, ip, this.ihl) + (0xffff - dv.getUint16(ip + 2)) + (0xffff - dv.getUint16(ip + 4)) + (0xffff - dv.getUint16(ip + 10)));
+  }
+
+  /** Sum of the TCP header without seq, the doff/flags word and checksum (those differ per segment). */
+  private tcpBaseSum(tcp: number): number {
+    const dv = this.v.dv;
+    const sub = (0xffff - dv.getUint16(tcp + 4)) + (0xffff - dv.getUint16(tcp + 6)) + (0xffff - dv.getUint16(tcp + 12)) + (0xffff - dv.getUint16(tcp + 16));
+    return fold(sum16(this.v, tcp, this.thl) + sub);
+  }
+
+  /** Fixes the copied IPv4 header at `ip` for a segment of `chunk` payload bytes. */
+  private patchIp(ip: number, base: number, chunk: number, id: number): void {
+    const dv = this.v.dv;
+    const totLen = this.ihl + this.thl + chunk;
+    dv.setUint16(ip + 2, totLen);
     dv.setUint16(ip + 4, id);
-    writeIpv4Checksum(v, ip, ihl);
-    dv.setUint32(tcp + 4, seq);
-    let flags = v.u8[tcp + 13]!;
+    dv.setUint16(ip + 10, finish(fold(base + totLen + id)));
+  }
+
+  /** Fixes the copied TCP header at `tcp` for segment k: seq, flags, checksum (payload sum given). */
+  private patchTcp(tcp: number, base: number, k: number, chunk: number, seq: number, payloadSum: number): void {
+    const { dv, u8 } = this.v;
+    let flags = u8[tcp + 13]!;
     if (k < this.segments - 1) flags &= ~(TCP_FIN | TCP_PSH);
     if (k > 0) flags &= ~TCP_CWR;
-    v.u8[tcp + 13] = flags;
-    dv.setUint16(tcp + 16, 0);
-    const sum = fold(pseudo + thl + chunk + sum16(v, tcp, thl) + sum16(v, data, chunk));
+    u8[tcp + 13] = flags;
+    dv.setUint32(tcp + 4, seq);
+    const word12 = (u8[tcp + 12]! << 8) | flags;
+    const sum = fold(base + this.thl + chunk + (seq >>> 16) + (seq & 0xffff) + word12 + payloadSum);
     dv.setUint16(tcp + 16, finish(sum));
   }
 }

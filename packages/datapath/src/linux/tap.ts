@@ -138,8 +138,15 @@ export class LinuxTap implements OffloadTapPort {
     return n;
   }
 
-  writeFrame(arena: PacketArena, off: number, len: number): boolean {
+  writeFrame(arena: PacketArena, off: number, len: number, spareHead = false): boolean {
     if (this.pre === 0) return this.c.write(this.fd, arena.base + off, len) === len;
+    if (spareHead) {
+      const h = off - VNET_HDR_LEN;
+      arena.dv.setUint32(h, 0);
+      arena.dv.setUint32(h + 4, 0);
+      arena.dv.setUint16(h + 8, 0);
+      return this.done(this.c.write(this.fd, arena.base + h, VNET_HDR_LEN + len), VNET_HDR_LEN + len);
+    }
     writePtr(this.vecDv, 32, arena.base + off);
     this.vecDv.setUint32(32 + 8, len, true);
     return this.done(this.c.writev(this.fd, this.vecBase + 16, 2), VNET_HDR_LEN + len);
