@@ -84,7 +84,7 @@ function report(samples, pods) {
     machine: machineInfo(),
     pods,
     method:
-      'sequential, interleaved per pod (floor, weft, reference, shim in rotating order); each plugin spawned from the node namespace with env PATH + CNI_*; p50/p95 of wall time spawn→exit in ms; cpuMs = mean user+sys CPU per call of the plugin and its children (and of the socket server for the shim)',
+      'sequential, interleaved per pod (floor, weft, shipped weft, reference, shim in rotating order); each plugin spawned from the node namespace with env PATH + CNI_*; p50/p95 of wall time spawn→exit in ms; cpuMs = mean user+sys CPU per call of the plugin and its children (and of the socket server for the shim)',
     rows,
     weftOverFloorMs: { add: round(rows.weft.add.p50 - floor), del: round(rows.weft.del.p50 - rows['node -e 0'].del.p50) },
     shippedOverFloorMs: { add: round(rows[SHIPPED].add.p50 - floor), del: round(rows[SHIPPED].del.p50 - rows['node -e 0'].del.p50) },
