@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Lab, run } from '@weft/netlab';
-import { invokePlugin, type InvokeOutcome, type PluginInvocation } from '../src/plugin-exec.js';
+import { invokePlugin, type InvokeOutcome, type PluginInvocation } from '../dist/index.js';
 
 export const WEFT_BIN = fileURLToPath(new URL('../bin/weft', import.meta.url));
 export const REFERENCE_PLUGINS = '/usr/lib/cni';

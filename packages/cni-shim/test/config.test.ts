@@ -6,10 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseNetConf } from '../src/config.js';
-import { formatIpv4Prefix } from '../src/ipv4.js';
-import { parseSubnetEnv, readSubnetFile } from '../src/subnet-file.js';
-import { addressPool } from '../src/weft-plugin.js';
+import { addressPool, formatIpv4Prefix, parseNetConf, parseSubnetEnv, readSubnetFile } from '../dist/index.js';
 import { cniError } from './expect-cni-error.js';
 
 describe('parseNetConf', () => {

@@ -9,8 +9,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { run, type LabProcess } from '@weft/netlab';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hostVethName } from '../src/bridge-veth.js';
-import { runConflist, type ConflistRun } from '../src/plugin-exec.js';
+import { hostVethName, runConflist, type ConflistRun } from '../dist/index.js';
 import { CniLab, REFERENCE_PLUGINS, WEFT_BIN } from './cni-lab.js';
 
 const CONFLIST = fileURLToPath(new URL('../../../deploy/10-weft.conflist', import.meta.url));

@@ -1,5 +1,5 @@
 /** The CniError `fn` throws; fails the test when it throws something else or nothing. */
-import { CniError } from '../src/cni-spec.js';
+import { CniError } from '../dist/index.js';
 
 export function cniError(fn: () => unknown): CniError {
   try {

@@ -10,8 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { IpamStore, type AddressPool } from '../src/ipam-store.js';
-import { formatIpv4, parseIpv4 } from '../src/ipv4.js';
+import { IpamStore, formatIpv4, parseIpv4, type AddressPool } from '../dist/index.js';
 import { cniError } from './expect-cni-error.js';
 
 const ip = (s: string): number => parseIpv4(s)!;

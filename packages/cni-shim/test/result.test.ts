@@ -3,8 +3,7 @@
  * its result to a prevResult.
  */
 import { describe, expect, it } from 'vitest';
-import { CniError } from '../src/cni-spec.js';
-import { appendResult, formatResult, parseResult, type CniResult } from '../src/result.js';
+import { CniError, appendResult, formatResult, parseResult, type CniResult } from '../dist/index.js';
 
 const FULL: CniResult = {
   interfaces: [

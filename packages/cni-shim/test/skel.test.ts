@@ -3,9 +3,7 @@
  * error JSON and exit codes, VERSION, and the ADD result printed in the negotiated version.
  */
 import { describe, expect, it } from 'vitest';
-import { CniError, SUPPORTED_VERSIONS } from '../src/cni-spec.js';
-import type { CniResult } from '../src/result.js';
-import { pluginMain, type CmdArgs, type PluginFuncs } from '../src/skel.js';
+import { CniError, SUPPORTED_VERSIONS, pluginMain, type CmdArgs, type CniResult, type PluginFuncs } from '../dist/index.js';
 
 const RESULT: CniResult = {
   interfaces: [{ name: 'cni0', mac: '0a:58:0a:f4:01:01', mtu: 1450 }, { name: 'eth0', mac: '0a:58:0a:f4:01:02', mtu: 1450, sandbox: '/var/run/netns/p' }],

@@ -11,7 +11,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { run } from '@weft/netlab';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hostVethName } from '../src/bridge-veth.js';
+import { hostVethName } from '../dist/index.js';
 import { CniLab, added } from './cni-lab.js';
 
 let n: CniLab;
