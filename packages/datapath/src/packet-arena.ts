@@ -22,9 +22,11 @@
  * puts the 10-byte virtio_net_hdr at HEADROOM - 10 (parsed before the VXLAN header overwrites its
  * last 8 bytes), and a GRO'd datagram of up to 64 KB lands at DGRAM_OFF. A `scratch` region after the
  * slots holds what the offload routines write besides the packets (per-segment headers, virtio
- * headers), so every iovec is an offset into this one buffer.
+ * headers), so every iovec is an offset into this one buffer. Such an arena lives in a WebAssembly
+ * memory when it can, so checksums over it run in SIMD (wasm-checksum.ts).
  */
 import type { ByteViews } from './inet-checksum.js';
+import { type WordSummer, checksumMemory } from './wasm-checksum.js';
 import { VXLAN_HEADER_LEN } from './vxlan-header.js';
 
 export const HEADROOM = 64;
@@ -46,18 +48,25 @@ export class PacketArena implements ByteViews {
   /** Byte offset of the scratch region (after the last slot). */
   readonly scratchOffset: number;
   readonly scratchBytes: number;
+  /** SIMD checksum over this arena's memory, when it lives in WebAssembly memory. */
+  readonly sumWords: WordSummer | undefined;
   /** Raw memory address of `buffer`, set once by the Linux ports (0 for in-memory ports). */
   base = 0;
 
+  /** `simd`: put the arena in WebAssembly memory for SIMD checksums (offload mode). */
   constructor(
     readonly slots: number,
     readonly slotSize: number,
     scratchBytes = 0,
+    simd = scratchBytes > 0,
   ) {
     if (slotSize % 64 !== 0 || slotSize <= HEADROOM + 14) throw new Error(`bad slot size ${slotSize}`);
     this.scratchOffset = slots * slotSize;
     this.scratchBytes = Math.ceil(scratchBytes / 64) * 64;
-    this.buffer = new ArrayBuffer(this.scratchOffset + this.scratchBytes);
+    const bytes = this.scratchOffset + this.scratchBytes;
+    const wasm = simd ? checksumMemory(bytes) : undefined;
+    this.buffer = wasm?.buffer ?? new ArrayBuffer(bytes);
+    this.sumWords = wasm?.sumWords;
     this.u8 = new Uint8Array(this.buffer);
     this.u16 = new Uint16Array(this.buffer);
     this.u32 = new Uint32Array(this.buffer);

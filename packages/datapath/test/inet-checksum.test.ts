@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { byteViews, completePartialChecksum, finish, fold, pseudoSum4, sum16, writeIpv4Checksum } from '../src/inet-checksum.js';
+import { PacketArena } from '../src/packet-arena.js';
+import { checksumMemory } from '../src/wasm-checksum.js';
 import { ipv4ChecksumOk, l4ChecksumOk, prng, randomBytes, refSum, tcpFrame, udpFrame, countingPayload } from './packets.js';
 
 describe('Internet checksum (RFC 1071) over arena memory', () => {
@@ -12,6 +14,22 @@ describe('Internet checksum (RFC 1071) over arena memory', () => {
         expect(sum16(v, off, len), `off ${off} len ${len}`).toBe(refSum(v.u8.subarray(off, off + len)));
       }
     }
+  });
+
+  it('gives the same sums from WebAssembly SIMD memory (offload arenas) as the plain loop', () => {
+    expect(checksumMemory(1000)).toBeDefined(); // Node 20 has WebAssembly SIMD
+    const arena = new PacketArena(2, PacketArena.offloadSlotSize(), 4096);
+    expect(arena.sumWords).toBeDefined();
+    const rand = prng(9);
+    arena.u8.set(randomBytes(rand, 70000), 100);
+    for (let off = 100; off < 120; off++) {
+      for (const len of [127, 128, 129, 143, 144, 1398, 1400, 9000, 65535]) {
+        expect(sum16(arena, off, len), `off ${off} len ${len}`).toBe(refSum(arena.u8.subarray(off, off + len)));
+      }
+    }
+    arena.u8.fill(0xff);
+    expect(sum16(arena, 0, 65536)).toBe(0xffff);
+    expect(new PacketArena(2, 1536).sumWords).toBeUndefined(); // per-packet arenas stay plain
   });
 
   it('handles all-ones data (carries on every word)', () => {
