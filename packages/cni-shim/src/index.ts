@@ -1,7 +1,7 @@
 /**
  * @weft/cni-shim: the weft CNI plugin (`bin/weft`) and the pieces tests, benchmarks and weftd reuse:
- * the skeleton, result conversion, config and subnet-file parsing, the host-local compatible IPAM
- * store, and a small runtime that executes plugins and conflists the way container runtimes do.
+ * the skeleton, result conversion, config and subnet-file parsing, and the host-local compatible IPAM
+ * store. (Executing conflists as a runtime does is @weft/netlab's CniRuntime.)
  *
  * The package is CommonJS (start-up time, see README); its own tests import this compiled surface
  * (`../dist/index.js`), which also keeps the shared ESM test tsconfig away from CommonJS sources.
@@ -17,4 +17,3 @@ export { hostVethName, macForAddress } from './bridge-veth.js';
 export { parseIpv4, formatIpv4, parseIpv4Prefix, formatIpv4Prefix, type Ipv4Prefix } from './ipv4.js';
 export { weftPlugin, addressPool } from './weft-plugin.js';
 export { setLogSink } from './log.js';
-export { invokePlugin, runConflist, type PluginInvocation, type InvokeOutcome, type ConflistRun } from './plugin-exec.js';

@@ -7,10 +7,10 @@
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { run, type LabProcess } from '@weft/netlab';
+import { CniRuntime, run, type CniAttachment, type CniConflist, type LabProcess } from '@weft/netlab';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hostVethName, runConflist, type ConflistRun } from '../dist/index.js';
-import { CniLab, REFERENCE_PLUGINS, WEFT_BIN } from './cni-lab.js';
+import { hostVethName } from '../dist/index.js';
+import { CniLab, REFERENCE_PLUGINS, WEFT_BIN_DIR, invokePlugin } from './cni-lab.js';
 
 const CONFLIST = fileURLToPath(new URL('../../../deploy/10-weft.conflist', import.meta.url));
 
@@ -24,21 +24,15 @@ afterAll(async () => {
   await n?.destroy();
 });
 
-interface Conflist {
-  name: string;
-  cniVersion: string;
-  plugins: Array<Record<string, unknown>>;
-}
-
-function chainedConflist(): Conflist {
-  const list = JSON.parse(readFileSync(CONFLIST, 'utf8')) as Conflist;
+function chainedConflist(): CniConflist {
+  const list = JSON.parse(readFileSync(CONFLIST, 'utf8')) as CniConflist;
   const [weft, ...rest] = list.plugins;
   expect(weft?.type).toBe('weft');
   expect(rest.map((p) => p.type)).toEqual(['portmap']);
   return {
     ...list,
     plugins: [
-      { ...weft, subnetFile: n.subnetFile, dataDir: n.dataDir },
+      { ...weft!, subnetFile: n.subnetFile, dataDir: n.dataDir },
       ...rest,
       { type: 'bandwidth', capabilities: { bandwidth: true } },
       { type: 'tuning', sysctl: { 'net.core.somaxconn': '512' } },
@@ -51,21 +45,19 @@ const nat = async (): Promise<string> => (await n.lab.exec(n.node, 'iptables', [
 describe('the weft conflist chained with portmap, bandwidth and tuning', () => {
   it('ADD, CHECK, DEL with runtime semantics', async () => {
     const pod = await n.addPod();
-    const runSpec: ConflistRun = {
-      conflist: chainedConflist(),
-      binaryFor: (type) => (type === 'weft' ? WEFT_BIN : `${REFERENCE_PLUGINS}/${type}`),
+    const conflist = chainedConflist();
+    const runtime = new CniRuntime(conflist, [WEFT_BIN_DIR, REFERENCE_PLUGINS], n.node);
+    const attachment: CniAttachment = {
       containerId: pod.id,
-      netns: pod.netns,
+      netnsPath: pod.netns,
       ifName: 'eth0',
       args: 'IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=web',
-      cniPath: REFERENCE_PLUGINS,
-      execNetns: n.node,
       capabilityArgs: {
         portMappings: [{ hostPort: 18080, containerPort: 8080, protocol: 'tcp' }],
         bandwidth: { ingressRate: 8_000_000, ingressBurst: 80_000, egressRate: 8_000_000, egressBurst: 80_000 },
       },
     };
-    const result = (await runConflist('ADD', runSpec)) as { cniVersion: string; interfaces: Array<{ name: string }>; ips: Array<{ address: string }> };
+    const result = (await runtime.add(attachment)) as { cniVersion: string; interfaces: Array<{ name: string }>; ips: Array<{ address: string }> };
     const veth = hostVethName(pod.id, 'eth0');
     expect(result.cniVersion).toBe('1.0.0');
     // weft's three interfaces, then bandwidth's ifb device for shaping traffic out of the pod.
@@ -85,23 +77,27 @@ describe('the weft conflist chained with portmap, bandwidth and tuning', () => {
     expect((await n.lab.exec(pod.ns, 'sysctl', ['-n', 'net.core.somaxconn'])).stdout.trim()).toBe('512');
     await n.ping(pod.ns, '10.244.1.1');
 
-    // CHECK in order with the final result. Debian's portmap 1.1.1 fails CHECK for every IPv4-only
-    // attachment (containernetworking/plugins#819, fixed upstream later; the reference bridge plugin
-    // in its place fails the same way), so the chain is checked without it and portmap's known
-    // failure is asserted separately: it must be that bug and nothing else.
-    await runConflist('CHECK', { ...runSpec, conflist: { ...runSpec.conflist, plugins: runSpec.conflist.plugins.filter((p) => p.type !== 'portmap') } }, result);
-    const portmapOnly = { ...runSpec, conflist: { ...runSpec.conflist, plugins: runSpec.conflist.plugins.filter((p) => p.type === 'portmap') } };
-    await expect(runConflist('CHECK', portmapOnly, result)).rejects.toThrow(/could not check ipv6 dnat/);
+    // CHECK: each plugin in order with the final result. Debian's portmap 1.1.1 fails CHECK for every
+    // IPv4-only attachment (containernetworking/plugins#819, fixed upstream later; the reference bridge
+    // plugin in weft's place fails the same way), so portmap's known failure is asserted instead: it
+    // must be that bug and nothing else.
+    for (const { capabilities, ...plugin } of conflist.plugins) {
+      const runtimeConfig = Object.fromEntries(Object.keys(capabilities ?? {}).map((cap) => [cap, attachment.capabilityArgs?.[cap]]));
+      const config = { ...plugin, cniVersion: conflist.cniVersion, name: conflist.name, runtimeConfig, prevResult: result };
+      const out = await invokePlugin({ binary: `${plugin.type === 'weft' ? WEFT_BIN_DIR : REFERENCE_PLUGINS}/${plugin.type}`, command: 'CHECK', config, containerId: pod.id, netns: pod.netns, ifName: 'eth0', execNetns: n.node, env: { CNI_PATH: REFERENCE_PLUGINS } });
+      if (plugin.type === 'portmap') expect(out.error?.msg).toMatch(/could not check ipv6 dnat/);
+      else expect(out.exitCode, `${plugin.type} CHECK: ${out.stdout}`).toBe(0);
+    }
 
     await server.stop();
-    await runConflist('DEL', runSpec, result);
+    await runtime.del(attachment);
     expect(await nat()).not.toContain('--dport 18080');
     const links = await n.ip(n.node, ['link', 'show']);
     expect(links).not.toContain(veth);
     expect(links).not.toContain(ifb);
     expect(readdirNames(`${n.dataDir}/weft`)).not.toContain(podIp);
-    // A runtime may repeat DEL; the whole chain must accept it.
-    await runConflist('DEL', runSpec, result);
+    // A runtime may repeat DEL, even without the cached result; the whole chain must accept it.
+    await runtime.del(attachment);
   });
 });
 
