@@ -4,8 +4,8 @@
  * ADD: read the node's lease from the subnet file (no lease: code 11), open the pod namespace, reserve
  * an address (under the store's flock), make the node side (bridge, veth pair) and the pod side
  * (address, route). A failure rolls back what the earlier steps made: the veth pair and the
- * reservation. Nothing is left half-created. Three child processes in all (flock, ip, nsenter+ip),
- * spawned synchronously (see ip-batch.ts for why).
+ * reservation. Nothing is left half-created. Three child processes in all (flock, ip on the node,
+ * ip in the pod), spawned synchronously (see ip-batch.ts for why).
  *
  * DEL never reads the subnet file and never talks to weftd: it deletes the host end of the veth by
  * its derived name, then releases the reservations of (container, ifname). Missing pieces are
