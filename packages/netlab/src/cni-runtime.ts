@@ -77,7 +77,10 @@ export class CniRuntime {
   }
 
   private config(p: CniConflist['plugins'][number], a: CniAttachment, prev: unknown): Record<string, unknown> {
-    const conf: Record<string, unknown> = { ...p, cniVersion: this.conflist.cniVersion, name: this.conflist.name };
+    // The spec's derivation: the plugin's own keys plus the list's name and version; `capabilities` is
+    // the runtime's business and is replaced by the matching `runtimeConfig` entries.
+    const { capabilities: _caps, ...own } = p;
+    const conf: Record<string, unknown> = { ...own, cniVersion: this.conflist.cniVersion, name: this.conflist.name };
     if (prev !== undefined) conf.prevResult = prev;
     const rc: Record<string, unknown> = {};
     for (const [cap, on] of Object.entries(p.capabilities ?? {})) {
