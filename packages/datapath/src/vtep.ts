@@ -104,7 +104,6 @@ export class Vtep implements VtepControl {
     if (!Number.isInteger(o.mtu) || o.mtu < 576 || o.mtu > 9000) throw new Error(`TAP MTU ${o.mtu} out of range (576..9000)`);
     if (o.mac) parseMac(o.mac);
     const localIp = o.localIp ? parseIpv4(o.localIp) : 0;
-
     const setting = parseOffloadSetting(o.offload);
 
     const undo: Array<() => void> = [];
@@ -119,10 +118,7 @@ export class Vtep implements VtepControl {
       const mac = await readLinkMac(o.name);
       const udpFd = openSocket(localIp, port);
       undo.push(() => libc().close(udpFd));
-      if (setting !== 'off') {
-        support.udpGso = probeUdpGso(udpFd);
-        support.udpGro = enableUdpGro(udpFd);
-      }
+      if (setting !== 'off') probeSocketOffloads(udpFd, support);
       const { features, warnings } = decideFeatures(setting, support);
       applySocketFeatures(udpFd, features, support);
       for (const w of warnings) o.onWarning?.(w);
@@ -282,6 +278,11 @@ function openSocket(localIp: number, port: number): number {
     }
     throw e;
   }
+}
+
+function probeSocketOffloads(fd: number, support: OffloadSupport): void {
+  support.udpGso = probeUdpGso(fd);
+  support.udpGro = enableUdpGro(fd);
 }
 
 /** UDP GSO needs the outer checksum on (Linux refuses GSO with SO_NO_CHECK); GRO off unless used. */
