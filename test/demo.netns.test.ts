@@ -46,6 +46,7 @@ describe('pnpm demo', () => {
   });
 
   it('Ctrl-C in the middle tears everything down', async () => {
+    const t0 = Date.now();
     const d = demo(['--nodes', '2', '--seconds', '30']);
     for (let i = 0; i < 600 && !d.output().includes('iperf3'); i++) await new Promise((r) => setTimeout(r, 100));
     expect(d.output()).toContain('iperf3');
@@ -54,6 +55,12 @@ describe('pnpm demo', () => {
     expect(await d.done).toBe(130);
     expect(d.output()).toContain('cluster removed.');
     expect(await leftovers()).toEqual({ ns: [], procs: [] });
+    // The iperf3 client was mid-run when the signal came: it must not outlive the demo as an orphan
+    // (re-parented to init) started during this test.
+    const ps = (await run('ps', ['-eo', 'ppid=,etimes=,comm='])).stdout.split('\n');
+    const ageLimit = (Date.now() - t0) / 1000;
+    const orphans = ps.map((l) => l.trim().split(/\s+/)).filter(([ppid, age, comm]) => comm === 'iperf3' && ppid === '1' && Number(age) <= ageLimit);
+    expect(orphans).toEqual([]);
   });
 
   it('refuses to start without what it needs, naming it', async () => {

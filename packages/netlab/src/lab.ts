@@ -9,8 +9,8 @@
  * - Each lab records itself in /run/weft-lab/<prefix>.json (owner pid, child pids). `Lab.sweep()` removes
  *   labs whose owner died without cleaning up (a SIGKILLed test run), and only those; a lab left up on
  *   purpose (`detach()`, the demo's --keep) goes only when a sweep names its prefix.
- * - `destroy()` is idempotent and runs every step even when one fails: processes first (by pid, TERM then
- *   KILL), then namespaces.
+ * - `destroy()` is idempotent and runs every step even when one fails: commands still running under
+ *   `exec` are killed, long-running processes stopped (by pid, TERM then KILL), then namespaces deleted.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -123,6 +123,8 @@ export class Lab {
   private readonly processes: LabProcess[] = [];
   private destroyed = false;
   private kept = false;
+  /** Aborted by destroy(): kills every `exec` still running (an iperf3 client mid-run, a ping). */
+  private readonly execs = new AbortController();
 
   private constructor(readonly prefix: string) {}
 
@@ -172,7 +174,7 @@ export class Lab {
 
   /** Runs a command to completion inside a namespace. */
   exec(ns: string, cmd: string, args: readonly string[], timeoutMs = 60_000): Promise<RunResult> {
-    return run('ip', ['netns', 'exec', ns, cmd, ...args], { timeout: timeoutMs });
+    return run('ip', ['netns', 'exec', ns, cmd, ...args], { timeout: timeoutMs, signal: this.execs.signal, killSignal: 'SIGKILL' });
   }
 
   /**
@@ -209,6 +211,7 @@ export class Lab {
   async destroy(): Promise<void> {
     if (this.destroyed) return;
     this.destroyed = true;
+    this.execs.abort();
     await Promise.all(this.processes.map((p) => p.stop(2000).catch(() => null)));
     for (const ns of this.namespaces.reverse()) {
       await run('ip', ['netns', 'del', ns]).catch(() => undefined);
