@@ -42,7 +42,8 @@ const LABELS = {
   kernelOffload: 'kernel vxlan, veth offloads on',
   kernel: 'kernel vxlan, tx offload off (anchor)',
   weft: 'weft, per-packet loop',
-  weftOffload: 'weft, offloads (TSO/GSO/GRO)',
+  weftOffload: 'weft, offloads (TSO/GSO/GRO), the default',
+  weftOffloadTxOn: 'weft, offloads, veth offloads on',
 };
 
 function datapathSection(d) {

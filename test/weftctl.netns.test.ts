@@ -40,7 +40,7 @@ describe('weftctl on a two-node cluster', () => {
     const human = await weftctl(n1, ['status']);
     expect(human.code).toBe(0);
     expect(human.out).toMatch(/lease\s+10\.244\.\d+\.0\/24\s+public IP 192\.168\.60\.1/);
-    expect(human.out).toMatch(/VTEP\s+weft\.1 +mac [0-9a-f:]{17} +mtu 1450 +vni 1 +port 8472 +up/);
+    expect(human.out).toMatch(/VTEP\s+weft\.1 +mac [0-9a-f:]{17} +mtu 1450 +vni 1 +port 8472 +offload [a-z,-]+ +up/);
     expect(human.out).toContain('192.168.60.2');
     expect(human.out).toMatch(/drops\s+/);
     const json = JSON.parse((await weftctl(n1, ['status', '--json'])).out) as { peers: Array<{ publicIp: string }>; counters: unknown };

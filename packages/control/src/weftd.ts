@@ -17,7 +17,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import { Vtep, VXLAN_OVERHEAD_V4 } from '@weft/datapath';
+import { Vtep, VXLAN_OVERHEAD_V4, describeFeatures } from '@weft/datapath';
 import type { WeftdConfig } from './cli/weftd-flags.js';
 import { ConfigError } from './cli/weftd-flags.js';
 import { IpBatchProgrammer } from './backend/ip-batch-programmer.js';
@@ -131,11 +131,13 @@ export class Weftd implements StatusSource {
       ...(existing === mac ? {} : { mac }),
       localIp: u.ifaceAddr,
       persist: true,
+      offload: this.config.vtepOffload as 'auto' | 'on' | 'off',
       onWarning: (m) => dlog.warn(m),
     });
     this.host = new IpBatchProgrammer(name);
     this.network = new VxlanNetwork({ vtep: this.vtep, host: this.host, logger: this.log.child({ component: 'vxlan' }), publicIp: u.publicIp });
-    this.log.info({ dev: name, mac, reattached: existing !== undefined, mtu, mtuSource, vni: nc.backend.vni, port: nc.backend.port, bind: u.ifaceAddr }, 'VTEP open');
+    const offload = this.vtep.features ? describeFeatures(this.vtep.features) : 'off';
+    this.log.info({ dev: name, mac, reattached: existing !== undefined, mtu, mtuSource, vni: nc.backend.vni, port: nc.backend.port, bind: u.ifaceAddr, offload }, 'VTEP open');
   }
 
   private leaseAttrs(): Lease['attrs'] {
@@ -249,7 +251,7 @@ export class Weftd implements StatusSource {
       subnetManager: this.sm?.name ?? 'starting',
       ...(this.netConfig ? { network: this.netConfig.network } : {}),
       ...(l ? { lease: { subnet: l.subnet, publicIp: l.attrs.PublicIP, ...(l.expiration ? { expiration: l.expiration.toISOString() } : {}) } } : {}),
-      ...(v ? { vtep: { name: v.name, mac: v.mac, mtu: v.mtu, vni: v.vni, port: v.port, up: (await this.host?.isUp()) ?? false } } : {}),
+      ...(v ? { vtep: { name: v.name, mac: v.mac, mtu: v.mtu, vni: v.vni, port: v.port, offload: v.features ? describeFeatures(v.features) : 'off', up: (await this.host?.isUp()) ?? false } } : {}),
       subnetFile: { path: this.config.subnetFile, written: this.subnetFileWritten },
       ipMasq: this.config.ipMasq,
       peers: this.network?.peers() ?? [],

@@ -111,11 +111,16 @@ export class Vtep implements VtepControl {
       const support: OffloadSupport = { vnetHdr: false, tso: false, udpGso: false, udpGro: false };
       const tapFd = openTapWithOffloads(o, setting, support);
       undo.push(() => new LinuxTap(tapFd).close());
-      const linkArgs = ['link', 'set', 'dev', o.name, ...(o.mac ? ['address', o.mac] : []), 'mtu', String(o.mtu), 'txqueuelen', '1000', 'up'];
+      // Setting a MAC, even the same one, makes the kernel flush every neighbour on the device
+      // (permanent ones included): a re-attached persistent TAP would lose its programmed peers.
+      // So the address is only written when it differs.
+      const before = await readLinkMac(o.name);
+      const setMac = o.mac !== undefined && o.mac.toLowerCase() !== before.toLowerCase();
+      const linkArgs = ['link', 'set', 'dev', o.name, ...(setMac ? ['address', o.mac!] : []), 'mtu', String(o.mtu), 'txqueuelen', '1000', 'up'];
       await execFileP('ip', linkArgs).catch((e: { stderr?: string }) => {
         throw new Error(`ip ${linkArgs.join(' ')}: ${e.stderr?.trim() ?? String(e)}`);
       });
-      const mac = await readLinkMac(o.name);
+      const mac = setMac ? await readLinkMac(o.name) : before;
       const udpFd = openSocket(localIp, port);
       undo.push(() => libc().close(udpFd));
       if (setting !== 'off') probeSocketOffloads(udpFd, support);

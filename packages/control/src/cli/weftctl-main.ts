@@ -67,7 +67,7 @@ function countersText(c: CounterSnapshot): string {
 function statusText(s: NodeStatus): string {
   const out: string[] = [];
   out.push(`lease    ${s.lease ? `${s.lease.subnet}  public IP ${s.lease.publicIp}${s.lease.expiration ? `  expires ${s.lease.expiration}` : ''}` : 'none'}  (${s.subnetManager})`);
-  if (s.vtep) out.push(`VTEP     ${s.vtep.name}  mac ${s.vtep.mac}  mtu ${s.vtep.mtu}  vni ${s.vtep.vni}  port ${s.vtep.port}  ${s.vtep.up ? 'up' : 'DOWN'}`);
+  if (s.vtep) out.push(`VTEP     ${s.vtep.name}  mac ${s.vtep.mac}  mtu ${s.vtep.mtu}  vni ${s.vtep.vni}  port ${s.vtep.port}  offload ${s.vtep.offload ?? 'off'}  ${s.vtep.up ? 'up' : 'DOWN'}`);
   out.push(`subnet   ${s.subnetFile.path} ${s.subnetFile.written ? 'written' : 'NOT WRITTEN'}   ip-masq ${s.ipMasq ? 'on' : 'off'}`);
   out.push(`peers    ${s.peers.length}`);
   if (s.peers.length) out.push(textTable(['SUBNET', 'PUBLIC IP', 'VTEP MAC', 'GATEWAY'], s.peers.map((p) => [p.subnet, p.publicIp, p.vtepMac, p.gateway])));

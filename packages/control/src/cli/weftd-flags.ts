@@ -34,6 +34,7 @@ export interface WeftdConfig {
   iptablesResync: number;
   iptablesForwardRules: boolean;
   logLevel: string;
+  vtepOffload: string;
 }
 
 type Kind = 'string' | 'list' | 'bool' | 'int';
@@ -72,6 +73,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { flag: 'healthz-port', key: 'healthzPort', kind: 'int', def: '0', help: 'port of the HTTP endpoint; 0 disables it', check: (v: number) => (v <= 65535 ? undefined : 'is not a port number (0-65535)') },
   { flag: 'iptables-resync', key: 'iptablesResync', kind: 'int', def: '5', help: 'seconds between checks that weftd\'s iptables rules are still in place', check: (v: number) => (v >= 1 ? undefined : 'must be at least 1') },
   { flag: 'iptables-forward-rules', key: 'iptablesForwardRules', kind: 'bool', def: 'true', help: 'accept forwarding to and from the cluster network (chain WEFT-FWD)' },
+  { flag: 'vtep-offload', key: 'vtepOffload', kind: 'string', def: 'auto', help: '(weft) datapath offloads (TAP TSO, UDP GSO/GRO): auto = what the kernel supports, on = fail without them, off = the per-packet loop', check: (v: string) => (['auto', 'on', 'off'].includes(v) ? undefined : 'must be auto, on or off') },
   { flag: 'log-level', key: 'logLevel', kind: 'string', def: 'info', help: `(weft) ${LOG_LEVELS.join('|')}`, check: (v: string) => (LOG_LEVELS.includes(v) ? undefined : `must be one of ${LOG_LEVELS.join(', ')}`) },
 ];
 

@@ -12,7 +12,7 @@ export interface NodeStatus {
   subnetManager: string;
   network?: string;
   lease?: { subnet: string; publicIp: string; expiration?: string };
-  vtep?: { name: string; mac: string; mtu: number; vni: number; port: number; up: boolean };
+  vtep?: { name: string; mac: string; mtu: number; vni: number; port: number; up: boolean; /** "tso,gso,gro" or "off" */ offload?: string };
   subnetFile: { path: string; written: boolean };
   ipMasq: boolean;
   peers: VxlanPeer[];
