@@ -24,11 +24,16 @@ const REFERENCE_TCP = [
   ['reference: vnet_hdr TSO + UDP GSO/GRO', 6.7],
 ];
 
+/** The newest result of one benchmark, by the `date` it records (a fresh clone gives every file one mtime). */
 function newest(prefix) {
-  const files = readdirSync(RESULTS_DIR).filter((f) => f.startsWith(`${prefix}-`) && f.endsWith('.json'));
-  if (files.length === 0) return undefined;
-  files.sort((a, b) => statSync(join(RESULTS_DIR, b)).mtimeMs - statSync(join(RESULTS_DIR, a)).mtimeMs);
-  return { file: files[0], data: JSON.parse(readFileSync(join(RESULTS_DIR, files[0]), 'utf8')) };
+  const found = readdirSync(RESULTS_DIR)
+    .filter((f) => f.startsWith(`${prefix}-`) && f.endsWith('.json'))
+    .map((file) => {
+      const data = JSON.parse(readFileSync(join(RESULTS_DIR, file), 'utf8'));
+      return { file, data, t: Date.parse(data.date ?? '') || statSync(join(RESULTS_DIR, file)).mtimeMs };
+    })
+    .sort((a, b) => b.t - a.t);
+  return found[0];
 }
 
 const f2 = (x, d = 2) => (typeof x === 'number' && Number.isFinite(x) ? x.toFixed(d) : '–');
@@ -83,7 +88,12 @@ function cniSection(c) {
   if (!c) return '_CNI benchmark not run (`node bench/cni-bench.mjs`)._';
   const rows = [['plugin', 'ADD p50', 'ADD p95', 'DEL p50', 'DEL p95']];
   for (const [name, r] of Object.entries(c.rows)) rows.push([name, ...[r.add.p50, r.add.p95, r.del.p50, r.del.p95].map((x) => `${f2(x, 1)} ms`)]);
-  const over = c.weftOverFloorMs ? ` weft over the \`node -e 0\` floor (p50): ADD +${f2(c.weftOverFloorMs.add, 1)} ms, DEL +${f2(c.weftOverFloorMs.del, 1)} ms.` : '';
+  const overText = (o) => `ADD +${f2(o.add, 1)} ms, DEL +${f2(o.del, 1)} ms`;
+  const parts = [
+    c.shippedOverFloorMs && `as shipped (single executable) ${overText(c.shippedOverFloorMs)}`,
+    c.weftOverFloorMs && `\`bin/weft\` on Node ${overText(c.weftOverFloorMs)}`,
+  ].filter(Boolean);
+  const over = parts.length ? ` weft over the \`node -e 0\` floor (p50): ${parts.join('; ')}.` : '';
   return `${mdTable(rows)}\n\n${c.pods} pods.${over}`;
 }
 
