@@ -28,7 +28,6 @@ Usage: weft-vtep --dev NAME --mtu N [options]
   --learning         learn source MACs from known peers
   --flood            flood broadcast/multicast to every peer (default: drop and count)
   --batch N          packets per batch (default 64)
-  --spin-us N        keep polling N µs after the last packet before sleeping (default 0 = off)
   --offload MODE     on | off | auto (default auto): virtio_net_hdr + TSO on the TAP, UDP GSO/GRO on
                      the socket; auto uses what the kernel supports, on fails without all of them
   --persist          keep the TAP after exit
@@ -49,7 +48,6 @@ async function main(): Promise<void> {
       learning: { type: 'boolean' },
       flood: { type: 'boolean' },
       batch: { type: 'string' },
-      'spin-us': { type: 'string' },
       offload: { type: 'string' },
       persist: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -68,7 +66,6 @@ async function main(): Promise<void> {
     ...(values.mac ? { mac: values.mac } : {}),
     ...(values['local-ip'] ? { localIp: values['local-ip'] } : {}),
     ...(values.batch ? { batchSize: Number(values.batch) } : {}),
-    ...(values['spin-us'] ? { spinUs: Number(values['spin-us']) } : {}),
     ...(values.persist ? { persist: true } : {}),
     offload: parseOffloadSetting(values.offload),
     peerCheck: !values['no-peer-check'],

@@ -43,8 +43,6 @@ export interface VtepOptions extends VtepRuntimeOptions {
   persist?: boolean;
   /** Packets per batch (recvmmsg/sendmmsg and TAP reads per loop turn). Default 64. */
   batchSize?: number;
-  /** After the last packet, keep checking this long before sleeping in poll (µs). Default 0 (off): on a loaded 2-core VM it measured no gain. */
-  spinUs?: number;
   learnMax?: number;
   ageingMs?: number;
   /**
@@ -148,7 +146,6 @@ export class Vtep implements VtepControl {
       port: this.port,
       mtu: this.mtu,
       batch: o.batchSize ?? 64,
-      spinUs: o.spinUs ?? 0,
       ownMac: this.mac,
       features: this.features,
       options: { peerCheck: o.peerCheck ?? true, learning: o.learning ?? false, flood: o.flood ?? false },
