@@ -40,8 +40,9 @@ describe('pnpm demo', () => {
     const out = d.output();
     expect(code, out).toBe(0);
     expect(out).toContain('30/30 answered');
-    expect(out).toMatch(/weft \(userspace VTEP, TAP weft\.1\)\s+[\d.]+ Gbit\/s/);
-    expect(out).toMatch(/kernel vxlan, tx offload off \(NIC-like\)\s+[\d.]+ Gbit\/s\s+\d+ retr\s+weft = [\d.]+×/);
+    expect(out).toMatch(/weft \(userspace VTEP, weft\.1\)\s+[\d.]+ Gbit\/s\s+\d+ retr\s+[\d.]+ Gbit\/s\s+\d+ retr/);
+    expect(out).toMatch(/kernel vxlan \(kvx\.2\)\s+[\d.]+ Gbit\/s\s+\d+ retr\s+[\d.]+ Gbit\/s\s+\d+ retr/);
+    expect(out).toMatch(/weft \/ kernel\s+[\d.]+×\s+[\d.]+×/);
     expect(await leftovers()).toEqual({ ns: [], procs: [] });
   });
 

@@ -51,14 +51,14 @@ export class KernelPath {
     for (const s of this.sides) await this.lab.exec(s.node.ns, 'ethtool', ['-K', 'eth0', 'tx', on ? 'on' : 'off']);
   }
 
-  /** Routes back through weft's TAP and removes the kernel devices. Safe to call twice. */
+  /** Routes back through weft's TAP and removes the kernel devices; the underlay's tx offload is left as
+   * it is (the caller sets it per measurement). Safe to call twice. */
   async restore(weftDev: string): Promise<void> {
     const [a, b] = this.sides;
     for (const [from, to] of [[a, b], [b, a]] as const) {
       await this.lab.ipBatch(from.node.ns, [`route replace ${to.subnet} via ${to.gw} dev ${weftDev} onlink`]).catch(() => undefined);
     }
     for (const s of this.sides) await this.lab.ipBatch(s.node.ns, ['link del kvx.2']).catch(() => undefined);
-    await this.txOffload(true).catch(() => undefined);
   }
 
   private async point(from: Side, to: Side, dev: string): Promise<void> {

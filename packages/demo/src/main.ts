@@ -96,24 +96,35 @@ async function cleanPrevious(): Promise<number> {
 async function measure(p: Progress, lab: Lab, cluster: WeftCluster, a: ClusterPod, b: ClusterPod, seconds: number): Promise<void> {
   const kernel = new KernelPath(lab, { node: a.node, subnet: cluster.subnetOf(a.node) }, { node: b.node, subnet: cluster.subnetOf(b.node) });
   const label = `${a.name} → ${b.name}`;
-  const weft = await p.step(`iperf3 ${label} over weft (${seconds} s)`, () => iperfTcp(lab, b, a, seconds), fmt);
-  let kOn: IperfResult, kOff: IperfResult;
+  // Both VTEPs under both underlay conditions, so every ratio compares like with like: with the veth's
+  // offloads on, GSO packets (the kernel's, and weft's UDP GSO datagrams) cross it unsegmented.
+  const conditions = [
+    { key: 'on', title: 'veth offloads on', txOn: true },
+    { key: 'off', title: 'tx offload off (NIC-like)', txOn: false },
+  ] as const;
+  const weft: Record<string, IperfResult> = {};
+  const kern: Record<string, IperfResult> = {};
   try {
-    await p.step('switch the same pods to kernel vxlan (kvx.2, VNI 2, port 4789)', () => kernel.enable());
-    kOn = await p.step(`iperf3 ${label} over kernel vxlan, veth offloads on`, () => iperfTcp(lab, b, a, seconds), fmt);
-    await kernel.txOffload(false);
-    kOff = await p.step(`iperf3 ${label} over kernel vxlan, tx offload off (NIC-like)`, () => iperfTcp(lab, b, a, seconds), fmt);
+    for (const c of conditions) {
+      await kernel.txOffload(c.txOn);
+      weft[c.key] = await p.step(`iperf3 ${label} over weft, ${c.title}`, () => iperfTcp(lab, b, a, seconds), fmt);
+      await p.step('  switch the same pods to kernel vxlan (kvx.2, VNI 2, port 4789)', () => kernel.enable());
+      kern[c.key] = await p.step(`iperf3 ${label} over kernel vxlan, ${c.title}`, () => iperfTcp(lab, b, a, seconds), fmt);
+      await kernel.restore('weft.1');
+    }
   } finally {
     await kernel.restore('weft.1');
+    await kernel.txOffload(true).catch(() => undefined);
   }
-  const row = (name: string, r: IperfResult, ratio: string): string =>
-    `  ${name.padEnd(44)} ${r.gbps.toFixed(2).padStart(7)} Gbit/s  ${String(r.retransmits).padStart(6)} retr  ${ratio}`;
-  p.info(`\n${bold('TCP, one stream, pod to pod across nodes')} ${dim(`(${seconds} s each, same pods, same underlay)`)}`);
-  p.info(row('weft (userspace VTEP, TAP weft.1)', weft, ''));
-  p.info(row('kernel vxlan, veth offloads on', kOn, `weft = ${(weft.gbps / kOn.gbps).toFixed(2)}×`));
-  p.info(row('kernel vxlan, tx offload off (NIC-like)', kOff, `weft = ${(weft.gbps / kOff.gbps).toFixed(2)}×`));
-  p.info(dim('  With veth offloads on, 64 KB GSO packets cross the veth unsegmented (no NIC path does that);\n' +
-    '  tx off makes the kernel segment and checksum every packet, the anchor bench/ reports against.'));
+  const cell = (r: IperfResult | undefined): string => (r ? `${r.gbps.toFixed(2).padStart(6)} Gbit/s ${String(r.retransmits).padStart(5)} retr` : '');
+  const ratio = (k: string): string => `${(weft[k]!.gbps / kern[k]!.gbps).toFixed(2)}×`;
+  p.info(`\n${bold(`TCP, one stream, ${label} across nodes`)} ${dim(`(${seconds} s each; same pods, same underlay)`)}`);
+  p.info(`  ${''.padEnd(32)} ${conditions.map((c) => c.title.padEnd(28)).join(' ')}`);
+  p.info(`  ${'weft (userspace VTEP, weft.1)'.padEnd(32)} ${conditions.map((c) => cell(weft[c.key]).padEnd(28)).join(' ')}`);
+  p.info(`  ${'kernel vxlan (kvx.2)'.padEnd(32)} ${conditions.map((c) => cell(kern[c.key]).padEnd(28)).join(' ')}`);
+  p.info(`  ${'weft / kernel'.padEnd(32)} ${conditions.map((c) => ratio(c.key).padEnd(28)).join(' ')}`);
+  p.info(dim('  With veth offloads on, 64 KB GSO packets cross the veth unsegmented, a shortcut no NIC path has;\n' +
+    '  tx off makes both VTEPs\' packets be segmented and checksummed, the condition bench/ reports against.'));
 }
 
 const fmt = (r: IperfResult): string => `${r.gbps.toFixed(2)} Gbit/s, ${r.retransmits} retransmits`;
