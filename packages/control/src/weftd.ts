@@ -119,8 +119,8 @@ export class Weftd implements StatusSource {
     if (mtu < 576 || mtu > 9000) throw new ConfigError(`VTEP MTU ${mtu} (${mtuSource}) is outside 576..9000`);
     const name = vtepDeviceName(nc.backend.vni);
     const mac = deriveVtepMac(u.publicIp, nc.backend.vni);
-    // Setting a MAC, even the same one, makes the kernel flush every neighbour on the device
-    // (NETDEV_CHANGEADDR), permanent ones included: on a restart, keep the device's when it is right.
+    // Whether a persistent TAP survived an earlier run (for the log). Vtep.open leaves an unchanged MAC
+    // alone, so the neighbours programmed on the device survive the re-attach.
     const existing = await readFile(`/sys/class/net/${name}/address`, 'utf8').then((t) => t.trim(), () => undefined);
     const dlog = this.log.child({ component: 'datapath', dev: name });
     this.vtep = await Vtep.open({
@@ -128,7 +128,7 @@ export class Weftd implements StatusSource {
       mtu,
       vni: nc.backend.vni,
       port: nc.backend.port,
-      ...(existing === mac ? {} : { mac }),
+      mac,
       localIp: u.ifaceAddr,
       persist: true,
       offload: this.config.vtepOffload as 'auto' | 'on' | 'off',
