@@ -17,6 +17,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
+import { batchErrorText, parseBatchFailures } from '@weft/netbase';
 import { CNI_ERR, CniError } from './cni-spec.js';
 
 export class IpBatchError extends Error {
@@ -66,15 +67,8 @@ function inNetns(netns: string, ipArgs: string[]): [string, string[]] {
 }
 
 function failure(lines: readonly string[], stderr: string, where: string): IpBatchError {
-  const m = /Command failed -:(\d+)/.exec(stderr);
-  const n = m ? Number(m[1]) : undefined;
-  const reason =
-    stderr
-      .split('\n')
-      .map((l) => l.trim())
-      .filter((l) => l !== '' && !l.startsWith('Command failed'))
-      .join('; ') || 'no message';
-  return new IpBatchError(n, n !== undefined ? lines[n - 1] : undefined, reason, where);
+  const n = parseBatchFailures(stderr)[0]?.line;
+  return new IpBatchError(n, n !== undefined ? lines[n - 1] : undefined, batchErrorText(stderr), where);
 }
 
 /** True when ip's message says the device is not there. */

@@ -6,14 +6,17 @@
  *   FLANNEL_MTU=1450                the overlay MTU, what pods get
  *   FLANNEL_IPMASQ=true             weftd masquerades traffic leaving the cluster network
  *
+ * The format and its checks live in @weft/netbase (subnet-env.ts), shared with weftd, which writes the file.
+ *
  * A missing file means weftd has not leased a subnet yet: ADD answers 11 (try again later), STATUS 50.
  * A file that does not parse is an error naming the file, the line and the cause (flannel #2232/#2253
  * are about exactly these two situations and their unhelpful messages). IPv6 keys are ignored: weft's
  * pod network is IPv4.
  */
 import { readFileSync } from 'node:fs';
+import { SubnetEnvError, parseSubnetEnv as parseSubnetEnvText } from '@weft/netbase';
 import { CNI_ERR, CniError } from './cni-spec.js';
-import { formatIpv4Prefix, networkAddress, parseIpv4Prefix, prefixContains, type Ipv4Prefix } from './ipv4.js';
+import type { Ipv4Prefix } from './ipv4.js';
 
 export interface NodeSubnet {
   /** FLANNEL_NETWORK, masked. */
@@ -41,41 +44,11 @@ export function readSubnetFile(path: string): NodeSubnet {
 }
 
 export function parseSubnetEnv(text: string, path: string): NodeSubnet {
-  const vars = new Map<string, { value: string; line: number }>();
-  text.split('\n').forEach((raw, i) => {
-    const line = raw.trim();
-    if (line === '' || line.startsWith('#')) return;
-    const eq = line.indexOf('=');
-    if (eq <= 0) throw bad(path, `line ${i + 1} ${JSON.stringify(line)} is not KEY=VALUE`);
-    vars.set(line.slice(0, eq), { value: line.slice(eq + 1), line: i + 1 });
-  });
-  const get = (key: string): { value: string; line: number } => {
-    const v = vars.get(key);
-    if (!v) throw bad(path, `${key} is missing`);
-    return v;
-  };
-  const net = prefixVar(path, 'FLANNEL_NETWORK', get('FLANNEL_NETWORK'));
-  const network = { addr: networkAddress(net), len: net.len };
-  const gateway = prefixVar(path, 'FLANNEL_SUBNET', get('FLANNEL_SUBNET'));
-  if (gateway.len > 30) throw bad(path, `FLANNEL_SUBNET ${formatIpv4Prefix(gateway)} leaves no room for pods (a /30 or larger is needed)`);
-  if (gateway.addr === networkAddress(gateway)) throw bad(path, `FLANNEL_SUBNET ${formatIpv4Prefix(gateway)} is a network address; weftd writes the first usable address (the gateway)`);
-  if (gateway.len < network.len || !prefixContains(network, gateway.addr)) {
-    throw bad(path, `FLANNEL_SUBNET ${formatIpv4Prefix(gateway)} is not inside FLANNEL_NETWORK ${formatIpv4Prefix(network)}`);
+  try {
+    const env = parseSubnetEnvText(text);
+    return { network: { addr: env.network.base, len: env.network.prefixLen }, gateway: env.gateway, mtu: env.mtu, ipMasq: env.ipMasq };
+  } catch (e) {
+    if (e instanceof SubnetEnvError) throw new SubnetFileError(CNI_ERR.invalidConfig, `subnet file ${path} is invalid: ${e.message}`);
+    throw e;
   }
-  const mtuVar = get('FLANNEL_MTU');
-  const mtu = Number(mtuVar.value);
-  if (!/^\d+$/.test(mtuVar.value) || mtu < 576 || mtu > 65535) throw bad(path, `FLANNEL_MTU ${JSON.stringify(mtuVar.value)} (line ${mtuVar.line}) is not an MTU from 576 to 65535`);
-  const masq = vars.get('FLANNEL_IPMASQ')?.value ?? 'false';
-  if (masq !== 'true' && masq !== 'false') throw bad(path, `FLANNEL_IPMASQ ${JSON.stringify(masq)} is not true or false`);
-  return { network, gateway, mtu, ipMasq: masq === 'true' };
-}
-
-function prefixVar(path: string, key: string, v: { value: string; line: number }): Ipv4Prefix {
-  const p = parseIpv4Prefix(v.value);
-  if (!p) throw bad(path, `${key} ${JSON.stringify(v.value)} (line ${v.line}) is not an IPv4 prefix a.b.c.d/len`);
-  return p;
-}
-
-function bad(path: string, cause: string): SubnetFileError {
-  return new SubnetFileError(CNI_ERR.invalidConfig, `subnet file ${path} is invalid: ${cause}`);
 }

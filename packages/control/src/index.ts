@@ -43,7 +43,7 @@ export { decodeVxlanPeer, samePeer, type VxlanPeer, type PeerDecode } from './ba
 export { deriveVtepMac, vtepDeviceName } from './backend/vtep-mac.js';
 export { describeHostOp, type HostProgrammer, type HostOp, type HostOpFailure, type HostRoute, type HostNeighbour } from './backend/host-programmer.js';
 export { IpBatchProgrammer, ipBatchLine, parseBatchFailures } from './backend/ip-batch-programmer.js';
-export { renderSubnetFile, writeSubnetFile, readPreviousSubnet, parseSubnetFile, type SubnetFileContent } from './host/subnet-file.js';
+export { renderSubnetFile, writeSubnetFile, readPreviousSubnet, type SubnetFileContent } from './host/subnet-file.js';
 export { masqChain, forwardChain, savedRuleLines, supportsRandomFully, type OwnedChain } from './host/ip-masq.js';
 export { IptablesChains, repairPayload, removalPayload, type IptablesRunner } from './host/iptables-chains.js';
 export { findUnderlay, type Underlay, type UnderlayProbe } from './host/underlay.js';

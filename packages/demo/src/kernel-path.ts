@@ -8,6 +8,7 @@
  * weftd only rewrites its routes on lease events, which the demo does not cause while measuring.
  */
 import type { ClusterNode, Lab } from '@weft/netlab';
+import { neighPermanentLine, routeOnlinkLine } from '@weft/netbase';
 
 interface Side {
   node: ClusterNode;
@@ -64,8 +65,8 @@ export class KernelPath {
   private async point(from: Side, to: Side, dev: string): Promise<void> {
     await this.lab.exec(from.node.ns, 'bridge', ['fdb', 'append', to.mac, 'dev', dev, 'dst', to.node.ip, 'self', 'permanent']);
     await this.lab.ipBatch(from.node.ns, [
-      `neigh replace ${to.gw} lladdr ${to.mac} dev ${dev} nud permanent`,
-      `route replace ${to.subnet} via ${to.gw} dev ${dev} onlink`,
+      neighPermanentLine(to.gw, to.mac, dev),
+      routeOnlinkLine(to.subnet, to.gw, dev),
     ]);
   }
 }

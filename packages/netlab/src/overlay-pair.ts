@@ -12,6 +12,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import type { Lab, LabProcess } from './lab.js';
+import { neighPermanentLine, routeOnlinkLine } from '@weft/netbase';
 
 export interface OverlayEndpoint {
   kind: 'weft' | 'kernel';
@@ -95,7 +96,7 @@ export async function connect(lab: Lab, node: PairNode, local: OverlayEndpoint, 
     await lab.exec(node.ns, 'bridge', ['fdb', 'append', remote.mac, 'dev', local.dev, 'dst', remoteUnderlay, 'self', 'permanent']);
   }
   await lab.ipBatch(node.ns, [
-    `neigh replace ${remote.ip} lladdr ${remote.mac} dev ${local.dev} nud permanent`,
-    `route replace ${remote.subnet} via ${remote.ip} dev ${local.dev} onlink`,
+    neighPermanentLine(remote.ip, remote.mac, local.dev),
+    routeOnlinkLine(remote.subnet, remote.ip, local.dev),
   ]);
 }

@@ -10,7 +10,7 @@
  * new lease anyway, and with it a new MAC that peers learn from that lease.
  */
 import { createHash } from 'node:crypto';
-import { macFromBytes } from '@weft/datapath';
+import { macFromBytes } from '@weft/netbase';
 
 export function deriveVtepMac(publicIp: string, vni: number): string {
   const digest = createHash('sha256').update(`weft-vtep-mac\0${publicIp}\0${vni}`).digest();

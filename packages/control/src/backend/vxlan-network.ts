@@ -23,7 +23,7 @@ import type { VtepControl } from '@weft/datapath';
 import type { Lease, LeaseEvent } from '../subnet/types.js';
 import { type HostOp, type HostOpFailure, type HostProgrammer, describeHostOp } from './host-programmer.js';
 import { type VxlanPeer, decodeVxlanPeer, samePeer } from './vxlan-peer.js';
-import { formatIpv4 } from '@weft/datapath';
+import { formatIpv4 } from '@weft/netbase';
 import { formatIpv4Cidr, parseIpv4Cidr } from '../net/ipv4-cidr.js';
 
 export interface VxlanNetworkOptions {

@@ -6,7 +6,7 @@
  * quad, VtepMAC a unicast MAC, VNI ours), so a malformed lease is one warning and one skipped peer,
  * never a half-programmed node or a broken `ip -batch` line.
  */
-import { formatIpv4, parseIpv4, parseMac, isGroupMac } from '@weft/datapath';
+import { formatIpv4, parseIpv4, parseMac, isGroupMac } from '@weft/netbase';
 import type { Lease } from '../subnet/types.js';
 import { formatIpv4Cidr, parseIpv4Cidr, type Ipv4Cidr } from '../net/ipv4-cidr.js';
 

@@ -14,7 +14,7 @@
  * its docs say vxlan, flannel#1221). Harmless differences (host bits in Network, ignored fields) come
  * back as `notes` for the caller to log; everything else is an Error naming the field and the cause.
  */
-import { formatIpv4, parseIpv4 } from '@weft/datapath';
+import { formatIpv4, parseIpv4 } from '@weft/netbase';
 import type { NetworkConfig } from '../subnet/types.js';
 import {
   blockSize,

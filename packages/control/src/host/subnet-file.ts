@@ -1,20 +1,14 @@
 /**
- * The subnet file (`/run/flannel/subnet.env`): what the flannel CNI plugin (and weft's cni-shim) read to
- * configure pods on this node, in flannel's exact format:
+ * The subnet file (`/run/flannel/subnet.env`) on the weftd side: what the CNI plugin reads to configure pods on this
+ * node. Its format lives in @weft/netbase (subnet-env.ts), shared with the plugin that parses it.
  *
- *   FLANNEL_NETWORK=10.244.0.0/16
- *   FLANNEL_SUBNET=10.244.1.1/24      first usable address of our subnet, with its length
- *   FLANNEL_MTU=1450                  the VTEP's MTU
- *   FLANNEL_IPMASQ=true
- *
- * Written atomically (temp file in the same directory, fsync, rename) so a CNI ADD never reads half a
- * file (flannel #2232 #2253 are about a missing or partial subnet.env). The reader gives weftd the
+ * Written atomically (temp file in the same directory, fsync, rename, fsync of the directory) so a CNI ADD never
+ * reads half a file (flannel #2232 #2253 are about a missing or partial subnet.env). The reader gives weftd the
  * subnet it had before a restart, so the subnet manager can ask for it again.
  */
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { formatIpv4 } from '@weft/datapath';
-import { firstUsable, formatIpv4Cidr, parseIpv4Cidr } from '../net/ipv4-cidr.js';
+import { formatIpv4Cidr, formatSubnetEnv, parseEnvLines, parseIpv4Cidr, writeFileAtomic } from '@weft/netbase';
 
 export interface SubnetFileContent {
   network: string; // "10.244.0.0/16"
@@ -24,45 +18,17 @@ export interface SubnetFileContent {
 }
 
 export function renderSubnetFile(c: SubnetFileContent): string {
-  const s = parseIpv4Cidr(c.subnet);
-  return [
-    `FLANNEL_NETWORK=${c.network}`,
-    `FLANNEL_SUBNET=${formatIpv4(firstUsable(s))}/${s.prefixLen}`,
-    `FLANNEL_MTU=${c.mtu}`,
-    `FLANNEL_IPMASQ=${c.ipMasq}`,
-    '',
-  ].join('\n');
+  return formatSubnetEnv(c);
 }
 
 export async function writeSubnetFile(path: string, c: SubnetFileContent): Promise<void> {
   const text = renderSubnetFile(c);
-  await mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}`;
   try {
-    const fh = await open(tmp, 'w', 0o644);
-    try {
-      await fh.writeFile(text);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, path);
+    await mkdir(dirname(path), { recursive: true });
+    await writeFileAtomic(path, text, 0o644);
   } catch (e) {
-    await rm(tmp, { force: true });
-    throw new Error(`cannot write subnet file ${path}: ${(e as Error).message}`);
+    throw new Error(`cannot write subnet file ${path}: ${(e as Error).message}`, { cause: e });
   }
-}
-
-/** Parses KEY=VALUE lines (comments and blank lines ignored). */
-export function parseSubnetFile(text: string): Record<string, string> {
-  const vars: Record<string, string> = {};
-  for (const raw of text.split('\n')) {
-    const line = raw.trim();
-    if (!line || line.startsWith('#')) continue;
-    const eq = line.indexOf('=');
-    if (eq > 0) vars[line.slice(0, eq)] = line.slice(eq + 1);
-  }
-  return vars;
 }
 
 /**
@@ -70,16 +36,9 @@ export function parseSubnetFile(text: string): Record<string, string> {
  * valid FLANNEL_SUBNET in it (then the manager allocates as for a new node).
  */
 export async function readPreviousSubnet(path: string): Promise<string | undefined> {
-  let text: string;
   try {
-    text = await readFile(path, 'utf8');
-  } catch {
-    return undefined;
-  }
-  const value = parseSubnetFile(text).FLANNEL_SUBNET;
-  if (!value) return undefined;
-  try {
-    return formatIpv4Cidr(parseIpv4Cidr(value, { allowHostBits: true }));
+    const value = parseEnvLines(await readFile(path, 'utf8')).get('FLANNEL_SUBNET')?.value;
+    return value === undefined ? undefined : formatIpv4Cidr(parseIpv4Cidr(value, { allowHostBits: true }));
   } catch {
     return undefined;
   }

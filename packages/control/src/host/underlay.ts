@@ -6,7 +6,7 @@
  * advertise an address it does not hold), else the interface's first global IPv4 address. The VTEP MTU
  * is the interface MTU − 50 (VXLAN over IPv4) unless the network config sets one.
  */
-import { parseIpv4 } from '@weft/datapath';
+import { parseIpv4 } from '@weft/netbase';
 import { mustRunHostTool } from './host-tool.js';
 
 export interface Underlay {

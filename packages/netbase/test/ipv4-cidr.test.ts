@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseIpv4 } from '@weft/datapath';
+import { parseIpv4 } from '../src/ipv4.js';
 import {
   cidrsOverlap,
   containsAddress,
@@ -10,7 +10,7 @@ import {
   lastAddress,
   parseIpv4Cidr,
   subnetsBetween,
-} from '../src/net/ipv4-cidr.js';
+} from '../src/ipv4-cidr.js';
 
 const c = (t: string) => parseIpv4Cidr(t);
 
