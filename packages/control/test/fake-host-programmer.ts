@@ -5,7 +5,7 @@
  */
 import type { HostNeighbour, HostOp, HostOpFailure, HostProgrammer, HostRoute } from '../src/backend/host-programmer.js';
 import { describeHostOp } from '../src/backend/host-programmer.js';
-import { FakeVtep } from '@weft/datapath';
+import { FakeVtep } from '@weft/datapath/testing';
 
 export class FakeHostProgrammer implements HostProgrammer {
   readonly dev = 'weft.1';

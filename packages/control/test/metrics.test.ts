@@ -1,4 +1,4 @@
-import { FakeVtep } from '@weft/datapath';
+import { FakeVtep } from '@weft/datapath/testing';
 import { describe, expect, it } from 'vitest';
 import { renderExposition } from '../src/http/prometheus-text.js';
 import { weftdMetrics } from '../src/http/weftd-metrics.js';

@@ -31,5 +31,3 @@ export { EncapRoutine } from './encap.js';
 export { DecapRoutine } from './decap.js';
 export { EncapOffloadRoutine } from './encap-offload.js';
 export { DecapOffloadRoutine } from './decap-offload.js';
-export { ChannelTap, ChannelUdp, ChannelNetwork, type ChannelDatagram } from './channel.js';
-export { FakeVtep } from './fake-vtep.js';

@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, open, readdir, readFile, rm, stat, writeFile } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { TEMP_PREFIX, removeStaleTemps, writeFileAtomic } from '../src/atomic-file.js';
+import { TEMP_PREFIX, removeStaleTemps, writeFileAtomic } from '../dist/index.js';
 
 let dir: string;
 beforeEach(async () => {

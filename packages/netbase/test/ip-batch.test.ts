@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { batchErrorText, neighDelLine, neighPermanentLine, parseBatchFailures, routeDelLine, routeOnlinkLine } from '../src/ip-batch.js';
+import { batchErrorText, neighDelLine, neighPermanentLine, parseBatchFailures, routeDelLine, routeOnlinkLine } from '../dist/index.js';
 
 describe('ip -batch lines', () => {
   it("build flannel's per-peer neighbour and route", () => {

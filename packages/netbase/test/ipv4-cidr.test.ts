@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseIpv4 } from '../src/ipv4.js';
+import { parseIpv4 } from '../dist/index.js';
 import {
   cidrsOverlap,
   containsAddress,
@@ -10,7 +10,7 @@ import {
   lastAddress,
   parseIpv4Cidr,
   subnetsBetween,
-} from '../src/ipv4-cidr.js';
+} from '../dist/index.js';
 
 const c = (t: string) => parseIpv4Cidr(t);
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatIpv4, isIpv4, parseIpv4, tryParseIpv4 } from '../src/ipv4.js';
+import { formatIpv4, isIpv4, parseIpv4, tryParseIpv4 } from '../dist/index.js';
 
 describe('IPv4 addresses', () => {
   it('parse to unsigned host-order numbers and format back', () => {

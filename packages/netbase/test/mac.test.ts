@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatMac, isGroupMac, isUnicastMac, macFromBytes, parseMac, readLinkMac, readLinkMacSync, tryParseMac } from '../src/mac.js';
+import { formatMac, isGroupMac, isUnicastMac, macFromBytes, parseMac, readLinkMac, readLinkMacSync, tryParseMac } from '../dist/index.js';
 
 describe('MAC addresses', () => {
   it('parse to a (hi 16, lo 32) pair and format back in lower case', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { formatIpv4Cidr, formatIpv4Prefix } from '../src/ipv4-cidr.js';
-import { SubnetEnvError, formatSubnetEnv, parseEnvLines, parseSubnetEnv } from '../src/subnet-env.js';
+import { formatIpv4Cidr, formatIpv4Prefix } from '../dist/index.js';
+import { SubnetEnvError, formatSubnetEnv, parseEnvLines, parseSubnetEnv } from '../dist/index.js';
 
 const node = { network: '10.244.0.0/16', subnet: '10.244.3.0/24', mtu: 1450, ipMasq: true };
 
