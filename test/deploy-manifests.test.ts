@@ -27,7 +27,13 @@ interface Container {
   args?: string[];
   env?: Array<{ name: string; valueFrom?: { fieldRef?: { fieldPath: string }; configMapKeyRef?: { name: string; key: string } } }>;
   volumeMounts?: Array<{ name: string; mountPath: string; readOnly?: boolean }>;
-  securityContext?: { privileged?: boolean; capabilities?: { add?: string[]; drop?: string[] } };
+  securityContext?: {
+    privileged?: boolean;
+    allowPrivilegeEscalation?: boolean;
+    readOnlyRootFilesystem?: boolean;
+    seccompProfile?: { type: string };
+    capabilities?: { add?: string[]; drop?: string[] };
+  };
   livenessProbe?: { httpGet?: { path: string; port: number } };
   readinessProbe?: { httpGet?: { path: string; port: number } };
   resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
@@ -168,6 +174,16 @@ describe.each(manifestFiles)('deploy/%s', (file) => {
     expect(weftd!.readinessProbe?.httpGet).toMatchObject({ path: '/readyz', port });
     expect(Object.keys(weftd!.resources?.requests ?? {}).sort()).toEqual(['cpu', 'memory']);
     expect(weftd!.resources?.limits).toBeUndefined();
+  });
+
+  it('hardens every container: no privilege escalation, read-only root, RuntimeDefault seccomp, only the capabilities named', () => {
+    const pod = podSpec(objects);
+    for (const c of [...(pod.initContainers ?? []), ...pod.containers]) {
+      expect(c.securityContext, c.name).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, seccompProfile: { type: 'RuntimeDefault' } });
+      expect(c.securityContext?.privileged ?? false, c.name).toBe(false);
+      expect(c.securityContext?.capabilities?.drop, c.name).toEqual(['ALL']);
+    }
+    expect(weftdContainer(pod)!.securityContext?.capabilities?.add?.sort()).toEqual(['NET_ADMIN', 'NET_RAW']);
   });
 
   it('gives weftd only flags weftd knows', async () => {
