@@ -75,10 +75,14 @@ async function prepareImages(store: string): Promise<void> {
   await run('podman', [...storeArgs, 'save', '--format', 'docker-archive', '-o', join(dir, 'busybox.tar'), BUSYBOX]);
 }
 
-async function hardLimits(): Promise<{ nofile: number; nproc: number }> {
-  const { stdout } = await run('sh', ['-c', 'ulimit -Hn; ulimit -Hu']);
-  const [n, p] = stdout.trim().split('\n').map((v) => (v === 'unlimited' ? 1048576 : Number(v)));
-  return { nofile: Math.min(n!, 1048576), nproc: Math.min(p!, 1048576) };
+function hardLimits(): { nofile: number; nproc: number } {
+  const limits = readFileSync('/proc/self/limits', 'utf8');
+  const hard = (name: string): number => {
+    const v = new RegExp(`^${name}\\s+\\S+\\s+(\\S+)`, 'm').exec(limits)?.[1] ?? 'unlimited';
+    return v === 'unlimited' ? 1048576 : Math.min(Number(v), 1048576);
+  };
+  // nproc at the hard limit is refused here (EPERM: the machine withholds CAP_SYS_RESOURCE); below it is not.
+  return { nofile: hard('Max open files'), nproc: Math.min(hard('Max processes'), 8192) };
 }
 
 async function etcdctl(args: string[]): Promise<string> {
@@ -219,7 +223,7 @@ beforeAll(async () => {
   // The network config, from the manifest's own net-conf.json (weft.yml; the etcd variant says to put the same JSON in etcd).
   const netConf = (await loadManifests(join(ROOT, 'deploy/weft.yml'))).find((o) => o.kind === 'ConfigMap') as unknown as { data: Record<string, string> };
   await etcdctl(['put', '/coreos.com/network/config', netConf.data['net-conf.json']!]);
-  const limits = await hardLimits();
+  const limits = hardLimits();
   for (const i of NODES) {
     const c = await cluster.addNode(i);
     const host = new NodeHost({ ns: c.ns, dir: join(dir, c.name), imageStore, ...limits });
