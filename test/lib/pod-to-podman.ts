@@ -3,6 +3,7 @@
  *
  * Only what the manifest says reaches podman, so a test that runs these arguments runs the manifest:
  *   image, command → --entrypoint, args        env: value, fieldRef (spec.nodeName, status.hostIP, ...),
+ *   the service account token and KUBERNETES_SERVICE_* (unless automountServiceAccountToken: false),
  *   configMapKeyRef                            volumeMounts: hostPath, configMap, secret → bind mounts
  *   hostNetwork → --network host               securityContext → capabilities (drop ALL → --cap-drop=all),
  *   allowPrivilegeEscalation: false → no-new-privileges, readOnlyRootFilesystem → --read-only (without
@@ -47,6 +48,7 @@ export interface VolumeSpec {
 
 export interface PodSpec {
   hostNetwork?: boolean;
+  automountServiceAccountToken?: boolean;
   securityContext?: { seccompProfile?: { type: string } };
   initContainers?: ContainerSpec[];
   containers: ContainerSpec[];
@@ -65,7 +67,14 @@ export interface NodeView {
   configMap(name: string): Record<string, string>;
   /** The directory (or file) that backs a volume on this node, as podman's -v source. */
   volumeSource(volume: VolumeSpec): string;
+  /**
+   * What the kubelet adds to every container of a pod whose service account token is mounted: the
+   * token directory and the KUBERNETES_SERVICE_HOST/PORT variables in-cluster clients read.
+   */
+  serviceAccount?: { dir: string; env: Record<string, string> };
 }
+
+const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 
 /** `podman run` arguments (after `run`) for one container of the pod. */
 export function podmanRunArgs(pod: PodSpec, c: ContainerSpec, node: NodeView, name: string): string[] {
@@ -77,6 +86,10 @@ export function podmanRunArgs(pod: PodSpec, c: ContainerSpec, node: NodeView, na
     const volume = pod.volumes?.find((v) => v.name === m.name);
     if (!volume) throw new Error(`container ${c.name} mounts volume ${m.name}, which the pod does not have`);
     args.push('--volume', `${node.volumeSource(volume)}:${m.mountPath}${m.readOnly || volume.configMap || volume.secret ? ':ro' : ''}`);
+  }
+  if (node.serviceAccount && pod.automountServiceAccountToken !== false) {
+    for (const [k, v] of Object.entries(node.serviceAccount.env)) args.push('--env', `${k}=${v}`);
+    args.push('--volume', `${node.serviceAccount.dir}:${SERVICE_ACCOUNT_DIR}:ro`);
   }
   if (c.command) args.push(`--entrypoint=${JSON.stringify(c.command)}`);
   args.push(node.image(c.image), ...(c.args ?? []));
