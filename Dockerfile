@@ -22,6 +22,9 @@ ARG DEBIAN_IMAGE=debian:bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
 ARG PNPM_VERSION=10.34.9
+# Unset by default. Behind a TLS-intercepting proxy, the builder mounts the proxy's CA bundle and names it here
+# (scripts/image.sh does), so npm and pnpm trust it; nothing of it stays in an image layer.
+ARG NODE_EXTRA_CA_CERTS
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ \
  && rm -rf /var/lib/apt/lists/*

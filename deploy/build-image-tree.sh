@@ -7,7 +7,8 @@
 #
 #   OUT/control       weftd and weftctl with production dependencies only (pnpm deploy --prod)
 #   OUT/installer     weft-install-cni with production dependencies only
-#   OUT/cni/weft      the CNI plugin as one executable (Node.js SEA); weft-install-cni copies it onto the node
+#   OUT/cni/weft.gz   the CNI plugin as one executable (Node.js SEA), gzip-compressed: nothing runs it in the image,
+#                     weft-install-cni unpacks it onto the node (packages/installer/src/plugin-unpack.ts says why)
 #   OUT/bin/          a symlink for every bin the deployed packages declare (the image puts it on PATH)
 #
 # The deploy is pinned by pnpm-lock.yaml and never resolves anything: a non-legacy `pnpm deploy` with
@@ -45,6 +46,7 @@ find "$out" -type l ! -exec test -e {} \; -delete
 
 mkdir -p "$out/cni" "$out/bin"
 node packages/installer/bin/weft-build-cni --entry packages/cni-shim/bin/weft --out "$out/cni/weft"
+gzip -9 --no-name "$out/cni/weft"
 
 for package in control installer; do
   bins=$(node -e '

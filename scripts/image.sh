@@ -18,9 +18,18 @@ for tool in buildah podman mmdebstrap runc; do
   command -v "$tool" >/dev/null || { echo "image: $tool is missing: run scripts/setup.sh (as root)" >&2; exit 1; }
 done
 
+# Where the network to the npm registry goes through a TLS-intercepting proxy, this machine's Node trusts the
+# proxy's CA through NODE_EXTRA_CA_CERTS (or npm's cafile): the build's npm and pnpm get the same bundle, mounted
+# read-only for the RUN steps only.
+set --
+ca=${NODE_EXTRA_CA_CERTS:-$(npm config get cafile 2>/dev/null || true)}
+if [ -n "$ca" ] && [ "$ca" != null ] && [ -r "$ca" ]; then
+  set -- --volume "$ca:/run/weft-build-ca.crt:ro" --build-arg NODE_EXTRA_CA_CERTS=/run/weft-build-ca.crt
+fi
+
 NODE_IMAGE=$node_image DEBIAN_IMAGE=$debian_image sh deploy/image/base-images.sh
-echo "image: building $image (buildah bud, NODE_IMAGE=$node_image DEBIAN_IMAGE=$debian_image)"
-buildah bud --runtime runc --layers --network host \
+echo "image: building $image (buildah bud, NODE_IMAGE=$node_image DEBIAN_IMAGE=$debian_image${ca:+, CA bundle $ca})"
+buildah bud --runtime runc --layers --network host "$@" \
   --build-arg "NODE_IMAGE=$node_image" --build-arg "DEBIAN_IMAGE=$debian_image" \
   -t "$image" -f Dockerfile .
 

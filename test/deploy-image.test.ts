@@ -5,7 +5,7 @@
  * images by default, root-owned copies into the runtime, paths that exist, a .dockerignore that keeps host builds
  * out). The build stage's real work is deploy/build-image-tree.sh, and here it runs against this checkout; the tree
  * it makes is what the runtime stage copies, so we check that tree: production files and dependencies only, every
- * bin runs from it, the CNI plugin executable answers VERSION. A failing command shows its stdout and stderr
+ * bin runs from it, the CNI plugin executable (gzip-compressed) answers VERSION. A failing command shows its stdout and stderr
  * (pnpm writes its errors on stdout).
  */
 import { execFile, spawnSync, type ExecFileException } from 'node:child_process';
@@ -131,7 +131,9 @@ describe('deploy/build-image-tree.sh (the build stage, run here)', () => {
       expect(stdout, bin).toMatch(/usage/i);
     }
 
-    const version = spawnSync(join(out, 'cni', 'weft'), [], {
+    // the image ships the plugin gzip-compressed; the installer unpacks it on the node
+    await run('sh', ['-c', `gzip -dc "${join(out, 'cni', 'weft.gz')}" >"${join(scratch, 'weft')}" && chmod 755 "${join(scratch, 'weft')}"`], { timeout: 60_000 });
+    const version = spawnSync(join(scratch, 'weft'), [], {
       env: { CNI_COMMAND: 'VERSION' },
       input: '{"cniVersion":"1.0.0"}',
       encoding: 'utf8',

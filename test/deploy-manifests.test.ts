@@ -127,7 +127,7 @@ describe.each(manifestFiles)('deploy/%s', (file) => {
     expect(flagValue(init[0]!.args, 'cni-bin-dir')).toBe(mountOf(init[0]!, '/opt/cni/bin'));
     expect(flagValue(init[1]!.args, 'cni-conf-dir')).toBe(mountOf(init[1]!, '/etc/cni/net.d'));
     expect(flagValue(init[1]!.args, 'file-name')).toBe('10-weft.conflist');
-    expect(await imagePathOf(flagValue(init[0]!.args, 'plugin'))).toBe('cni/weft');
+    expect(await imagePathOf(flagValue(init[0]!.args, 'plugin'))).toBe('cni/weft.gz');
   });
 
   it('gives every file argument under a ConfigMap mount a key of that ConfigMap', () => {
@@ -292,7 +292,7 @@ async function imageBins(): Promise<Record<string, string>> {
 /** Where an absolute path of the image lies inside the tree the Dockerfile copies from the build stage. */
 async function imagePathOf(path: string | undefined): Promise<string | undefined> {
   const dockerfile = await readFile(join(ROOT, 'Dockerfile'), 'utf8');
-  const destination = /^COPY --from=build \S+ (\S+)$/m.exec(dockerfile)?.[1];
+  const destination = /^COPY --from=build (?:--\S+ )*\/home\/node\/image (\S+)$/m.exec(dockerfile)?.[1];
   if (path === undefined || destination === undefined || !path.startsWith(`${destination}/`)) return undefined;
   return path.slice(destination.length + 1);
 }
