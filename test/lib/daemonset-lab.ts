@@ -24,10 +24,12 @@ import { FakeKubeApiServer } from '../../packages/control/test/kube-api-server.j
 import { loadManifests, type KubeObject } from './kube-manifests.js';
 import { NodeHost } from './node-host.js';
 import { podmanRunArgs, type NodeView, type PodSpec, type VolumeSpec } from './pod-to-podman.js';
+import { runCommand, WEFT_IMAGE } from './podman.js';
 import { makeEtcdPki, type TestPki } from './test-pki.js';
 
 export const ROOT = join(import.meta.dirname, '../..');
-export const IMAGE = process.env.WEFT_TEST_IMAGE ?? 'localhost/weft:dev';
+/** WEFT_TEST_IMAGE: an image to use as is; otherwise `pnpm image` builds WEFT_IMAGE (localhost/weft:dev). */
+export const IMAGE = process.env.WEFT_TEST_IMAGE ?? WEFT_IMAGE;
 export const BUSYBOX = 'localhost/weft-test-busybox:1';
 export const PORTMAP_MARK = 'weft portmap reached the pod';
 const UNDERLAY = '192.168.71';
@@ -120,9 +122,7 @@ export class DaemonSetLab {
   /** Builds the image from this tree (or takes WEFT_TEST_IMAGE) and fills the shared read-only image store. */
   private async prepareImages(): Promise<void> {
     if (!process.env.WEFT_TEST_IMAGE) {
-      const out = await run('sh', [join(ROOT, 'scripts/image.sh')], { cwd: ROOT, timeout: 1_500_000, env: { ...process.env, WEFT_IMAGE: IMAGE } }).catch((e: Error & { stdout?: string }) => {
-        throw new Error(`pnpm image failed: ${e.message}\n${e.stdout ?? ''}`);
-      });
+      const out = await runCommand('sh', [join(ROOT, 'scripts/image.sh')], 40 * 60_000);
       console.log(out.stdout.split('\n').filter((l) => l.startsWith('image: ') && !l.includes('layers')).join('\n'));
     }
     const store = ['--root', this.imageStore, '--runroot', `${this.imageStore}-run`, '--storage-driver', 'overlay'];

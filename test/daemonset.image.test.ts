@@ -1,8 +1,9 @@
 /**
- * The DaemonSet as shipped, run for real, etcd mode: deploy/weft-etcd.yml's pod, container by container
- * (image, command, args, env, volumes, securityContext), with podman and runc on two namespace nodes
- * against etcd over TLS; then real runtimes attach pods through what its init containers installed.
- * The lab is test/lib/daemonset-lab.ts, the checks test/lib/daemonset-checks.ts (shared with kube mode).
+ * The DaemonSet as shipped, run for real, etcd mode (project `image`: it builds the image, then runs it):
+ * deploy/weft-etcd.yml's pod, container by container (image, command, args, env, volumes, securityContext),
+ * with podman and runc on two namespace nodes against etcd over TLS; then real runtimes attach pods
+ * through what its init containers installed. The lab is test/lib/daemonset-lab.ts, the checks
+ * test/lib/daemonset-checks.ts (shared with kube mode).
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { DaemonSetLab } from './lib/daemonset-lab.js';

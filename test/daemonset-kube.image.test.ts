@@ -1,8 +1,9 @@
 /**
- * The DaemonSet as shipped, run for real, Kubernetes mode: deploy/weft.yml's pod with podman and runc on
- * two namespace nodes, weftd an in-cluster client (service account directory, KUBERNETES_SERVICE_HOST/PORT,
- * TLS) of the in-test API server; then real runtimes attach pods through what its init containers installed.
- * The lab is test/lib/daemonset-lab.ts, the checks test/lib/daemonset-checks.ts (shared with etcd mode).
+ * The DaemonSet as shipped, run for real, Kubernetes mode (project `image`: it builds the image, then runs
+ * it): deploy/weft.yml's pod with podman and runc on two namespace nodes, weftd an in-cluster client
+ * (service account directory, KUBERNETES_SERVICE_HOST/PORT, TLS) of the in-test API server; then real
+ * runtimes attach pods through what its init containers installed. The lab is test/lib/daemonset-lab.ts,
+ * the checks test/lib/daemonset-checks.ts (shared with etcd mode).
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { DaemonSetLab } from './lib/daemonset-lab.js';
