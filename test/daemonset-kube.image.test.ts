@@ -12,7 +12,7 @@ import { describeDaemonSet } from './lib/daemonset-checks.js';
 let d: DaemonSetLab;
 beforeAll(async () => {
   d = await DaemonSetLab.create('kube');
-}, 1_800_000);
+}, 2_400_000);
 afterAll(async () => {
   await d?.destroy();
 }, 300_000);
