@@ -88,7 +88,7 @@ describe(`the image ${WEFT_IMAGE}, built with buildah from the Dockerfile`, () =
     expect(stdout).toMatch(/iptables v1\.8/);
     expect(stdout).toMatch(/nftables v1/);
     expect(stdout).toMatch(/^v20\./m);
-    const absent = await podmanRun(['--network', 'none'], ['sh', '-c', 'for p in /usr/local/lib/node_modules /usr/local/bin/npm /usr/local/bin/corepack /usr/local/include; do [ -e "$p" ] && echo "$p"; done; true']);
+    const absent = await podmanRun(['--network', 'none'], ['sh', '-c', 'for p in /usr/local/lib/node_modules /usr/local/bin/npm /usr/local/bin/corepack /usr/local/include/node; do [ -e "$p" ] && echo "$p"; done; true']);
     expect(absent.stdout).toBe('');
   });
 
