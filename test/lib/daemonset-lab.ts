@@ -98,7 +98,7 @@ export class DaemonSetLab {
     const limits = hardLimits();
     for (const i of [1, 2]) {
       const c = await this.cluster.addNode(i);
-      const host = new NodeHost({ ns: c.ns, dir: join(this.dir, c.name), imageStore: this.imageStore, ...limits });
+      const host = new NodeHost({ ns: c.ns, dir: join(this.dir, c.name), imageStore: this.imageStore, lab: this.lab, ...limits });
       this.nodes.push({ cluster: c, host, weft: '' });
       await host.start();
       // The node's OS ships the reference plugins, as kubeadm's kubernetes-cni package does.

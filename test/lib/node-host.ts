@@ -18,7 +18,7 @@
 import { spawn } from 'node:child_process';
 import { mkdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { LabProcess, run, type RunResult } from '@weft/netlab';
+import { LabProcess, run, type Lab, type RunResult } from '@weft/netlab';
 
 /** Directories a node owns privately: mount point → directory under the node's host root. */
 const PRIVATE_DIRS = ['/run', '/opt', '/etc/cni', '/var/lib/cni'];
@@ -33,6 +33,8 @@ export interface NodeHostOptions {
   /** Hard limits of this machine: podman must not ask runc for more (rlimit EPERM otherwise). */
   nofile: number;
   nproc: number;
+  /** The lab that records this node's long-running processes (so a sweep after a killed run stops them). */
+  lab?: Lab;
 }
 
 export class NodeHost {
@@ -52,6 +54,7 @@ export class NodeHost {
     mkdirSync('/var/lib/cni', { recursive: true });
     const child = spawn('nsenter', [`--net=/run/netns/${this.opts.ns}`, 'unshare', '--mount', '--propagation', 'private', 'sleep', 'infinity'], { stdio: 'ignore' });
     this.holder = new LabProcess(`mount ns holder ${this.opts.ns}`, child);
+    this.opts.lab?.adopt(this.holder);
     const own = readlinkSync('/proc/self/ns/mnt');
     for (let i = 0; ; i++) {
       if (!this.holder.running) throw new Error(`the mount namespace holder of ${this.opts.ns} exited (${this.holder.exitCode})`);
@@ -96,6 +99,7 @@ export class NodeHost {
   spawn(name: string, cmd: string, args: readonly string[]): LabProcess {
     const p = new LabProcess(name, spawn('nsenter', [...this.enter, cmd, ...args], { env: this.env, stdio: ['ignore', 'pipe', 'pipe'] }));
     this.longRunning.push(p);
+    this.opts.lab?.adopt(p);
     return p;
   }
 

@@ -208,6 +208,16 @@ export class Lab {
     return proc;
   }
 
+  /**
+   * Records a process started some other way (e.g. under `nsenter`, which keeps /sys as runc needs it) so
+   * that destroy() stops it and a sweep after a killed run finds it.
+   */
+  adopt(proc: LabProcess): LabProcess {
+    this.processes.push(proc);
+    this.record();
+    return proc;
+  }
+
   /** Forgets this lab without tearing it down: its processes and namespaces stay for `Lab.sweep`. */
   detach(): void {
     this.kept = true;
