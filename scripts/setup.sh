@@ -5,7 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DEBS=(iproute2 etcd-server etcd-client iperf3 iputils-ping ethtool tcpdump iptables nftables
-      containernetworking-plugins procps psmisc kmod python3 make g++)
+      containernetworking-plugins procps psmisc kmod python3 make g++
+      # the image (pnpm image, test/image.image.test.ts) and the container runtimes the deploy tests run
+      buildah podman runc conmon mmdebstrap containerd busybox-static openssl ca-certificates)
 missing=()
 for p in "${DEBS[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p"); done
 if [ "${#missing[@]}" -gt 0 ]; then

@@ -64,6 +64,18 @@ describe('pnpm demo', () => {
     expect(orphans).toEqual([]);
   });
 
+  it('--keep leaves the cluster up; the --down hint it prints names the prefix, and removes everything', async () => {
+    const d = demo(['--nodes', '2', '--seconds', '1', '--keep']);
+    const code = await d.done;
+    const out = d.output();
+    expect(code, out).toBe(0);
+    const hint = /remove it:\s+pnpm demo (.+)$/m.exec(out)?.[1];
+    expect(hint).toBe(`--down --prefix ${PREFIX}`);
+    expect((await leftovers()).ns.length).toBeGreaterThan(0);
+    await run(process.execPath, [DEMO, ...hint!.split(' ')]);
+    expect(await leftovers()).toEqual({ ns: [], procs: [] });
+  });
+
   it('refuses to start without what it needs, naming it', async () => {
     const r = await run(process.execPath, [DEMO, '--nodes', 'many']).catch((e: Error) => e);
     expect(String(r)).toMatch(/--nodes many: want a whole number/);

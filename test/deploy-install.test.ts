@@ -8,7 +8,7 @@
  * it is built, else from a stand-in that answers VERSION. Later versions for the upgrade test are that
  * executable with a marker appended (an ELF ignores trailing bytes): same program, different payload.
  */
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { access, appendFile, mkdir, mkdtemp, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -53,7 +53,7 @@ class NodeRoot {
     return node;
   }
 
-  /** The image's plugin executable (/opt/weft/cni/weft). */
+  /** The image's plugin executable; the image ships it gzip-compressed (/opt/weft/cni/weft.gz): runStep packs it. */
   get plugin(): string {
     return join(this.root, 'image', 'cni', 'weft');
   }
@@ -67,6 +67,7 @@ class NodeRoot {
     const step = pod.initContainers.find((c) => c.name === name)!;
     expect(step.command[0]).toBe('weft-install-cni');
     const args = [...step.command.slice(1), ...step.args].map((arg) => this.localize(arg, step.volumeMounts));
+    if (args.includes(`--plugin=${this.plugin}.gz`)) execFileSync('gzip', ['-1', '--no-name', '--keep', '--force', this.plugin]);
     const result = spawnSync(process.execPath, [INSTALLER, ...args], { encoding: 'utf8', timeout: 60_000 });
     expect(result.status, `${name}: ${result.stdout}${result.stderr}`).toBe(0);
     return { log: result.stdout.trim().split('\n').map((line) => JSON.parse(line)), stderr: result.stderr };
@@ -183,10 +184,13 @@ describe('the init containers of deploy/weft.yml, run into a temp node root', { 
   });
 
   it('changes nothing when run again', async () => {
-    const before = await Promise.all([join(binDir, 'weft'), conflistPath, join(binDir, 'weft.d')].map((p) => stat(p)));
+    // the payload directory itself, not weft.d: unpacking the image's weft.gz makes (and removes) a temp file there
+    const [id] = await readdir(join(binDir, 'weft.d'));
+    const unchanged = [join(binDir, 'weft'), conflistPath, join(binDir, 'weft.d', id!), join(binDir, 'weft.d', id!, 'weft')];
+    const before = await Promise.all(unchanged.map((p) => stat(p)));
     expect(node.runStep('install-cni-plugin').log[0]).toMatchObject({ msg: 'the weft CNI plugin was already installed', payload: 'present' });
     expect(node.runStep('install-cni').log[0]?.msg).toBe('the CNI network configuration was already installed');
-    const after = await Promise.all([join(binDir, 'weft'), conflistPath, join(binDir, 'weft.d')].map((p) => stat(p)));
+    const after = await Promise.all(unchanged.map((p) => stat(p)));
     expect(after.map((s) => [s.ino, s.mtimeMs])).toEqual(before.map((s) => [s.ino, s.mtimeMs]));
     expect(await readdir(join(binDir, 'weft.d'))).toHaveLength(1);
   });

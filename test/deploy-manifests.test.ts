@@ -27,7 +27,13 @@ interface Container {
   args?: string[];
   env?: Array<{ name: string; valueFrom?: { fieldRef?: { fieldPath: string }; configMapKeyRef?: { name: string; key: string } } }>;
   volumeMounts?: Array<{ name: string; mountPath: string; readOnly?: boolean }>;
-  securityContext?: { privileged?: boolean; capabilities?: { add?: string[]; drop?: string[] } };
+  securityContext?: {
+    privileged?: boolean;
+    allowPrivilegeEscalation?: boolean;
+    readOnlyRootFilesystem?: boolean;
+    seccompProfile?: { type: string };
+    capabilities?: { add?: string[]; drop?: string[] };
+  };
   livenessProbe?: { httpGet?: { path: string; port: number } };
   readinessProbe?: { httpGet?: { path: string; port: number } };
   resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
@@ -121,7 +127,7 @@ describe.each(manifestFiles)('deploy/%s', (file) => {
     expect(flagValue(init[0]!.args, 'cni-bin-dir')).toBe(mountOf(init[0]!, '/opt/cni/bin'));
     expect(flagValue(init[1]!.args, 'cni-conf-dir')).toBe(mountOf(init[1]!, '/etc/cni/net.d'));
     expect(flagValue(init[1]!.args, 'file-name')).toBe('10-weft.conflist');
-    expect(await imagePathOf(flagValue(init[0]!.args, 'plugin'))).toBe('cni/weft');
+    expect(await imagePathOf(flagValue(init[0]!.args, 'plugin'))).toBe('cni/weft.gz');
   });
 
   it('gives every file argument under a ConfigMap mount a key of that ConfigMap', () => {
@@ -168,6 +174,16 @@ describe.each(manifestFiles)('deploy/%s', (file) => {
     expect(weftd!.readinessProbe?.httpGet).toMatchObject({ path: '/readyz', port });
     expect(Object.keys(weftd!.resources?.requests ?? {}).sort()).toEqual(['cpu', 'memory']);
     expect(weftd!.resources?.limits).toBeUndefined();
+  });
+
+  it('hardens every container: no privilege escalation, read-only root, RuntimeDefault seccomp, only the capabilities named', () => {
+    const pod = podSpec(objects);
+    for (const c of [...(pod.initContainers ?? []), ...pod.containers]) {
+      expect(c.securityContext, c.name).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, seccompProfile: { type: 'RuntimeDefault' } });
+      expect(c.securityContext?.privileged ?? false, c.name).toBe(false);
+      expect(c.securityContext?.capabilities?.drop, c.name).toEqual(['ALL']);
+    }
+    expect(weftdContainer(pod)!.securityContext?.capabilities?.add?.sort()).toEqual(['NET_ADMIN', 'NET_RAW']);
   });
 
   it('gives weftd only flags weftd knows', async () => {
@@ -276,7 +292,7 @@ async function imageBins(): Promise<Record<string, string>> {
 /** Where an absolute path of the image lies inside the tree the Dockerfile copies from the build stage. */
 async function imagePathOf(path: string | undefined): Promise<string | undefined> {
   const dockerfile = await readFile(join(ROOT, 'Dockerfile'), 'utf8');
-  const destination = /^COPY --from=build \S+ (\S+)$/m.exec(dockerfile)?.[1];
+  const destination = /^COPY --from=build (?:--\S+ )*\/home\/node\/image (\S+)$/m.exec(dockerfile)?.[1];
   if (path === undefined || destination === undefined || !path.startsWith(`${destination}/`)) return undefined;
   return path.slice(destination.length + 1);
 }

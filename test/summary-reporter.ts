@@ -21,7 +21,7 @@ export default class SummaryReporter implements Reporter {
       }
       if (m.state() === 'failed' && m.children.size === 0) failed++;
     }
-    if (this.opts.netnsSkipped) console.log('\nNOTE: netns project skipped (not root).');
+    if (this.opts.netnsSkipped) console.log('\nNOTE: netns and image projects skipped (not root).');
     console.log(`\ntests: ${passed} passed, ${failed} failed, ${skipped} skipped`);
   }
 }

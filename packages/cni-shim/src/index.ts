@@ -16,4 +16,5 @@ export { IpamStore, type Reservation, type AddressPool, type Owner } from './ipa
 export { hostVethName, macForAddress } from './bridge-veth.js';
 export { parseIpv4, formatIpv4, parseIpv4Prefix, formatIpv4Prefix, type Ipv4Prefix } from './ipv4.js';
 export { weftPlugin, addressPool } from './weft-plugin.js';
+export { requestedAddress, checkRequestInSubnet, type AddressRequest } from './requested-address.js';
 export { setLogSink } from './log.js';

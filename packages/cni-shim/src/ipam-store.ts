@@ -111,6 +111,24 @@ export class IpamStore {
     throw this.exhausted(pool, this.reservations());
   }
 
+  /**
+   * Reserves exactly `ip` for `owner` (call under `locked`): a runtime asked for it. Outside the pool or
+   * the gateway is code 7; held by anyone, this owner included, is code 11 naming the holder.
+   */
+  reserveAddress(owner: Owner, ip: number, pool: AddressPool): void {
+    if (ip < pool.first || ip > pool.last || ip === pool.gateway) {
+      throw this.error(`requested address ${formatIpv4(ip)} is not a pod address of ${pool.label}`, CNI_ERR.invalidConfig);
+    }
+    if (this.createReservation(ip, owner)) return;
+    const holder = this.readReservation(ip, `${this.dir}/${formatIpv4(ip)}`);
+    const by = holder.corrupt ? `a corrupt reservation file (${holder.corrupt})` : `container ${holder.containerId} interface ${holder.ifName || '(any)'}`;
+    throw new CniError(
+      CNI_ERR.tryAgainLater,
+      `IPAM store of network "${this.network}" (${this.dir}): requested address ${formatIpv4(ip)} is already allocated to ${by}`,
+      'it becomes free when that attachment is deleted (DEL) or collected (GC)',
+    );
+  }
+
   /** Releases every address `owner` holds (and host-local's old id-only files of that container). */
   release(owner: Owner): Reservation[] {
     const all = this.reservations();

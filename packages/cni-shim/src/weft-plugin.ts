@@ -2,7 +2,8 @@
  * The weft plugin's verbs: what ADD, DEL, GC and STATUS do (CHECK lives in attachment-check.ts).
  *
  * ADD: read the node's lease from the subnet file (no lease: code 11), open the pod namespace, reserve
- * an address (under the store's flock), make the node side (bridge, veth pair) and the pod side
+ * an address (under the store's flock; exactly the one the runtime requested, if it did: see
+ * requested-address.ts), make the node side (bridge, veth pair) and the pod side
  * (address, route). A failure rolls back what the earlier steps made: the veth pair and the
  * reservation. Nothing is left half-created. Three child processes in all (flock, ip on the node,
  * ip in the pod), spawned synchronously (see ip-batch.ts for why).
@@ -11,13 +12,14 @@
  * its derived name, then releases the reservations of (container, ifname). Missing pieces are
  * success.
  */
-import { closeSync, existsSync, fstatSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, readlinkSync, statSync, statfsSync, writeFileSync } from 'node:fs';
 import { configurePodSide, hostVethName, plugHostSide, unplugVeth, type VethPlan } from './bridge-veth.js';
 import { CNI_ERR, CniError } from './cni-spec.js';
 import { parseNetConf, type WeftNetConf } from './config.js';
 import { IpamStore, type AddressPool, type Owner } from './ipam-store.js';
 import { broadcastAddress, formatIpv4, formatIpv4Prefix, networkAddress } from './ipv4.js';
 import { log } from './log.js';
+import { checkRequestInSubnet, requestedAddress, type AddressRequest } from './requested-address.js';
 import { appendResult, type CniResult } from './result.js';
 import type { CmdArgs, PluginFuncs } from './skel.js';
 import { readSubnetFile, type NodeSubnet } from './subnet-file.js';
@@ -44,15 +46,17 @@ export function addressPool(subnet: NodeSubnet): AddressPool {
 async function add(a: CmdArgs): Promise<CniResult> {
   const conf = parseNetConf(a.config);
   const subnet = readSubnetFile(conf.subnetFile);
+  const request = requestedAddress(a.args, a.config);
+  if (request) checkRequestInSubnet(request, subnet.gateway);
   const netnsFd = openPodNetns(a.netns);
   try {
-    return await attach(a, conf, subnet, netnsFd);
+    return await attach(a, conf, subnet, netnsFd, request);
   } finally {
     closeSync(netnsFd);
   }
 }
 
-async function attach(a: CmdArgs, conf: WeftNetConf, subnet: NodeSubnet, netnsFd: number): Promise<CniResult> {
+async function attach(a: CmdArgs, conf: WeftNetConf, subnet: NodeSubnet, netnsFd: number, request: AddressRequest | undefined): Promise<CniResult> {
   const owner: Owner = { containerId: a.containerId, ifName: a.ifName };
   const store = new IpamStore(conf.name, conf.dataDir);
   const plan: VethPlan = {
@@ -65,7 +69,7 @@ async function attach(a: CmdArgs, conf: WeftNetConf, subnet: NodeSubnet, netnsFd
     netns: a.netns,
     netnsFd,
   };
-  const ip = store.locked(() => store.reserve(owner, addressPool(subnet)));
+  const ip = store.locked(() => reservePodAddress(store, owner, addressPool(subnet), request));
   const address = { addr: ip, len: subnet.gateway.len };
   const routeDst = conf.isDefaultGateway ? '0.0.0.0/0' : formatIpv4Prefix(subnet.network);
   let plugged: { bridgeMac: string; hostMac: string } | undefined;
@@ -91,6 +95,13 @@ async function attach(a: CmdArgs, conf: WeftNetConf, subnet: NodeSubnet, netnsFd
   });
 }
 
+/** The requested address, exactly, or the next free one. */
+function reservePodAddress(store: IpamStore, owner: Owner, pool: AddressPool, request: AddressRequest | undefined): number {
+  if (!request) return store.reserve(owner, pool);
+  store.reserveAddress(owner, request.addr, pool);
+  return request.addr;
+}
+
 /** Undoes a failed ADD: the veth pair (when the node side got that far) and the reservation. */
 function rollback(plan: VethPlan, vethMade: boolean, release: () => void): void {
   try {
@@ -105,7 +116,11 @@ function rollback(plan: VethPlan, vethMade: boolean, release: () => void): void 
   }
 }
 
-/** Opens CNI_NETNS (code 3 when it does not exist); refuses the plugin's own namespace. */
+/**
+ * Opens CNI_NETNS (code 3 when it does not exist: the container is gone); refuses with code 4 what
+ * is not a network namespace (a regular file, a directory, another namespace type) and the plugin's
+ * own namespace.
+ */
 function openPodNetns(path: string): number {
   let fd: number;
   try {
@@ -114,6 +129,11 @@ function openPodNetns(path: string): number {
     const code = (e as NodeJS.ErrnoException).code === 'ENOENT' ? CNI_ERR.unknownContainer : CNI_ERR.invalidEnvironment;
     throw new CniError(code, `cannot open CNI_NETNS ${path}: ${(e as Error).message}`);
   }
+  const notNetns = notANetworkNamespace(fd);
+  if (notNetns) {
+    closeSync(fd);
+    throw new CniError(CNI_ERR.invalidEnvironment, `invalid netns: CNI_NETNS ${path} is not a network namespace: ${notNetns}`);
+  }
   const pod = fstatSync(fd);
   const own = statSync('/proc/self/ns/net');
   if (pod.dev === own.dev && pod.ino === own.ino) {
@@ -121,6 +141,18 @@ function openPodNetns(path: string): number {
     throw new CniError(CNI_ERR.invalidEnvironment, `CNI_NETNS ${path} is the plugin's own network namespace, not a pod's`);
   }
   return fd;
+}
+
+/** NSFS_MAGIC from linux/magic.h: the file system of /proc/PID/ns/* and their bind mounts (/run/netns/*). */
+const NSFS_MAGIC = 0x6e736673;
+
+/** Why the open file `fd` is not a network namespace, or '' when it is one. */
+function notANetworkNamespace(fd: number): string {
+  const type = statfsSync(`/proc/self/fd/${fd}`).type;
+  if (type !== NSFS_MAGIC) return `it is on a file system of type 0x${type.toString(16)}, not nsfs`;
+  // An fd opened through /proc/PID/ns/* reads back as "<type>:[inode]"; bind mounts read back as their path.
+  const kind = /^(\w+):\[\d+\]$/.exec(readlinkSync(`/proc/self/fd/${fd}`))?.[1];
+  return kind !== undefined && kind !== 'net' ? `it is a ${kind} namespace` : '';
 }
 
 /** The node routes pod traffic (as the bridge plugin does for isGateway). /proc/sys/net is per namespace. */

@@ -7,7 +7,7 @@
  * its precise error on drift), DEL twice, GC, STATUS, 50 parallel ADDs, and ADDs that must fail
  * cleanly (no subnet file, interface already there, a pod-side failure that needs a rollback).
  */
-import { readdirSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { run } from '@weft/netlab';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -225,5 +225,55 @@ describe('weft plugin on a node', () => {
     expect(self.error?.msg).toContain("is the plugin's own network namespace");
     const gone = await n.invoke({ command: 'ADD', config: n.conf(), containerId: 'gone', netns: '/var/run/netns/weft-no-such-ns', ifName: 'eth0' });
     expect(gone.error).toMatchObject({ code: 3 });
+  });
+});
+
+describe('weft plugin: what runtimes ask of it', () => {
+  it('gives exactly the address requested by CNI_ARGS IP=, the ips capability or args.cni.ips, and DEL frees it', async () => {
+    const cases: [string, Record<string, unknown>, Record<string, string>][] = [
+      ['10.244.1.77', {}, { CNI_ARGS: 'IgnoreUnknown=1;K8S_POD_NAME=web;IP=10.244.1.77' }],
+      ['10.244.1.78', { runtimeConfig: { ips: ['10.244.1.78/24'] } }, {}],
+      ['10.244.1.79', { args: { cni: { ips: ['10.244.1.79'] } } }, {}],
+    ];
+    for (const [want, extra, env] of cases) {
+      const pod = await n.addPod();
+      const r = added(await n.invoke({ command: 'ADD', config: n.conf(extra), containerId: pod.id, netns: pod.netns, ifName: 'eth0', env: { WEFT_CNI_LOG: 'warn', ...env } }));
+      expect(r.ips[0]!.address).toBe(`${want}/24`);
+      expect(await n.ip(pod.ns, ['-4', '-o', 'addr', 'show', 'dev', 'eth0'])).toContain(`${want}/24`);
+      await n.ping(pod.ns, '10.244.1.1');
+      expect(reservations()).toContain(want);
+      expect((await n.del(pod, n.conf(extra))).exitCode).toBe(0);
+      expect(reservations()).not.toContain(want);
+    }
+  });
+
+  it('refuses an address already allocated or outside the subnet, leaving nothing behind', async () => {
+    const a = await n.addPod();
+    const ask = (pod: { id: string; netns: string }, ip: string) =>
+      n.invoke({ command: 'ADD', config: n.conf(), containerId: pod.id, netns: pod.netns, ifName: 'eth0', env: { WEFT_CNI_LOG: 'warn', CNI_ARGS: `IP=${ip}` } });
+    added(await ask(a, '10.244.1.90'));
+    const b = await n.addPod();
+    const before = reservations();
+    const taken = await ask(b, '10.244.1.90');
+    expect(taken.error).toMatchObject({ code: 11 });
+    expect(taken.error?.msg).toContain(`requested address 10.244.1.90 is already allocated to container ${a.id} interface eth0`);
+    const outside = await ask(b, '10.244.2.90');
+    expect(outside.error).toMatchObject({ code: 7 });
+    expect(outside.error?.msg).toContain("requested address 10.244.2.90 (CNI_ARGS IP) is outside this node's subnet 10.244.1.0/24");
+    expect(reservations()).toEqual(before);
+    expect(await nodeLinks()).not.toContain(hostVethName(b.id, 'eth0'));
+    expect((await n.del(a)).exitCode).toBe(0);
+  });
+
+  it('answers code 4 "invalid netns" when CNI_NETNS is not a network namespace', async () => {
+    const file = join(n.dir, 'not-a-netns');
+    writeFileSync(file, '');
+    for (const netns of [file, n.dir, '/proc/self/ns/mnt']) {
+      const out = await n.invoke({ command: 'ADD', config: n.conf(), containerId: 'badns', netns, ifName: 'eth0' });
+      expect(out.error, netns).toMatchObject({ code: 4 });
+      expect(out.error?.msg).toContain(`invalid netns: CNI_NETNS ${netns} is not a network namespace`);
+    }
+    expect(reservations().length).toBe(0);
+    expect((await n.invoke({ command: 'DEL', config: n.conf(), containerId: 'badns', netns: file, ifName: 'eth0' })).exitCode).toBe(0);
   });
 });

@@ -221,7 +221,7 @@ function keepInstructions(p: Progress, cluster: WeftCluster): void {
   p.info(`  weftctl on ${n1.name}:     ip netns exec ${n1.ns} ${WEFTCTL_BIN} status`);
   p.info(`  leases in etcd:     ip netns exec ${n1.ns} ${WEFTCTL_BIN} leases --etcd-endpoints=http://192.168.60.100:2379`);
   p.info(`  namespaces:         ip netns list | grep ${PREFIX}`);
-  p.info(`  remove it:          pnpm demo --down`);
+  p.info(`  remove it:          pnpm demo --down${PREFIX === DEFAULT_PREFIX ? '' : ` --prefix ${PREFIX}`}`);
 }
 
 main().catch((e: unknown) => {

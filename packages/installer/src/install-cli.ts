@@ -13,7 +13,7 @@ import { installConflist } from './install-conflist.js';
 import { installPlugin } from './install-plugin.js';
 
 export const DEFAULTS = {
-  plugin: '/opt/weft/cni/weft',
+  plugin: '/opt/weft/cni/weft.gz',
   cniBinDir: '/host/opt/cni/bin',
   source: '/etc/kube-weft/cni-conf.json',
   cniConfDir: '/host/etc/cni/net.d',
@@ -22,7 +22,7 @@ export const DEFAULTS = {
 
 const USAGE = `usage:
   weft-install-cni plugin   [--plugin ${DEFAULTS.plugin}] [--cni-bin-dir ${DEFAULTS.cniBinDir}]
-      copies the plugin executable and its C libraries into <cni-bin-dir>/weft.d/<id>/ and writes the
+      copies the plugin executable (gzip-compressed or not) and its C libraries into <cni-bin-dir>/weft.d/<id>/ and writes the
       <cni-bin-dir>/weft launcher; atomic (temp + rename) and idempotent.
   weft-install-cni conflist [--source ${DEFAULTS.source}] [--cni-conf-dir ${DEFAULTS.cniConfDir}]
                             [--file-name ${DEFAULTS.fileName}] [--cni-bin-dir DIR]

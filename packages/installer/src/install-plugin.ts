@@ -4,13 +4,15 @@
  * Order matters for a runtime that may exec `weft` at any time: (1) the immutable payload directory appears by
  * rename, (2) the launcher is replaced by rename and from then on runs the new payload, (3) payloads older than
  * the previous one are pruned. Running it again with the same image changes nothing: same payload id, same
- * launcher bytes. Leftover temp files of a crashed run are removed first.
+ * launcher bytes. Leftover temp files of a crashed run are removed first. The image ships the plugin gzip-compressed
+ * (plugin-unpack.ts says why); it is unpacked beside the payloads first.
  */
 import { access, constants, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { removeStaleTemps, writeFileAtomic } from './atomic-file.js';
 import { launcherPayloadId, renderLauncher } from './launcher.js';
 import { PAYLOAD_DIR, placePayload, planPayload, prunePayloads } from './plugin-payload.js';
+import { unpackPlugin } from './plugin-unpack.js';
 import { programRuntime } from './shared-libraries.js';
 
 export const PLUGIN_NAME = 'weft';
@@ -18,7 +20,7 @@ export const PLUGIN_NAME = 'weft';
 export interface PluginInstallOptions {
   /** The CNI bin dir as this process sees it, e.g. /host/opt/cni/bin. */
   cniBinDir: string;
-  /** The plugin executable built by weft-build-cni. */
+  /** The plugin executable built by weft-build-cni, or it gzip-compressed (as the image ships it). */
   plugin: string;
 }
 
@@ -38,9 +40,16 @@ export async function installPlugin(options: PluginInstallOptions): Promise<Plug
   await mkdir(payloadRoot, { recursive: true, mode: 0o755 });
   const staleTemps = [...(await removeStaleTemps(options.cniBinDir)), ...(await removeStaleTemps(payloadRoot))];
 
-  const runtime = await programRuntime(options.plugin);
-  const plan = await planPayload(runtime);
-  const payload = await placePayload(payloadRoot, plan);
+  const executable = await unpackPlugin(options.plugin, payloadRoot);
+  let plan;
+  let payload;
+  try {
+    plan = await planPayload(await programRuntime(executable.path));
+    payload = await placePayload(payloadRoot, plan);
+  } finally {
+    await executable.release();
+  }
+  const { runtime } = plan;
 
   const launcher = join(options.cniBinDir, PLUGIN_NAME);
   const previousId = await installedPayloadId(launcher);

@@ -6,7 +6,8 @@
  *   default), so parallel runs never collide and a run deletes only what it made.
  * - Nothing is configured in the root namespace: links are created with `ip -n <ns>` directly inside a
  *   namespace (a veth's peer is born in the other namespace), processes run under `ip netns exec`.
- * - Each lab records itself in /run/weft-lab/<prefix>.json (owner pid, child pids). `Lab.sweep()` removes
+ * - Each lab records itself in /run/weft-lab/<prefix>.json (owner pid, child pids with their start times).
+ *   A sweep signals a recorded pid only while its start time still matches (process-identity.ts). `Lab.sweep()` removes
  *   labs whose owner died without cleaning up (a SIGKILLed test run), and only those; a lab left up on
  *   purpose (`detach()`, the demo's --keep) goes only when a sweep names its prefix.
  * - `destroy()` is idempotent and runs every step even when one fails: commands still running under
@@ -16,6 +17,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { processStartTime, signalIfSame } from './process-identity.js';
 import { run, ipBatch, type RunResult } from './run.js';
 
 const REGISTRY = '/run/weft-lab';
@@ -25,6 +27,8 @@ export interface LabRecord {
   ownerPid: number;
   namespaces: string[];
   pids: number[];
+  /** Start time of each of `pids` (/proc/<pid>/stat), same order: a sweep kills a pid only if it still matches. */
+  pidStarts?: Array<string | null>;
   /** Left up on purpose (`detach()`): only a sweep naming its prefix removes it. */
   kept?: boolean;
 }
@@ -41,6 +45,7 @@ export class LabProcess {
     /** When set, the process writes stdout and stderr to this file (it may outlive us). */
     readonly logFile?: string,
   ) {
+    this.startTime = child.pid === undefined ? undefined : processStartTime(child.pid);
     child.stdout?.setEncoding('utf8').on('data', (d: string) => (this.out += d));
     child.stderr?.setEncoding('utf8').on('data', (d: string) => (this.err += d));
     this.exited = new Promise((resolve) => {
@@ -54,6 +59,9 @@ export class LabProcess {
       });
     });
   }
+
+  /** When the process started (/proc/<pid>/stat), read right after spawn: with the pid, its identity. */
+  readonly startTime: string | undefined;
 
   get pid(): number {
     return this.child.pid ?? -1;
@@ -200,6 +208,16 @@ export class Lab {
     return proc;
   }
 
+  /**
+   * Records a process started some other way (e.g. under `nsenter`, which keeps /sys as runc needs it) so
+   * that destroy() stops it and a sweep after a killed run finds it.
+   */
+  adopt(proc: LabProcess): LabProcess {
+    this.processes.push(proc);
+    this.record();
+    return proc;
+  }
+
   /** Forgets this lab without tearing it down: its processes and namespaces stay for `Lab.sweep`. */
   detach(): void {
     this.kept = true;
@@ -224,7 +242,8 @@ export class Lab {
       prefix: this.prefix,
       ownerPid: process.pid,
       namespaces: this.namespaces,
-      pids: this.processes.map((p) => p.pid).filter((p) => p > 0),
+      pids: this.processes.filter((p) => p.pid > 0).map((p) => p.pid),
+      pidStarts: this.processes.filter((p) => p.pid > 0).map((p) => p.startTime ?? null),
       ...(this.kept ? { kept: true } : {}),
     };
     try {
@@ -257,13 +276,8 @@ export class Lab {
       }
       const named = prefixes.includes(rec.prefix);
       if (!named && (rec.kept || rec.ownerPid === process.pid || alive(rec.ownerPid))) continue;
-      for (const pid of rec.pids) {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          /* already gone */
-        }
-      }
+      // Only processes that are still the ones recorded: a pid reused since then belongs to someone else.
+      rec.pids.forEach((pid, i) => signalIfSame(pid, rec.pidStarts?.[i] ?? undefined, 'SIGKILL'));
       for (const ns of rec.namespaces) await run('ip', ['netns', 'del', ns]).catch(() => undefined);
       rmSync(join(REGISTRY, f), { force: true });
       removed.push(rec.prefix);

@@ -17,6 +17,7 @@ import type { NodeStatus } from '../http/node-status.js';
 import { EtcdRegistry, DEFAULT_ETCD_PREFIX } from '../subnet/etcd-registry.js';
 import { decodeLease } from '../subnet/lease-codec.js';
 import { icmpEcho } from './icmp-echo.js';
+import { packageVersion } from './package-version.js';
 import { findPeer, probeVerdict } from './probe-verdict.js';
 import { humanBytes, textTable } from './text-table.js';
 
@@ -36,6 +37,7 @@ Options:
   --etcd-prefix PREFIX  for leases (default ${DEFAULT_ETCD_PREFIX}; env FLANNELD_ETCD_PREFIX)
   --json                machine-readable output
   -h, --help            this text
+  --version             print the version
 
 Run it where weftd runs (the node's network namespace); probe needs root or CAP_NET_RAW.`;
 
@@ -85,9 +87,14 @@ async function main(argv: string[]): Promise<number> {
       'etcd-prefix': { type: 'string', default: process.env.FLANNELD_ETCD_PREFIX ?? DEFAULT_ETCD_PREFIX },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean', default: false },
     },
   });
   const [cmd, arg] = positionals;
+  if (values.version) {
+    console.log(`weftctl ${packageVersion()}`);
+    return 0;
+  }
   if (values.help || !cmd) {
     console.log(HELP);
     return values.help ? 0 : 2;

@@ -7,18 +7,10 @@
  *
  * Logs are pino JSON lines on stdout; on a terminal they go through pino-pretty instead.
  */
-import { readFileSync } from 'node:fs';
 import { pino, type Logger } from 'pino';
 import { NetConfError } from '../config/net-conf.js';
+import { packageVersion as version } from './package-version.js';
 import { ConfigError, parseWeftdArgs, weftdHelp } from './weftd-flags.js';
-
-function version(): string {
-  try {
-    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-  } catch {
-    return 'unknown';
-  }
-}
 
 function makeLogger(level: string): Logger {
   const base = { name: 'weftd' };
