@@ -11,6 +11,7 @@
  *                    ending in `accept`; peers are interval sets p<i>_<d><j>_peers (pod IPs and ipBlock
  *                    ranges with `except` cut out), numeric ports an inline set, named ports a
  *                    `l4proto . addr . port` set resolved against the destination pods' container ports.
+ *                    Sets with equal contents are shared (many policies name the same namespaces).
  *
  * Two base chains because an `accept` ends only its own base chain: a packet allowed out of pod A by
  * A's egress policies still meets B's ingress policies on the same hook (same node: cni0 with
@@ -177,6 +178,17 @@ class TableWriter {
   readonly sets: string[] = [];
   readonly chains: string[] = [];
   readonly stats = { policies: 0, chains: 0, rules: 0, sets: 0, elements: 0, isolatedIngress: 0, isolatedEgress: 0 };
+  private readonly byContent = new Map<string, string>();
+
+  /** A set with these elements: an existing one when another rule already needs the same (shared selectors). */
+  sharedSet(name: string, type: string, elements: string[], interval = false): string {
+    const key = `${type}|${interval}|${elements.join(',')}`;
+    const have = this.byContent.get(key);
+    if (have) return have;
+    this.byContent.set(key, name);
+    this.set(name, type, elements, interval);
+    return name;
+  }
 
   set(name: string, type: string, elements: string[], interval = false): void {
     this.stats.sets++;
@@ -259,8 +271,7 @@ function policyRules(world: PolicyWorld, w: TableWriter, p: NetworkPolicy, i: nu
     if (ranges && ranges.length === 0) return; // peers listed, none exist: the rule allows nothing now
     let peerMatch = '';
     if (ranges) {
-      const set = `p${i}_${DIR_TAG[dir]}${j}_peers`;
-      w.set(set, 'ipv4_addr', ranges.map(rangeElement), true);
+      const set = w.sharedSet(`p${i}_${DIR_TAG[dir]}${j}_peers`, 'ipv4_addr', ranges.map(rangeElement), true);
       peerMatch = `ip ${peerField} @${set} `;
     }
     const ports = parsePorts(rule.ports, where, world.warnings);
@@ -286,8 +297,7 @@ function policyRules(world: PolicyWorld, w: TableWriter, p: NetworkPolicy, i: nu
         }
       }
       if (elements.size > 0) {
-        const set = `p${i}_${DIR_TAG[dir]}${j}_named`;
-        w.set(set, 'inet_proto . ipv4_addr . inet_service', [...elements]);
+        const set = w.sharedSet(`p${i}_${DIR_TAG[dir]}${j}_named`, 'inet_proto . ipv4_addr . inet_service', [...elements]);
         rules.push(`${peerMatch}meta l4proto . ip daddr . th dport @${set} accept`);
       }
     }

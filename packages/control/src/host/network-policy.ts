@@ -57,6 +57,7 @@ export async function startNetworkPolicy(c: WeftdConfig, isLocal: (ip: string) =
         applies: s.applies,
         applyFailures: s.applyFailures,
         lastApplyMs: s.lastApplyMs,
+        lastCompileMs: s.lastCompileMs,
         resourceVersion: s.resourceVersion,
         ...(s.table ? { table: s.table } : {}),
         warnings: s.warnings,

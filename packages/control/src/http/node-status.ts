@@ -28,6 +28,7 @@ export interface PolicyStatus {
   applies: number;
   applyFailures: number;
   lastApplyMs: number;
+  lastCompileMs: number;
   resourceVersion: number;
   table?: { policies: number; chains: number; rules: number; sets: number; elements: number; isolatedIngress: number; isolatedEgress: number };
   warnings: string[];
