@@ -74,7 +74,11 @@ async function enableBridgeNetfilter(log: Logger): Promise<void> {
     log.warn(`${BRIDGE_NF} is missing (no br_netfilter): policy applies between nodes but not between pods of the same node`);
     return;
   }
-  if (now.trim() !== '1') await writeFile(BRIDGE_NF, '1\n');
+  if (now.trim() === '1') return;
+  // A container without privileges sees /proc/sys read-only: then the host must set it (kubeadm requires it anyway).
+  await writeFile(BRIDGE_NF, '1\n').catch((e: Error) =>
+    log.warn({ err: e.message }, `cannot set ${BRIDGE_NF} to 1: policy applies between nodes but not between pods of the same node until the host sets net.bridge.bridge-nf-call-iptables=1`),
+  );
 }
 
 function ipv4Addrs(): string[] {
