@@ -5,10 +5,11 @@
  *   forward hook, priority -5  egress_hook:  established/related accept; saddr → vmap @egress_pods  → eg_<k>
  *   forward hook, priority +5  ingress_hook: established/related accept; saddr @node_addrs accept;
  *                                            daddr → vmap @ingress_pods → in_<k>
- *   in_<k> / eg_<k>  (one per local pod selected by ≥1 policy of that type): jump p<i>_in|eg for each such
- *                    policy, then `counter drop_<dir>_<k>; drop` (the default deny of an isolated pod)
- *   p<i>_in / p<i>_eg (one per policy that selects a local pod): one rule per (rule, protocol) of the policy,
- *                    ending in `accept`; peers are interval sets p<i>_<d><j>_peers (pod IPs and ipBlock
+ *   in_<ip> / eg_<ip> (one per local pod selected by ≥1 policy of that type): jump p_<hash>_in|eg for each
+ *                    such policy, then `counter drop_<chain>; drop` (the default deny of an isolated pod)
+ *   p_<hash>_in|eg   (one per policy that selects a local pod; hash of namespace/name, so names are stable
+ *                    between generations and a change rewrites only what changed): one rule per (rule,
+ *                    protocol) of the policy, ending in `accept`; peers are interval sets (pod IPs and ipBlock
  *                    ranges with `except` cut out), numeric ports an inline set, named ports a
  *                    `l4proto . addr . port` set resolved against the destination pods' container ports.
  *                    Sets with equal contents are shared (many policies name the same namespaces).
@@ -20,6 +21,7 @@
  * never with pod pairs. Names in the text are indices, never API strings, so nothing from the API is
  * parsed by nft except validated addresses and port numbers.
  */
+import { createHash } from 'node:crypto';
 import { selects, type Labels } from './label-selector.js';
 import { cidrRange, parseIpv4, rangeElement, subtract, union, type Range } from './ipv4-ranges.js';
 import { PROTOCOLS, type Direction, type NetworkPolicy, type Pod, type PolicyInput, type PolicyPeer, type PolicyPort, type Protocol } from './policy-types.js';
@@ -35,6 +37,8 @@ export interface DropCounter {
 export interface CompiledRuleset {
   /** The table as `nft -f` text: `table inet weft { ... }`. */
   text: string;
+  /** The same, object by object (for the applier's diff). */
+  objects: NftObject[];
   /** Named counter → the pod and direction whose default-deny drops it counts. */
   dropCounters: Map<string, DropCounter>;
   stats: { policies: number; chains: number; rules: number; sets: number; elements: number; isolatedIngress: number; isolatedEgress: number };
@@ -174,11 +178,26 @@ export function namedPort(pod: Pod, name: string, proto: Protocol): number | und
   return undefined;
 }
 
+/** One named object of the table: what the applier diffs between generations. */
+export interface NftObject {
+  kind: 'set' | 'map' | 'counter' | 'chain';
+  name: string;
+  /** set/map: "type ...; flags ...;"; base chain: its hook line; else "". */
+  header: string;
+  /** set/map elements or chain rules, in order. */
+  items: string[];
+}
+
 class TableWriter {
-  readonly sets: string[] = [];
-  readonly chains: string[] = [];
+  readonly objects: NftObject[] = [];
   readonly stats = { policies: 0, chains: 0, rules: 0, sets: 0, elements: 0, isolatedIngress: 0, isolatedEgress: 0 };
   private readonly byContent = new Map<string, string>();
+
+  set(name: string, type: string, elements: string[], interval = false, kind: 'set' | 'map' = 'set'): void {
+    this.stats.sets++;
+    this.stats.elements += elements.length;
+    this.objects.push({ kind, name, header: `type ${type};${interval ? ' flags interval;' : ''}`, items: elements });
+  }
 
   /** A set with these elements: an existing one when another rule already needs the same (shared selectors). */
   sharedSet(name: string, type: string, elements: string[], interval = false): string {
@@ -190,76 +209,89 @@ class TableWriter {
     return name;
   }
 
-  set(name: string, type: string, elements: string[], interval = false): void {
-    this.stats.sets++;
-    this.stats.elements += elements.length;
-    const body = elements.length > 0 ? ` elements = { ${elements.join(', ')} }` : '';
-    this.sets.push(`  set ${name} { type ${type};${interval ? ' flags interval;' : ''}${body} }`);
-  }
-
-  chain(name: string, rules: string[], hook?: string): void {
+  chain(name: string, rules: string[], hook = ''): void {
     this.stats.chains++;
     this.stats.rules += rules.length;
-    this.chains.push(`  chain ${name} {${hook ? `\n    ${hook}` : ''}\n${rules.map((r) => `    ${r}`).join('\n')}\n  }`);
+    this.objects.push({ kind: 'chain', name, header: hook, items: rules });
   }
+
+  counter(name: string): void {
+    this.objects.push({ kind: 'counter', name, header: '', items: [] });
+  }
+}
+
+/** `nft -f` text of a whole table. */
+export function renderTable(objects: readonly NftObject[]): string {
+  const lines = [`table inet ${TABLE} {`];
+  for (const o of objects) {
+    if (o.kind === 'counter') lines.push(`  counter ${o.name} { }`);
+    else if (o.kind === 'chain') lines.push(`  chain ${o.name} {${o.header ? `\n    ${o.header}` : ''}\n${o.items.map((r) => `    ${r}`).join('\n')}\n  }`);
+    else lines.push(`  ${o.kind} ${o.name} { ${o.header}${o.items.length > 0 ? ` elements = { ${o.items.join(', ')} }` : ''} }`);
+  }
+  lines.push('}', '');
+  return lines.join('\n');
 }
 
 const DIR_TAG: Record<Direction, string> = { ingress: 'in', egress: 'eg' };
 
+/** A stable nft name for a policy ("p_" + 10 hex of its namespace/name), so a change rewrites only its own chains. */
+export function policyTag(p: NetworkPolicy): string {
+  return `p_${createHash('sha1').update(policyKey(p)).digest('hex').slice(0, 10)}`;
+}
+
+/** A stable nft name for a pod's chain/counter: its IP ("10_244_1_2"). */
+const ipTag = (ip: string): string => ip.replace(/\./g, '_');
+
 export function compile(input: PolicyInput): CompiledRuleset {
   const world = new PolicyWorld(input);
   const w = new TableWriter();
-  const localIndex = new Map<string, number>(); // pod key → k
-  const podChains: Record<Direction, Map<number, string[]>> = { ingress: new Map(), egress: new Map() };
+  const podChains: Record<Direction, Map<string, string[]>> = { ingress: new Map(), egress: new Map() }; // pod IP → jumps
+  const keyOf = new Map(world.pods.map((x) => [x.ip, x.key]));
   const policies = [...input.policies].sort((a, b) => (policyKey(a) < policyKey(b) ? -1 : 1));
-  policies.forEach((p, i) => {
+  const tags = new Set<string>();
+  for (const p of policies) {
     const local = world.selected(p).filter((x) => input.isLocal(x.ip));
-    if (local.length === 0) return;
+    const tag = policyTag(p);
+    if (local.length === 0 || tags.has(tag)) continue;
+    tags.add(tag);
     w.stats.policies++;
     const types = policyTypes(p);
     for (const dir of ['ingress', 'egress'] as const) {
       if (!types[dir]) continue;
-      const chain = `p${i}_${DIR_TAG[dir]}`;
-      w.chain(chain, policyRules(world, w, p, i, dir, local));
-      for (const x of local) {
-        if (!localIndex.has(x.key)) localIndex.set(x.key, localIndex.size);
-        const k = localIndex.get(x.key)!;
-        const jumps = podChains[dir].get(k) ?? [];
-        jumps.push(`jump ${chain}`);
-        podChains[dir].set(k, jumps);
-      }
+      const chain = `${tag}_${DIR_TAG[dir]}`;
+      w.chain(chain, policyRules(world, w, p, tag, dir, local));
+      for (const x of local) podChains[dir].set(x.ip, [...(podChains[dir].get(x.ip) ?? []), `jump ${chain}`]);
     }
-  });
+  }
   const dropCounters = new Map<string, DropCounter>();
-  const counters: string[] = [];
   const maps: Record<Direction, string[]> = { ingress: [], egress: [] };
-  const byIndex = new Map([...localIndex].map(([key, k]) => [k, key]));
-  const ipOf = new Map(world.pods.map((x) => [x.key, x.ip]));
   for (const dir of ['ingress', 'egress'] as const) {
-    for (const [k, jumps] of podChains[dir]) {
-      const name = `drop_${DIR_TAG[dir]}_${k}`;
-      dropCounters.set(name, { pod: byIndex.get(k)!, direction: dir });
-      counters.push(`  counter ${name} { }`);
-      w.chain(`${DIR_TAG[dir]}_${k}`, [...jumps, `counter name "${name}" drop`]);
-      maps[dir].push(`${ipOf.get(byIndex.get(k)!)} : jump ${DIR_TAG[dir]}_${k}`);
+    for (const [ip, jumps] of podChains[dir]) {
+      const chain = `${DIR_TAG[dir]}_${ipTag(ip)}`;
+      const counter = `drop_${chain}`;
+      dropCounters.set(counter, { pod: keyOf.get(ip)!, direction: dir });
+      w.counter(counter);
+      w.chain(chain, [...jumps, `counter name "${counter}" drop`]);
+      maps[dir].push(`${ip} : jump ${chain}`);
     }
   }
   w.stats.isolatedIngress = maps.ingress.length;
   w.stats.isolatedEgress = maps.egress.length;
-  const nodeAddrs = input.nodeAddrs.filter((a) => parseIpv4(a) !== undefined);
-  w.set('node_addrs', 'ipv4_addr', nodeAddrs);
-  const vmap = (name: string, els: string[]): string => {
-    w.stats.elements += els.length;
-    return `  map ${name} { type ipv4_addr : verdict;${els.length > 0 ? ` elements = { ${els.join(', ')} }` : ''} }`;
-  };
+  w.set('node_addrs', 'ipv4_addr', input.nodeAddrs.filter((a) => parseIpv4(a) !== undefined));
+  w.set('ingress_pods', 'ipv4_addr : verdict', maps.ingress, false, 'map');
+  w.set('egress_pods', 'ipv4_addr : verdict', maps.egress, false, 'map');
+  w.stats.sets -= 2;
   w.chain('egress_hook', ['ct state established,related accept', 'ip saddr vmap @egress_pods'], 'type filter hook forward priority -5; policy accept;');
   w.chain('ingress_hook', ['ct state established,related accept', 'ip saddr @node_addrs accept', 'ip daddr vmap @ingress_pods'], 'type filter hook forward priority 5; policy accept;');
-  const text = [`table inet ${TABLE} {`, ...w.sets, vmap('ingress_pods', maps.ingress), vmap('egress_pods', maps.egress), ...counters, ...w.chains, '}', ''].join('\n');
-  return { text, dropCounters, stats: w.stats, warnings: world.warnings };
+  // nft resolves names in file order: sets, maps and counters before the chains that use them; chains jumped to
+  // before the vmaps are filled only matters in the diff, which orders its own steps.
+  const order = { set: 0, counter: 1, chain: 2, map: 3 } as const;
+  const objects = [...w.objects].sort((a, b) => order[a.kind] - order[b.kind]);
+  return { text: renderTable(objects), objects, dropCounters, stats: w.stats, warnings: world.warnings };
 }
 
 /** The accept rules of one policy in one direction (none: it isolates its pods and allows nothing). */
-function policyRules(world: PolicyWorld, w: TableWriter, p: NetworkPolicy, i: number, dir: Direction, local: LivePod[]): string[] {
+function policyRules(world: PolicyWorld, w: TableWriter, p: NetworkPolicy, tag: string, dir: Direction, local: LivePod[]): string[] {
   const ns = p.metadata?.namespace ?? 'default';
   const list = (dir === 'ingress' ? p.spec?.ingress : p.spec?.egress) ?? [];
   const peerField = dir === 'ingress' ? 'saddr' : 'daddr';
@@ -271,7 +303,7 @@ function policyRules(world: PolicyWorld, w: TableWriter, p: NetworkPolicy, i: nu
     if (ranges && ranges.length === 0) return; // peers listed, none exist: the rule allows nothing now
     let peerMatch = '';
     if (ranges) {
-      const set = w.sharedSet(`p${i}_${DIR_TAG[dir]}${j}_peers`, 'ipv4_addr', ranges.map(rangeElement), true);
+      const set = w.sharedSet(`${tag}_${DIR_TAG[dir]}${j}_peers`, 'ipv4_addr', ranges.map(rangeElement), true);
       peerMatch = `ip ${peerField} @${set} `;
     }
     const ports = parsePorts(rule.ports, where, world.warnings);
@@ -297,7 +329,7 @@ function policyRules(world: PolicyWorld, w: TableWriter, p: NetworkPolicy, i: nu
         }
       }
       if (elements.size > 0) {
-        const set = w.sharedSet(`p${i}_${DIR_TAG[dir]}${j}_named`, 'inet_proto . ipv4_addr . inet_service', [...elements]);
+        const set = w.sharedSet(`${tag}_${DIR_TAG[dir]}${j}_named`, 'inet_proto . ipv4_addr . inet_service', [...elements]);
         rules.push(`${peerMatch}meta l4proto . ip daddr . th dport @${set} accept`);
       }
     }

@@ -1,16 +1,16 @@
 /**
  * The node's policy loop: cluster changes (PolicySource) → debounce → compile → one nft transaction
- * (RulesetSink). One recompute at a time; changes arriving meanwhile collapse into the next one. The
- * whole table is recomputed per change: at 1000 pods × 200 policies that is milliseconds of JS (see
- * bench/policy-bench.mjs) and it cannot drift. A failed apply keeps the previous table and is retried
- * with the next change or after 5 s.
+ * (RulesetSink, which sends only the difference to the last table). One recompute at a time; changes
+ * arriving meanwhile collapse into the next one. The whole table is recomputed in JS per change, so it
+ * cannot drift from the cluster (cost: bench/policy-bench.mjs). A failed apply keeps the previous table
+ * and is retried (as a full replace) with the next change or after 5 s.
  *
  * Nothing is applied before all three resources have listed once, so a restarting weftd leaves the
  * table of its previous run in force instead of opening every pod for a moment.
  */
 import { compile, type CompiledRuleset, type DropCounter } from './policy-compiler.js';
 import type { PolicySource } from './kube-policy-source.js';
-import type { RulesetSink } from './nft-applier.js';
+import type { ApplyResult, RulesetSink } from './nft-applier.js';
 import { explainPod, type PodPolicyReport } from './policy-explain.js';
 
 export interface PolicyLogger {
@@ -31,6 +31,9 @@ export interface AppliedInfo {
   resourceVersion: number;
   compileMs: number;
   applyMs: number;
+  /** full: the whole table replaced; diff: only what changed; unchanged: nothing sent. */
+  mode: ApplyResult['mode'];
+  commands: number;
   stats: CompiledRuleset['stats'];
 }
 
@@ -96,9 +99,9 @@ export class PolicyController {
     const snap = this.source.snapshot();
     const compiled = compile({ ...snap, isLocal: (ip) => this.node.isLocal(ip), nodeAddrs: this.node.nodeAddrs() });
     const t1 = performance.now();
+    let result: ApplyResult;
     try {
-      await this.carryCounters();
-      await this.sink.apply(compiled.text);
+      result = await this.sink.apply(compiled.objects);
     } catch (e) {
       this.stats.applyFailures++;
       this.dirty = true;
@@ -106,18 +109,18 @@ export class PolicyController {
       return;
     }
     const t2 = performance.now();
+    this.carry(result.lostCounts);
     this.counters = compiled.dropCounters;
     if (compiled.warnings.join() !== this.stats.warnings.join()) for (const w of compiled.warnings) this.log.warn({ warning: w }, 'policy field skipped');
     Object.assign(this.stats, { applies: this.stats.applies + 1, lastCompileMs: t1 - t0, lastApplyMs: t2 - t1, resourceVersion: snap.resourceVersion, table: compiled.stats, warnings: compiled.warnings });
-    const info: AppliedInfo = { generation: this.stats.applies, resourceVersion: snap.resourceVersion, compileMs: t1 - t0, applyMs: t2 - t1, stats: compiled.stats };
+    const info: AppliedInfo = { generation: this.stats.applies, resourceVersion: snap.resourceVersion, compileMs: t1 - t0, applyMs: t2 - t1, mode: result.mode, commands: result.commands, stats: compiled.stats };
     this.log.info({ ...info }, 'policy table applied');
     this.opts.onApplied?.(info);
   }
 
-  /** Adds the live table's drop counts to the carried totals (its counters restart with the new table). */
-  private async carryCounters(): Promise<void> {
-    const live = await this.sink.readCounters();
-    for (const [name, packets] of live) {
+  /** Adds the counts of counters a transaction deleted to the carried totals. */
+  private carry(lost: Map<string, number>): void {
+    for (const [name, packets] of lost) {
       const c = this.counters.get(name);
       if (!c || packets === 0) continue;
       const key = `${c.pod}|${c.direction}`;

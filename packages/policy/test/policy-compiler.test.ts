@@ -56,10 +56,10 @@ describe('policy compiler', () => {
 
   it('default deny selects only local pods of the namespace and counts their drops', () => {
     const r = run([{ metadata: { name: 'deny', namespace: 'x' }, spec: { podSelector: {} } }]);
-    expect(r.text).toContain('10.244.1.2 : jump in_0');
+    expect(r.text).toContain('10.244.1.2 : jump in_10_244_1_2');
     expect(r.text).not.toContain('10.244.2.2 :'); // x/b lives on the other node
     expect([...r.dropCounters.values()]).toEqual([{ pod: 'x/a', direction: 'ingress' }]);
-    expect(r.text).toMatch(/chain in_0 \{\n\s+jump p0_in\n\s+counter name "drop_in_0" drop/);
+    expect(r.text).toMatch(/chain in_10_244_1_2 \{\n\s+jump p_[0-9a-f]{10}_in\n\s+counter name "drop_in_10_244_1_2" drop/);
   });
 
   it('peers: namespaceSelector AND podSelector in one peer, ipBlock except, ports and endPort, named ports', () => {
@@ -91,7 +91,7 @@ describe('policy compiler', () => {
     ]);
     for (const ip of ['10.244.1.2', '10.244.2.2', '10.244.1.3', '10.244.2.3']) expect(r.text).toContain(`tcp . ${ip} . 80`);
     expect(r.stats.isolatedEgress).toBe(2);
-    expect(r.text).toMatch(/chain p1_eg \{\n\n\s+\}/); // y's policy allows nothing
+    expect(r.text).toMatch(/chain p_[0-9a-f]{10}_eg \{\n\n\s+\}/); // y's policy allows nothing
   });
 
   it('invalid fields are skipped with a warning, never widened', () => {
@@ -99,7 +99,7 @@ describe('policy compiler', () => {
       { metadata: { name: 'bad', namespace: 'x' }, spec: { podSelector: {}, ingress: [{ from: [{ ipBlock: { cidr: 'nonsense' } }] }, { ports: [{ port: 70000 }, { protocol: 'ICMP' }] }] } },
     ]);
     expect(r.warnings.length).toBe(3);
-    expect(r.text).not.toMatch(/chain p0_in \{\n\s+accept/);
+    expect(r.text).not.toMatch(/chain p_[0-9a-f]{10}_in \{\n\s+accept/);
     expect(r.text).not.toContain('nonsense');
   });
 
