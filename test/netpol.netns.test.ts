@@ -385,4 +385,17 @@ describe('NetworkPolicy: upstream netpol truth tables on two weft nodes', () => 
     results.push({ name: `new-pod gap measured: ${gaps.join(', ')} ms (load ${load})`, pass: true, rounds: 0, seconds: 0 });
     expect(gaps.length).toBe(5);
   });
+
+  it('a stopped weftd leaves its table in force; started without --network-policy it deletes it', () => netpolCase('policy across a restart, then turned off', async () => {
+    const n1 = c.node(1);
+    const tables = async (): Promise<string> => (await lab.exec(n1.ns, 'nft', ['list', 'tables'])).stdout;
+    policy('x', 'deny-ingress', { podSelector: {}, policyTypes: ['Ingress'] });
+    await expectMatrix((f, t) => t.ns !== 'x', 'deny ingress in x');
+    await n1.weftd!.stop();
+    expect(await tables()).toContain('table inet weft');
+    await expectMatrix((f, t) => t.ns !== 'x', 'weftd on n1 stopped: its pods stay protected');
+    await c.startWeftd(n1, ['--iface=eth0']);
+    expect(await tables()).not.toContain('table inet weft');
+    await expectMatrix((f, t) => t.ns !== 'x' || t.node === n1, 'n1 without policy: its x pods are open, n2 still enforces');
+  }));
 });
