@@ -10,10 +10,14 @@ export type Labels = Readonly<Record<string, string>> | undefined;
 
 export function selects(selector: LabelSelector, labels: Labels): boolean {
   const l = labels ?? {};
-  for (const [k, v] of Object.entries(selector.matchLabels ?? {})) if (l[k] !== v) return false;
-  for (const e of selector.matchExpressions ?? []) {
+  const ml = selector.matchLabels ?? {};
+  const exprs = selector.matchExpressions ?? [];
+  if (typeof ml !== 'object' || !Array.isArray(exprs)) return false;
+  for (const [k, v] of Object.entries(ml)) if (l[k] !== v) return false;
+  for (const e of exprs) {
+    if (typeof e?.key !== 'string') return false;
     const has = Object.hasOwn(l, e.key);
-    const values = e.values ?? [];
+    const values = Array.isArray(e.values) ? e.values : [];
     switch (e.operator) {
       case 'In':
         if (!has || !values.includes(l[e.key]!)) return false;

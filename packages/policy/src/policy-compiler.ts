@@ -170,8 +170,9 @@ export function parsePorts(ports: PolicyPort[] | undefined, where: string, warni
 
 /** The container port a pod names `name` for `proto`, if any. */
 export function namedPort(pod: Pod, name: string, proto: Protocol): number | undefined {
-  for (const c of pod.spec?.containers ?? []) {
-    for (const cp of c.ports ?? []) {
+  const containers = pod.spec?.containers;
+  for (const c of Array.isArray(containers) ? containers : []) {
+    for (const cp of Array.isArray(c?.ports) ? c.ports : []) {
       if (cp.name === name && String(cp.protocol ?? 'TCP').toLowerCase() === proto && Number.isInteger(cp.containerPort) && cp.containerPort! >= 1 && cp.containerPort! <= 65535) return cp.containerPort;
     }
   }

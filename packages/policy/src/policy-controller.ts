@@ -97,10 +97,12 @@ export class PolicyController {
     this.dirty = false;
     const t0 = performance.now();
     const snap = this.source.snapshot();
-    const compiled = compile({ ...snap, isLocal: (ip) => this.node.isLocal(ip), nodeAddrs: this.node.nodeAddrs() });
-    const t1 = performance.now();
+    let compiled: CompiledRuleset;
     let result: ApplyResult;
+    let t1 = t0;
     try {
+      compiled = compile({ ...snap, isLocal: (ip) => this.node.isLocal(ip), nodeAddrs: this.node.nodeAddrs() });
+      t1 = performance.now();
       result = await this.sink.apply(compiled.objects);
     } catch (e) {
       this.stats.applyFailures++;

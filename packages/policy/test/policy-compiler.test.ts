@@ -103,6 +103,18 @@ describe('policy compiler', () => {
     expect(r.text).not.toContain('nonsense');
   });
 
+  it('garbage from the API (wrong types everywhere) compiles without throwing and opens nothing', () => {
+    const junk = [
+      { metadata: { name: 'j1', namespace: 'x' }, spec: { podSelector: { matchLabels: 'pod=a', matchExpressions: [{ key: 'pod', operator: 'In', values: 'abc' }] }, ingress: 'all' } },
+      { metadata: { name: 'j2', namespace: 'x' }, spec: { podSelector: {}, ingress: [{ from: [{ ipBlock: { cidr: 7, except: 'x' } }, { podSelector: { matchExpressions: 'x' } }], ports: [{ port: 'serve-80-tcp' }, { port: {} }] }] } },
+    ] as unknown as NetworkPolicy[];
+    const weird = [...pods, { metadata: { name: 'w', namespace: 'x' }, spec: { containers: { ports: 1 } }, status: { podIP: '10.244.1.9' } }] as unknown as Pod[];
+    const r = compile({ policies: junk, pods: weird, namespaces, ...node1 });
+    expect(r.text).toContain('10.244.1.2 : jump in_10_244_1_2'); // j2 isolates x/a
+    expect(r.text).not.toMatch(/^\s+accept$/m);
+    expect(selects({ matchExpressions: [{ key: 'pod', operator: 'In', values: 'abc' as unknown as string[] }] }, { pod: 'b' })).toBe(false);
+  });
+
   it('grows with pods and policies, not with pod pairs', () => {
     const many: Pod[] = [];
     for (let i = 0; i < 400; i++) many.push(pod(`ns${i % 10}`, `p${i}`, `10.244.${1 + (i % 2)}.${2 + Math.floor(i / 2)}`, { app: `a${i % 20}` }));
