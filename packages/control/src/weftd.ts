@@ -9,7 +9,8 @@
  * what it started, in reverse, whether startup finished or failed half-way. What it deliberately
  * leaves behind: the lease in etcd (a restart reuses it), the persistent TAP with its address,
  * routes and neighbours (peers keep reaching this node's pods while weftd restarts), the NetworkPolicy
- * table `inet weft` (pods stay protected across a restart). What it removes: its iptables chains. Waiting for etcd (config, lease) retries with backoff and is cut short by stop().
+ * table `inet weft` (pods stay protected across a restart). What it removes: its iptables chains.
+ * Waiting for etcd (config, lease) retries with backoff and is cut short by stop().
  *
  * Failure policy: a bad configuration (flags, net-conf.json, MTU, a port taken) stops weftd with an
  * error naming the cause; anything that can heal (etcd down, network full, a failed route) is
@@ -123,7 +124,9 @@ export class Weftd implements StatusSource {
     if (!this.config.networkPolicy) return removePolicyTable(this.log);
     // Called with addresses the compiler already validated; the lease can change (re-acquired), so read it each time.
     const isLocal = (ip: string): boolean => this.lease !== undefined && containsAddress(parseIpv4Cidr(this.lease.subnet), parseIpv4(ip));
-    this.netpol = await startNetworkPolicy(this.config, isLocal, this.log.child({ component: 'policy' }), signal);
+    const netpol = await startNetworkPolicy(this.config, isLocal, this.log.child({ component: 'policy' }), signal);
+    this.netpol = netpol;
+    this.policy = async (pod) => netpol.explain(pod);
   }
 
   private async openVtep(nc: NetworkConfig, u: Underlay): Promise<void> {
@@ -277,10 +280,8 @@ export class Weftd implements StatusSource {
     };
   }
 
-  async policy(pod: string): Promise<unknown> {
-    if (!this.netpol) throw new Error('network policy is off (weftd --network-policy)');
-    return this.netpol.explain(pod);
-  }
+  /** Set when --network-policy is on (the HTTP route answers 404 without it). */
+  policy?: (pod: string) => Promise<unknown>;
 
   async fdb(): Promise<Array<{ mac: string; remote: string; kind: string }>> {
     return this.vtep ? this.vtep.fdbEntries() : [];
