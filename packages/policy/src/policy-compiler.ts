@@ -173,7 +173,9 @@ export function namedPort(pod: Pod, name: string, proto: Protocol): number | und
   const containers = pod.spec?.containers;
   for (const c of Array.isArray(containers) ? containers : []) {
     for (const cp of Array.isArray(c?.ports) ? c.ports : []) {
-      if (cp.name === name && String(cp.protocol ?? 'TCP').toLowerCase() === proto && Number.isInteger(cp.containerPort) && cp.containerPort! >= 1 && cp.containerPort! <= 65535) return cp.containerPort;
+      const port = cp.containerPort;
+      const valid = Number.isInteger(port) && port! >= 1 && port! <= 65535;
+      if (valid && cp.name === name && String(cp.protocol ?? 'TCP').toLowerCase() === proto) return port;
     }
   }
   return undefined;
