@@ -230,7 +230,7 @@ describe('deploy/weft.yml (Kubernetes subnet manager)', () => {
   it('lets the service account do what kube mode does, and nothing more', () => {
     const role = onlyOne(objects, 'ClusterRole') as unknown as { metadata: { name: string }; rules: Array<{ apiGroups: string[]; resources: string[]; verbs: string[] }> };
     const grants = role.rules.flatMap((r) => r.resources.flatMap((res) => r.verbs.map((v) => `${r.apiGroups.join(',')}/${res}:${v}`)));
-    expect(grants.sort()).toEqual(['/nodes/status:patch', '/nodes:get', '/nodes:list', '/nodes:watch', '/pods:get']);
+    expect(grants.sort()).toEqual(['/namespaces:list', '/namespaces:watch', '/nodes/status:patch', '/nodes:get', '/nodes:list', '/nodes:watch', '/pods:get', '/pods:list', '/pods:watch', 'networking.k8s.io/networkpolicies:list', 'networking.k8s.io/networkpolicies:watch']);
     const binding = onlyOne(objects, 'ClusterRoleBinding') as unknown as { roleRef: { name: string }; subjects: Array<{ name: string; namespace: string }> };
     const account = onlyOne(objects, 'ServiceAccount');
     expect(binding.roleRef.name).toBe(role.metadata.name);

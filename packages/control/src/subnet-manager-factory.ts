@@ -53,7 +53,7 @@ export async function createSubnetManager(c: WeftdConfig, ctx: SubnetManagerCont
  * flannel's precedence: --kubeconfig-file, with --kube-api-url overriding its server; --kube-api-url
  * alone means an unauthenticated endpoint (kubectl proxy, tests); neither → in-cluster/default.
  */
-function kubeConfigFor(c: WeftdConfig, KubeConfigClass: new () => KubeConfig): KubeConfig | undefined {
+export function kubeConfigFor(c: WeftdConfig, KubeConfigClass: new () => KubeConfig): KubeConfig | undefined {
   if (!c.kubeconfigFile && !c.kubeApiUrl) return undefined;
   const kc = new KubeConfigClass();
   if (c.kubeconfigFile) {

@@ -8,8 +8,9 @@
  * Lifecycle in one method: `run()` starts everything, waits for `stop()` (SIGTERM), then takes down
  * what it started, in reverse, whether startup finished or failed half-way. What it deliberately
  * leaves behind: the lease in etcd (a restart reuses it), the persistent TAP with its address,
- * routes and neighbours (peers keep reaching this node's pods while weftd restarts). What it removes:
- * its iptables chains. Waiting for etcd (config, lease) retries with backoff and is cut short by stop().
+ * routes and neighbours (peers keep reaching this node's pods while weftd restarts), the NetworkPolicy
+ * table `inet weft` (pods stay protected across a restart). What it removes: its iptables chains.
+ * Waiting for etcd (config, lease) retries with backoff and is cut short by stop().
  *
  * Failure policy: a bad configuration (flags, net-conf.json, MTU, a port taken) stops weftd with an
  * error naming the cause; anything that can heal (etcd down, network full, a failed route) is
@@ -29,6 +30,9 @@ import { IptablesChains } from './host/iptables-chains.js';
 import { forwardChain, masqChain, supportsRandomFully, type OwnedChain } from './host/ip-masq.js';
 import { readPreviousSubnet, writeSubnetFile } from './host/subnet-file.js';
 import { runHostTool } from './host/host-tool.js';
+import { removePolicyTable, startNetworkPolicy, type NetworkPolicyHandle } from './host/network-policy.js';
+import { containsAddress, parseIpv4Cidr } from './net/ipv4-cidr.js';
+import { parseIpv4 } from '@weft/datapath';
 import type { NodeStatus, Readiness, StatusSource } from './http/node-status.js';
 import { StatusServer } from './http/status-server.js';
 import { RetryBackoff, sleep } from './retry-backoff.js';
@@ -50,6 +54,7 @@ export class Weftd implements StatusSource {
   private network: VxlanNetwork | undefined;
   private keeper: LeaseKeeper | undefined;
   private iptables: IptablesChains | undefined;
+  private netpol: NetworkPolicyHandle | undefined;
   private watch: Promise<void> | undefined;
   private netConfig: NetworkConfig | undefined;
   private underlay: Underlay | undefined;
@@ -110,7 +115,18 @@ export class Weftd implements StatusSource {
     const resync = setInterval(() => this.network?.resync(), PEER_RESYNC_MS).unref();
     signal.addEventListener('abort', () => clearInterval(resync), { once: true });
     this.iptables?.start(c.iptablesResync * 1000);
+    await this.startPolicy(signal);
     await warnIfNotForwarding(this.log);
+  }
+
+  /** --network-policy: enforce NetworkPolicy for the pods of our lease's subnet; off: weft's nft table removed. */
+  private async startPolicy(signal: AbortSignal): Promise<void> {
+    if (!this.config.networkPolicy) return removePolicyTable(this.log);
+    // Called with addresses the compiler already validated; the lease can change (re-acquired), so read it each time.
+    const isLocal = (ip: string): boolean => this.lease !== undefined && containsAddress(parseIpv4Cidr(this.lease.subnet), parseIpv4(ip));
+    const netpol = await startNetworkPolicy(this.config, isLocal, this.log.child({ component: 'policy' }), signal);
+    this.netpol = netpol;
+    this.policy = async (pod) => netpol.explain(pod);
   }
 
   private async openVtep(nc: NetworkConfig, u: Underlay): Promise<void> {
@@ -216,6 +232,7 @@ export class Weftd implements StatusSource {
     this.keeper?.stop();
     const steps: Array<[string, () => Promise<unknown> | undefined]> = [
       ['lease watch', () => this.watch],
+      ['network policy', () => this.netpol?.done],
       ['re-programming', () => this.reprogram],
       ['vxlan network', () => this.network?.close()],
       ['iptables chains', () => this.iptables?.removeAll()],
@@ -259,8 +276,12 @@ export class Weftd implements StatusSource {
       ...(this.network ? { programming: { ...this.network.stats } } : {}),
       iptablesRepairs: this.iptables?.repairs ?? 0,
       leaseEvents: this.leaseEvents,
+      ...(this.netpol ? { policy: await this.netpol.status() } : {}),
     };
   }
+
+  /** Set when --network-policy is on (the HTTP route answers 404 without it). */
+  policy?: (pod: string) => Promise<unknown>;
 
   async fdb(): Promise<Array<{ mac: string; remote: string; kind: string }>> {
     return this.vtep ? this.vtep.fdbEntries() : [];

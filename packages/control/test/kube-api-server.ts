@@ -12,6 +12,11 @@
  *                                             application/json-patch+json (RFC 6902 add/replace/remove); anything else 415.
  *                                             /status keeps the spec, the main resource keeps the status (as the API does).
  *
+ * And, for NetworkPolicy, list + watch (same wire format, same 410 rule) of
+ *   GET   /api/v1/namespaces, /api/v1/pods, /apis/networking.k8s.io/v1/networkpolicies
+ *   GET   /api/v1/namespaces/NS/pods, /apis/networking.k8s.io/v1/namespaces/NS/networkpolicies (lists)
+ * which tests create, update and delete with put()/remove() (the API's writes are not served over HTTP).
+ *
  * Every write bumps one global resourceVersion. Tests change the cluster with addNode/updateNode/
  * deleteNode, cut the history with compact(), break every open watch with dropWatches(), and read what
  * clients sent in `requests`.
@@ -28,7 +33,17 @@ export interface RecordedRequest {
   body: unknown;
 }
 
+/** The listable resources besides nodes, by their plural (the URL segment). */
+export type KubeResource = 'namespaces' | 'pods' | 'networkpolicies';
+const LIST_KIND: Record<KubeResource | 'nodes', [apiVersion: string, kind: string]> = {
+  nodes: ['v1', 'NodeList'],
+  namespaces: ['v1', 'NamespaceList'],
+  pods: ['v1', 'PodList'],
+  networkpolicies: ['networking.k8s.io/v1', 'NetworkPolicyList'],
+};
+
 interface WatchEvent {
+  resource: KubeResource | 'nodes';
   rv: number;
   type: 'ADDED' | 'MODIFIED' | 'DELETED';
   object: Json;
@@ -37,6 +52,9 @@ interface WatchEvent {
 export class FakeKubeApiServer {
   readonly requests: RecordedRequest[] = [];
   private readonly nodes = new Map<string, Json>();
+  /** Other resources by plural, keyed "namespace/name" (cluster-scoped: "/name"). */
+  private readonly objects: Record<KubeResource, Map<string, Json>> = { namespaces: new Map(), pods: new Map(), networkpolicies: new Map() };
+  private readonly streamResource = new Map<ServerResponse, KubeResource | 'nodes'>();
   private history: WatchEvent[] = [];
   private oldestRv = 0;
   private rv = 100;
@@ -126,6 +144,40 @@ export class FakeKubeApiServer {
     return this.streams.size;
   }
 
+  /** Creates or replaces a namespace, pod or network policy (ADDED or MODIFIED on its watch). */
+  put(resource: KubeResource, obj: Json): Json {
+    const o = structuredClone(obj);
+    const meta = (o.metadata ??= {}) as Json;
+    const key = `${resource === 'namespaces' ? '' : String(meta.namespace ?? 'default')}/${String(meta.name)}`;
+    if (resource !== 'namespaces') meta.namespace ??= 'default';
+    meta.uid ??= `uid-${resource}-${key}`;
+    meta.resourceVersion = String(++this.rv);
+    const type = this.objects[resource].has(key) ? 'MODIFIED' : 'ADDED';
+    this.objects[resource].set(key, o);
+    this.record(type, o, resource);
+    return structuredClone(o);
+  }
+
+  /** Deletes a namespace (namespace undefined), pod or network policy; false when there was none. */
+  remove(resource: KubeResource, namespace: string | undefined, name: string): boolean {
+    const key = `${namespace ?? ''}/${name}`;
+    const o = this.objects[resource].get(key);
+    if (!o) return false;
+    this.objects[resource].delete(key);
+    this.record('DELETED', { ...o, metadata: { ...(o.metadata as Json), resourceVersion: String(++this.rv) } }, resource);
+    return true;
+  }
+
+  get(resource: KubeResource, namespace: string | undefined, name: string): Json | undefined {
+    const o = this.objects[resource].get(`${namespace ?? ''}/${name}`);
+    return o && structuredClone(o);
+  }
+
+  /** The global resourceVersion of the last write. */
+  get resourceVersion(): number {
+    return this.rv;
+  }
+
   // ---- HTTP ----
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -139,6 +191,8 @@ export class FakeKubeApiServer {
       /* keep raw */
     }
     this.requests.push({ method: req.method ?? '', path: url.pathname + url.search, contentType, body });
+    const other = /^\/(?:api\/v1|apis\/networking\.k8s\.io\/v1)(?:\/namespaces\/([^/]+))?\/(namespaces|pods|networkpolicies)$/.exec(url.pathname);
+    if (other && req.method === 'GET') return this.serveList(res, other[2] as KubeResource, other[1], url);
     const m = /^\/api\/v1\/nodes(?:\/([^/]+))?(\/status)?$/.exec(url.pathname);
     if (!m) return sendStatus(res, 404, 'NotFound', `the server could not find the requested resource ${url.pathname}`);
     const [, name, status] = m;
@@ -149,11 +203,20 @@ export class FakeKubeApiServer {
     sendStatus(res, 405, 'MethodNotAllowed', `${req.method} is not supported on ${url.pathname}`);
   }
 
+  private serveList(res: ServerResponse, resource: KubeResource, namespace: string | undefined, url: URL): void {
+    const coreGroup = resource !== 'networkpolicies';
+    if (coreGroup !== url.pathname.startsWith('/api/v1/') || (resource === 'namespaces' && namespace)) return sendStatus(res, 404, 'NotFound', `no such resource ${url.pathname}`);
+    if (url.searchParams.get('watch') === 'true') return this.watch(res, Number(url.searchParams.get('resourceVersion') ?? 0), resource);
+    const items = [...this.objects[resource].values()].filter((o) => !namespace || (o.metadata as Json).namespace === namespace);
+    const [apiVersion, kind] = LIST_KIND[resource];
+    sendJson(res, 200, { kind, apiVersion, metadata: { resourceVersion: String(this.rv) }, items });
+  }
+
   private list(): Json {
     return { kind: 'NodeList', apiVersion: 'v1', metadata: { resourceVersion: String(this.rv) }, items: [...this.nodes.values()] };
   }
 
-  private watch(res: ServerResponse, from: number): void {
+  private watch(res: ServerResponse, from: number, resource: KubeResource | 'nodes' = 'nodes'): void {
     res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
     res.flushHeaders(); // the API server answers a watch at once, events follow
     if (from < this.oldestRv) {
@@ -162,8 +225,9 @@ export class FakeKubeApiServer {
       return;
     }
     this.streams.add(res);
-    res.on('close', () => this.streams.delete(res));
-    for (const ev of this.history) if (ev.rv > from) res.write(JSON.stringify({ type: ev.type, object: ev.object }) + '\n');
+    this.streamResource.set(res, resource);
+    res.on('close', () => (this.streams.delete(res), this.streamResource.delete(res)));
+    for (const ev of this.history) if (ev.rv > from && ev.resource === resource) res.write(JSON.stringify({ type: ev.type, object: ev.object }) + '\n');
   }
 
   private patch(res: ServerResponse, name: string, status: boolean, contentType: string | undefined, body: unknown): void {
@@ -188,10 +252,10 @@ export class FakeKubeApiServer {
     return structuredClone(node);
   }
 
-  private record(type: WatchEvent['type'], object: Json): void {
-    const ev = { rv: this.rv, type, object: structuredClone(object) };
+  private record(type: WatchEvent['type'], object: Json, resource: WatchEvent['resource'] = 'nodes'): void {
+    const ev = { resource, rv: this.rv, type, object: structuredClone(object) };
     this.history.push(ev);
-    for (const res of this.streams) res.write(JSON.stringify({ type, object: ev.object }) + '\n');
+    for (const res of this.streams) if (this.streamResource.get(res) === resource) res.write(JSON.stringify({ type, object: ev.object }) + '\n');
   }
 
   private mustGet(name: string): Json {

@@ -5,6 +5,7 @@
  *   weftctl fdb               the datapath's forwarding database
  *   weftctl leases            every lease in etcd (flannel's keys and JSON)
  *   weftctl probe <node>      underlay reachability vs VXLAN reachability of a peer
+ *   weftctl policy <pod>      the NetworkPolicies selecting a pod (ns/name, name or IP) and what they allow
  *
  * status/fdb/probe read weftd's local endpoint (--endpoint, default http://127.0.0.1:8081, weftd's
  * --healthz-port); leases read etcd directly. Human tables by default, --json for scripts.
@@ -30,6 +31,7 @@ Commands:
   fdb             the datapath's FDB (pinned entries from leases, learned entries)
   leases          every lease in etcd: subnet, PublicIP, VtepMAC, expiry
   probe <node>    is <node> (its PublicIP, subnet or VTEP address) reachable over the underlay, and over VXLAN?
+  policy <pod>    which NetworkPolicies select <pod> (namespace/name, name or IP) and what they allow (weftd --network-policy)
 
 Options:
   --endpoint URL        weftd's local HTTP endpoint (default http://127.0.0.1:8081; env WEFTCTL_ENDPOINT)
@@ -123,9 +125,34 @@ async function main(argv: string[]): Promise<number> {
       print(`${v.state}: ${v.summary}\n  ${v.hint}`, { peer, underlay, overlay, verdict: v });
       return v.state === 'healthy' ? 0 : 1;
     }
+    case 'policy': {
+      if (!arg) throw new UsageError('policy needs a pod: namespace/name, name or IP');
+      const r = await getJson<PolicyReport>(values.endpoint, `/v1/policy?pod=${encodeURIComponent(arg)}`);
+      print(policyText(r), r);
+      return 0;
+    }
     default:
-      throw new UsageError(`unknown command ${JSON.stringify(cmd)} (status, fdb, leases, probe)`);
+      throw new UsageError(`unknown command ${JSON.stringify(cmd)} (status, fdb, leases, probe, policy)`);
   }
+}
+
+interface PolicyReport {
+  pod: string;
+  ip: string;
+  isolated: { ingress: boolean; egress: boolean };
+  policies: Array<{ policy: string; types: string[]; ingress: string[]; egress: string[] }>;
+}
+
+function policyText(r: PolicyReport): string {
+  const state = (d: 'ingress' | 'egress'): string => `${d} ${r.isolated[d] ? 'isolated (only what the policies allow)' : 'open (no policy of this type)'}`;
+  const lines = [`pod ${r.pod} (${r.ip}): ${state('ingress')}; ${state('egress')}`];
+  if (r.policies.length === 0) lines.push('  no NetworkPolicy selects this pod');
+  for (const p of r.policies) {
+    lines.push(`  ${p.policy} [${p.types.join(', ')}]`);
+    for (const i of p.ingress) lines.push(`    ingress ${i}`);
+    for (const e of p.egress) lines.push(`    egress  ${e}`);
+  }
+  return lines.join('\n');
 }
 
 async function leases(endpoints: string[], prefix: string, print: (h: string, d: unknown) => void): Promise<number> {

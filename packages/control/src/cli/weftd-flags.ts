@@ -35,6 +35,7 @@ export interface WeftdConfig {
   iptablesForwardRules: boolean;
   logLevel: string;
   vtepOffload: string;
+  networkPolicy: boolean;
 }
 
 type Kind = 'string' | 'list' | 'bool' | 'int';
@@ -74,6 +75,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { flag: 'iptables-resync', key: 'iptablesResync', kind: 'int', def: '5', help: 'seconds between checks that weftd\'s iptables rules are still in place', check: (v: number) => (v >= 1 ? undefined : 'must be at least 1') },
   { flag: 'iptables-forward-rules', key: 'iptablesForwardRules', kind: 'bool', def: 'true', help: 'accept forwarding to and from the cluster network (chain WEFT-FWD)' },
   { flag: 'vtep-offload', key: 'vtepOffload', kind: 'string', def: 'auto', help: '(weft) datapath offloads (TAP TSO, UDP GSO/GRO): auto = what the kernel supports, on = fail without them, off = the per-packet loop', check: (v: string) => (['auto', 'on', 'off'].includes(v) ? undefined : 'must be auto, on or off') },
+  { flag: 'network-policy', key: 'networkPolicy', kind: 'bool', def: 'false', help: '(weft) enforce Kubernetes NetworkPolicy for this node\'s pods in nftables table inet weft (needs the API: Kubernetes mode, or --kubeconfig-file/--kube-api-url/in-cluster credentials in etcd mode); off deletes that table' },
   { flag: 'log-level', key: 'logLevel', kind: 'string', def: 'info', help: `(weft) ${LOG_LEVELS.join('|')}`, check: (v: string) => (LOG_LEVELS.includes(v) ? undefined : `must be one of ${LOG_LEVELS.join(', ')}`) },
 ];
 

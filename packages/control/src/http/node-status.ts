@@ -20,6 +20,19 @@ export interface NodeStatus {
   programming?: VxlanNetworkStats;
   iptablesRepairs: number;
   leaseEvents: number;
+  /** With --network-policy: the controller's counters, table size and drops by pod and direction. */
+  policy?: PolicyStatus;
+}
+
+export interface PolicyStatus {
+  applies: number;
+  applyFailures: number;
+  lastApplyMs: number;
+  lastCompileMs: number;
+  resourceVersion: number;
+  table?: { policies: number; chains: number; rules: number; sets: number; elements: number; isolatedIngress: number; isolatedEgress: number };
+  warnings: string[];
+  drops: Array<{ pod: string; direction: 'ingress' | 'egress'; packets: number }>;
 }
 
 export interface Readiness {
@@ -32,4 +45,6 @@ export interface StatusSource {
   status(): Promise<NodeStatus>;
   readiness(): Promise<Readiness>;
   fdb(): Promise<Array<{ mac: string; remote: string; kind: string }>>;
+  /** With --network-policy: what selects a pod and what it allows (undefined: no such pod). */
+  policy?(pod: string): Promise<unknown>;
 }

@@ -7,6 +7,7 @@
  *   GET /metrics     Prometheus text format
  *   GET /v1/status   JSON NodeStatus: lease, VTEP, MTU, peers, counters (for weftctl)
  *   GET /v1/fdb      JSON list of the datapath's FDB entries
+ *   GET /v1/policy?pod=NS/NAME  JSON: the NetworkPolicies selecting a pod and what they allow (--network-policy)
  *
  * Read-only; a handler that fails answers 500 with the error and never takes the daemon down.
  */
@@ -17,7 +18,7 @@ import type { StatusSource } from './node-status.js';
 import { PROMETHEUS_CONTENT_TYPE, renderExposition } from './prometheus-text.js';
 import { weftdMetrics } from './weftd-metrics.js';
 
-type Route = (src: StatusSource) => Promise<{ status: number; type: string; body: string }>;
+type Route = (src: StatusSource, url: URL) => Promise<{ status: number; type: string; body: string }>;
 
 const json = (status: number, v: unknown): { status: number; type: string; body: string } => ({
   status,
@@ -38,6 +39,11 @@ const ROUTES = new Map<string, Route>(Object.entries({
   },
   '/v1/status': async (src) => json(200, await src.status()),
   '/v1/fdb': async (src) => json(200, await src.fdb()),
+  '/v1/policy': async (src, url) => {
+    if (!src.policy) return json(404, { error: 'network policy is off (weftd --network-policy)' });
+    const report = await src.policy(url.searchParams.get('pod') ?? '');
+    return report ? json(200, report) : json(404, { error: `no pod ${url.searchParams.get('pod')} with an IP is known` });
+  },
 } satisfies Record<string, Route>));
 
 export class StatusServer {
@@ -74,7 +80,7 @@ async function handle(src: StatusSource, req: IncomingMessage, res: ServerRespon
     return;
   }
   try {
-    const r = await route(src);
+    const r = await route(src, new URL(req.url ?? '/', 'http://weftd'));
     res.writeHead(r.status, { 'content-type': r.type }).end(req.method === 'HEAD' ? undefined : r.body);
   } catch (e) {
     log.warn({ err: e, path }, 'HTTP handler failed');

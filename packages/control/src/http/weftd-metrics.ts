@@ -45,5 +45,16 @@ export function weftdMetrics(s: NodeStatus, r: Readiness, rssBytes: number): Met
       samples: DROP_REASONS.map((reason) => ({ labels: { reason }, value: s.counters!.drops[reason] })),
     });
   }
+  if (s.policy) {
+    const p = s.policy;
+    families.push(
+      { name: 'weft_policy_drops_total', help: 'Packets dropped by NetworkPolicy (default deny of an isolated pod), by pod and direction.', type: 'counter', samples: p.drops.map((d) => ({ labels: { pod: d.pod, direction: d.direction }, value: d.packets })) },
+      one('weft_policy_applies_total', 'nftables transactions that replaced the policy table.', 'counter', p.applies),
+      one('weft_policy_apply_failures_total', 'Policy table transactions nft refused (the previous table stayed).', 'counter', p.applyFailures),
+      one('weft_policy_last_apply_seconds', 'Duration of the last nft transaction.', 'gauge', p.lastApplyMs / 1000),
+      one('weft_policy_rules', 'Rules in the policy table.', 'gauge', p.table?.rules),
+      one('weft_policy_set_elements', 'Set and map elements in the policy table.', 'gauge', p.table?.elements),
+    );
+  }
   return families;
 }
