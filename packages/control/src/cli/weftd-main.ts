@@ -50,7 +50,12 @@ async function main(): Promise<number> {
   // keeps running; the worker thread keeps forwarding, and /healthz still tells a truly stuck process.
   process.on('uncaughtException', (err) => log.error({ err }, `uncaught exception, kept running: ${err.message}`));
   process.on('unhandledRejection', (err) => log.error({ err }, `unhandled rejection, kept running: ${String((err as Error)?.message ?? err)}`));
+  if (parsed.config.cleanup) {
+    const { cleanupNode } = await import('../state/cleanup.js');
+    return cleanupNode(parsed.config, log);
+  }
   // Loaded only now: the datapath, etcd and Kubernetes clients take a while to import, --help should not wait.
+  // (etcd3/gRPC and the Kubernetes client are imported later still, after the VTEP forwards.)
   const { Weftd } = await import('../weftd.js');
   const daemon = new Weftd(parsed.config, log, version());
   for (const sig of ['SIGTERM', 'SIGINT'] as const) {
@@ -58,6 +63,11 @@ async function main(): Promise<number> {
       log.info({ signal: sig }, 'stopping');
       daemon.stop();
     });
+  }
+  if (process.env.WEFTD_DEBUG_HOOKS === '1') {
+    // Test hooks for the watchdog: SIGUSR2 ends the datapath worker thread, SIGUSR1 wedges it for 3 s.
+    process.on('SIGUSR2', () => daemon.debugDatapath('terminate'));
+    process.on('SIGUSR1', () => daemon.debugDatapath('stall'));
   }
   try {
     await daemon.run();

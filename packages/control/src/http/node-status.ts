@@ -20,11 +20,19 @@ export interface NodeStatus {
   programming?: VxlanNetworkStats;
   iptablesRepairs: number;
   leaseEvents: number;
+  /** The datapath watchdog: healthy, or the cause of the current failure; worker restarts so far. */
+  datapath?: { healthy: boolean; cause?: string; workerRestarts: number };
 }
 
 export interface Readiness {
   ready: boolean;
-  checks: { leaseHeld: boolean; deviceUp: boolean; subnetFileWritten: boolean };
+  checks: { leaseHeld: boolean; deviceUp: boolean; subnetFileWritten: boolean; datapathHealthy?: boolean };
+}
+
+/** Liveness (/healthz): false when the datapath is failed (a dead or wedged worker), with the cause. */
+export interface Liveness {
+  ok: boolean;
+  cause?: string;
 }
 
 /** What the HTTP server asks the daemon for. */
@@ -32,4 +40,5 @@ export interface StatusSource {
   status(): Promise<NodeStatus>;
   readiness(): Promise<Readiness>;
   fdb(): Promise<Array<{ mac: string; remote: string; kind: string }>>;
+  liveness?(): Liveness;
 }
