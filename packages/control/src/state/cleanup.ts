@@ -7,7 +7,7 @@
 import { rm } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { WeftdConfig } from '../cli/weftd-flags.js';
-import { runHostTool } from '../host/host-tool.js';
+import { mustRunHostTool } from '../host/host-tool.js';
 import { NodeStateFile, readNodeState } from './node-state.js';
 
 export async function cleanupNode(c: WeftdConfig, log: Logger): Promise<number> {
@@ -15,7 +15,7 @@ export async function cleanupNode(c: WeftdConfig, log: Logger): Promise<number> 
   const st = await readNodeState(file.path).catch(() => undefined);
   const dev = st?.state.vtep.name ?? 'weft.1';
   let status = 0;
-  await runHostTool('ip', ['link', 'del', 'dev', dev]).then(
+  await mustRunHostTool('ip', ['link', 'del', 'dev', dev]).then(
     () => log.info({ dev }, 'VTEP device deleted'),
     (e: Error) => {
       if (!/Cannot find device/.test(e.message)) {
