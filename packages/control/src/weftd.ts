@@ -160,7 +160,12 @@ export class Weftd implements StatusSource {
       await this.openVtepWith(st.vtep.name, st.vtep.mtu, st.vtep.vni, st.vtep.port, st.vtep.mac, st.vtep.bind, fdb, st.vtep.offload);
       this.netConfig = st.network;
       this.lastSaved = st;
-      this.log.info({ dev: st.vtep.name, peers: fdb.length, ms: Math.round(performance.now() - t0), uptimeMs: Math.round(process.uptime() * 1000) }, 'datapath forwarding from the state file');
+      const mark = (n: string): number | undefined => {
+        const m = performance.getEntriesByName(n)[0];
+        return m ? Math.round(m.startTime) : undefined;
+      };
+      const phases = { mainMs: mark('weftd-main'), importedMs: mark('weftd-imported'), openStartMs: Math.round(t0), forwardingMs: Math.round(performance.now()) };
+      this.log.info({ dev: st.vtep.name, peers: fdb.length, ...phases }, 'datapath forwarding from the state file');
     } catch (e) {
       this.log.warn({ err: (e as Error).message }, 'opening the VTEP from the state file failed; it opens once the subnet manager answers');
     }
@@ -171,6 +176,11 @@ export class Weftd implements StatusSource {
     this.log.info({ socket: this.socketPath, forwarding: this.vtep !== undefined }, 'another weftd holds the node; asking it to hand over');
     const r = await requestHandover(this.socketPath);
     this.log.info({ result: r.result }, 'hand-over request answered');
+    const pauseMs = process.env.WEFTD_DEBUG_HOOKS === '1' ? Number(process.env.WEFTD_DEBUG_HANDOVER_PAUSE_MS ?? 0) : 0;
+    if (pauseMs > 0) {
+      this.log.warn({ pauseMs }, 'hand-over paused before taking the lock (test hook)');
+      await sleep(pauseMs, signal);
+    }
     const got = await this.lock.acquire(Number.MAX_SAFE_INTEGER, signal);
     if (!got) return;
     if (r.result === 'released') r.confirm();
@@ -271,7 +281,7 @@ export class Weftd implements StatusSource {
   private async release(pid: number): Promise<void> {
     this.log.info({ pid }, 'hand-over requested by a newer weftd; releasing the node');
     await this.stopControl();
-    await this.handoverListener?.close();
+    void this.handoverListener?.close(); // stops accepting now; the requester's connection stays open
     this.handoverListener = undefined;
     this.lock.release();
   }

@@ -19,7 +19,8 @@ export interface WatchedDatapath {
   failure(): string | undefined;
   heartbeat(): number;
   progress(): number;
-  packetsWaiting(): boolean;
+  /** Where packets wait right now ('tap', 'udp', 'tap+udp'), '' when nowhere. */
+  packetsWaiting(): string;
   restartWorker(): Promise<void>;
 }
 
@@ -106,11 +107,12 @@ export class VtepWatchdog {
       return `datapath worker stalled: no loop turn for ${Math.round(now - this.lastBeatAt)} ms`;
     }
     const progress = this.dp.progress();
-    if (progress !== this.lastProgress || !this.dp.packetsWaiting()) {
+    const waiting = progress === this.lastProgress ? this.dp.packetsWaiting() : '';
+    if (waiting === '') {
       this.lastProgress = progress;
       this.lastProgressAt = now;
     } else if (now - this.lastProgressAt >= this.stallMs) {
-      return `datapath worker wedged: packets waiting, none moved for ${Math.round(now - this.lastProgressAt)} ms`;
+      return `datapath worker wedged: packets waiting (${waiting}), none moved for ${Math.round(now - this.lastProgressAt)} ms`;
     }
     return undefined;
   }

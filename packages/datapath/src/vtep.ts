@@ -17,6 +17,7 @@
  * offload-features.ts), and every offload that was wanted but is missing goes to `onWarning`.
  */
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import { CTRL_PENDING, CTRL_SLOTS, type FdbSpec, type VtepCommand, type VtepEvent } from './commands.js';
@@ -148,12 +149,17 @@ export class Vtep implements VtepControl {
       // Setting a MAC, even the same one, makes the kernel flush every neighbour on the device
       // (permanent ones included): a re-attached persistent TAP would lose its programmed peers.
       // So the address is only written when it differs.
-      const before = await readLinkMac(o.name);
+      const link = readLinkSysfs(o.name);
+      const before = link?.mac ?? (await readLinkMac(o.name));
       const setMac = o.mac !== undefined && o.mac.toLowerCase() !== before.toLowerCase();
+      // A re-attached persistent device usually has it all already: then no `ip` spawn (the restart gap).
+      const settled = link !== undefined && !setMac && link.mtu === o.mtu && link.txqlen === 1000 && link.up;
       const linkArgs = ['link', 'set', 'dev', o.name, ...(setMac ? ['address', o.mac!] : []), 'mtu', String(o.mtu), 'txqueuelen', '1000', 'up'];
-      await execFileP('ip', linkArgs).catch((e: { stderr?: string }) => {
-        throw new Error(`ip ${linkArgs.join(' ')}: ${e.stderr?.trim() ?? String(e)}`);
-      });
+      if (!settled) {
+        await execFileP('ip', linkArgs).catch((e: { stderr?: string }) => {
+          throw new Error(`ip ${linkArgs.join(' ')}: ${e.stderr?.trim() ?? String(e)}`);
+        });
+      }
       const mac = setMac ? await readLinkMac(o.name) : before;
       const udpFd = openSocket(localIp, port, o.reusePort ?? false);
       undo.push(() => libc().close(udpFd));
@@ -238,15 +244,18 @@ export class Vtep implements VtepControl {
     return this.counterArray[C_TX_FRAMES]! + this.counterArray[C_RX_DATAGRAMS]!;
   }
 
-  /** Whether the TAP queue or the socket has packets waiting right now (poll, no wait). */
-  packetsWaiting(): boolean {
+  /** Which of the TAP queue and the socket have packets waiting right now (poll, no wait): '', 'tap', 'udp', 'tap+udp'. */
+  packetsWaiting(): string {
     const dv = new DataView(this.pollBuf.buffer);
     [this.tapFd, this.udpFd].forEach((fd, i) => {
       dv.setInt32(i * SIZEOF_POLLFD, fd, true);
       dv.setInt16(i * SIZEOF_POLLFD + 4, POLLIN, true);
       dv.setInt16(i * SIZEOF_POLLFD + 6, 0, true);
     });
-    return libc().poll(addressOf(this.pollBuf), 2, 0) > 0;
+    if (libc().poll(addressOf(this.pollBuf), 2, 0) <= 0) return '';
+    const tap = (dv.getInt16(6, true) & POLLIN) !== 0;
+    const udp = (dv.getInt16(SIZEOF_POLLFD + 6, true) & POLLIN) !== 0;
+    return tap && udp ? 'tap+udp' : tap ? 'tap' : udp ? 'udp' : '';
   }
 
   /** Test hook: the worker spins `ms` without a heartbeat (what a wedged datapath looks like). */
@@ -426,6 +435,16 @@ function probeSocketOffloads(fd: number, support: OffloadSupport): void {
 function applySocketFeatures(fd: number, f: VtepFeatures, s: OffloadSupport): void {
   if (f.udpGso && !setIntOpt(fd, SOL_SOCKET, SO_NO_CHECK, 0)) throw sysError('setsockopt SO_NO_CHECK 0 (for UDP GSO)');
   if (s.udpGro && !f.udpGro) setIntOpt(fd, SOL_UDP, UDP_GRO, 0);
+}
+
+/** MAC, MTU, queue length and admin-up flag from sysfs (no process spawn); undefined when unreadable. */
+function readLinkSysfs(name: string): { mac: string; mtu: number; txqlen: number; up: boolean } | undefined {
+  try {
+    const at = (f: string): string => readFileSync(`/sys/class/net/${name}/${f}`, 'utf8').trim();
+    return { mac: at('address'), mtu: Number(at('mtu')), txqlen: Number(at('tx_queue_len')), up: (Number(at('flags')) & 1) === 1 };
+  } catch {
+    return undefined;
+  }
 }
 
 async function readLinkMac(name: string): Promise<string> {

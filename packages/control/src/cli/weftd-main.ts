@@ -29,6 +29,7 @@ function makeLogger(level: string): Logger {
 }
 
 async function main(): Promise<number> {
+  performance.mark('weftd-main'); // start-up phases, logged with the first forwarded state (restart gap)
   let parsed;
   try {
     parsed = parseWeftdArgs(process.argv.slice(2), process.env);
@@ -57,6 +58,7 @@ async function main(): Promise<number> {
   // Loaded only now: the datapath, etcd and Kubernetes clients take a while to import, --help should not wait.
   // (etcd3/gRPC and the Kubernetes client are imported later still, after the VTEP forwards.)
   const { Weftd } = await import('../weftd.js');
+  performance.mark('weftd-imported');
   const daemon = new Weftd(parsed.config, log, version());
   for (const sig of ['SIGTERM', 'SIGINT'] as const) {
     process.on(sig, () => {
