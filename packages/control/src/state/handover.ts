@@ -113,8 +113,8 @@ export class HandoverListener {
 export type HandoverRequest =
   /** Nobody listens: no other weftd (or a dead one); just take the lock. */
   | { result: 'no-peer' }
-  /** The old one released; `confirm()` after taking the lock tells it to leave. */
-  | { result: 'released'; confirm: () => void }
+  /** The old one released; `confirm()` after taking the lock tells it to leave; `abandon()` makes it take the node back. */
+  | { result: 'released'; confirm: () => void; abandon: () => void }
   /** The connection closed before "released" (the old one died or refused): take the lock when free. */
   | { result: 'closed' };
 
@@ -142,6 +142,7 @@ export function requestHandover(path: string, timeoutMs = 10_000): Promise<Hando
           send(sock, { op: 'took-over' });
           sock.end();
         },
+        abandon: () => sock.destroy(),
       });
     });
   });
