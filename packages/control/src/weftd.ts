@@ -474,10 +474,11 @@ export class Weftd implements StatusSource {
       ['re-programming', () => this.reprogram],
       ['vxlan network', () => this.network?.close()],
       ['iptables chains', () => (this.handedOver ? undefined : this.iptables?.removeAll())],
-      ['VTEP', () => this.vtep?.close()],
       ['HTTP server', () => this.http?.close()],
       ['subnet manager', () => this.sm?.close()],
       ['hand-over socket', () => this.handoverListener?.close()],
+      // Last: the datapath forwards until the process is about to exit (the restart gap starts here).
+      ['VTEP', () => this.vtep?.close()],
     ];
     for (const [what, step] of steps) {
       try {

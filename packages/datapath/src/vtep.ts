@@ -275,8 +275,9 @@ export class Vtep implements VtepControl {
   async restartWorker(graceMs = 500): Promise<void> {
     if (this.closed) throw new Error(`VTEP ${this.name} is closed`);
     const old = this.worker;
-    if (old) {
-      this.worker = undefined;
+    this.worker = undefined;
+    if (old && old.threadId >= 0) {
+      // still running (wedged): ask it to stop, terminate it if it does not within graceMs
       const exited = new Promise<void>((r) => old.once('exit', () => r()));
       this.channel.port1.postMessage({ op: 'stop' } satisfies VtepCommand);
       Atomics.store(this.ctrl, CTRL_PENDING, 1);
@@ -284,8 +285,8 @@ export class Vtep implements VtepControl {
       const t = setTimeout(() => void old.terminate(), graceMs);
       await exited;
       clearTimeout(t);
-      this.channel.port1.close();
     }
+    this.channel.port1.close();
     this.workerFailure = undefined;
     await this.start(this.startOptions!);
   }
