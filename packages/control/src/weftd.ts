@@ -364,6 +364,7 @@ export class Weftd implements StatusSource {
       multiQueue: true,
       replaceSingleQueue: this.lock.held,
       reusePort: true,
+      joinRunning: !this.lock.held,
       fdb,
       offload,
       onWarning: (m) => dlog.warn(m),

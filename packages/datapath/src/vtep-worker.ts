@@ -30,8 +30,8 @@ import { EncapOffloadRoutine, OFFLOAD_TX_IOVS, OFFLOAD_TX_MESSAGES, OFFLOAD_TX_S
 import { EncapRoutine } from './encap.js';
 import { parseIpv4 } from './ipv4-address.js';
 import { POLLIN, SIZEOF_POLLFD, addressOf, libc } from './linux/libc.js';
-import { LinuxTap } from './linux/tap.js';
-import { LinuxUdp } from './linux/udp.js';
+import { LinuxTap, attachTapQueue } from './linux/tap.js';
+import { LinuxUdp, steerToNewestSocket } from './linux/udp.js';
 import { parseMac } from './mac-address.js';
 import type { VtepFeatures } from './offload-features.js';
 import { PacketArena } from './packet-arena.js';
@@ -56,6 +56,12 @@ export interface VtepWorkerData {
   counters: SharedArrayBuffer;
   ctrl: SharedArrayBuffer;
   commands: MessagePort;
+  /**
+   * Joining a device another process runs (a hand-over): the TAP queue was opened detached and the
+   * socket not yet steered; the worker attaches and steers once it is about to loop, so no frame or
+   * datagram waits in a queue nobody reads while the worker starts.
+   */
+  joinRunning?: boolean;
 }
 
 function main(d: VtepWorkerData): void {
@@ -135,6 +141,10 @@ function main(d: VtepWorkerData): void {
   };
 
   drainCommands();
+  if (d.joinRunning) {
+    if (!attachTapQueue(d.tapFd)) post({ op: 'warn', message: 'TUNSETQUEUE IFF_ATTACH_QUEUE refused' });
+    if (!steerToNewestSocket(d.udpFd)) post({ op: 'warn', message: 'SO_ATTACH_REUSEPORT_CBPF refused' });
+  }
   post({ op: 'ready' });
   while (running) {
     if (Atomics.load(ctrl, CTRL_PENDING) !== 0) {

@@ -70,6 +70,11 @@ export interface VtepOptions extends VtepRuntimeOptions {
   replaceSingleQueue?: boolean;
   /** SO_REUSEPORT on the VXLAN port, datagrams steered to the newest socket (udp.ts steerToNewestSocket). */
   reusePort?: boolean;
+  /**
+   * Another process runs this device (multiQueue + reusePort): the TAP queue stays detached and the
+   * port unsteered until this worker loops, so the running one keeps every packet meanwhile.
+   */
+  joinRunning?: boolean;
   /** Pinned FDB entries the worker starts with (e.g. from weftd's state file). */
   fdb?: readonly FdbSpec[];
   /** Packets per batch (recvmmsg/sendmmsg and TAP reads per loop turn). Default 64. */
@@ -114,6 +119,7 @@ export class Vtep implements VtepControl {
   private readonly pinned = new Map<string, string>();
   private runtimeOptions: VtepRuntimeOptions = {};
   private workerFailure: string | undefined;
+  private joined = false;
   private readonly pollBuf = new Uint8Array(2 * SIZEOF_POLLFD);
   private dumpSeq = 0;
   private readonly dumps = new Map<number, (e: FdbEntry[]) => void>();
@@ -146,6 +152,7 @@ export class Vtep implements VtepControl {
       const support: OffloadSupport = { vnetHdr: false, tso: false, udpGso: false, udpGro: false };
       const tapFd = await openTapReplacingSingleQueue(o, setting, support);
       undo.push(() => new LinuxTap(tapFd).close());
+      if (o.joinRunning && !detachTapQueue(tapFd)) throw sysError(`TUNSETQUEUE IFF_DETACH_QUEUE ${o.name}`);
       // Setting a MAC, even the same one, makes the kernel flush every neighbour on the device
       // (permanent ones included): a re-attached persistent TAP would lose its programmed peers.
       // So the address is only written when it differs.
@@ -163,7 +170,7 @@ export class Vtep implements VtepControl {
       const mac = setMac ? await readLinkMac(o.name) : before;
       const udpFd = openSocket(localIp, port, o.reusePort ?? false);
       undo.push(() => libc().close(udpFd));
-      if (o.reusePort && !steerToNewestSocket(udpFd)) throw sysError('setsockopt SO_ATTACH_REUSEPORT_CBPF');
+      if (o.reusePort && !o.joinRunning && !steerToNewestSocket(udpFd)) throw sysError('setsockopt SO_ATTACH_REUSEPORT_CBPF');
       if (setting !== 'off') probeSocketOffloads(udpFd, support);
       const { features, warnings } = decideFeatures(setting, support);
       applySocketFeatures(udpFd, features, support);
@@ -203,7 +210,10 @@ export class Vtep implements VtepControl {
       counters: this.counterArray.buffer as SharedArrayBuffer,
       ctrl: this.ctrl.buffer as SharedArrayBuffer,
       commands: this.channel.port2,
+      // only the first worker joins; a restarted one finds its queue attached and the port steered
+      joinRunning: (o.joinRunning ?? false) && !this.joined,
     };
+    this.joined = true;
     const worker = new Worker(new URL('./vtep-worker.js', import.meta.url), {
       workerData: data,
       transferList: [this.channel.port2],

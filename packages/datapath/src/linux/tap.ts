@@ -19,6 +19,7 @@ import { VNET_HDR_LEN } from '../virtio-net-hdr.js';
 import { MAX_GRO_SEGMENTS } from '../gro-coalescer.js';
 import {
   EAGAIN,
+  IFF_ATTACH_QUEUE,
   IFF_DETACH_QUEUE,
   IFF_MULTI_QUEUE,
   IFF_NO_PI,
@@ -86,6 +87,13 @@ export function openTap(name: string, opts: { persist?: boolean; vnetHdr?: boole
 export function detachTapQueue(fd: number): boolean {
   const ifr = new Uint8Array(40);
   new DataView(ifr.buffer).setUint16(IFNAMSIZ, IFF_DETACH_QUEUE, true);
+  return libc().ioctl(fd, TUNSETQUEUE, ifr) >= 0;
+}
+
+/** Re-attaches a queue detached with detachTapQueue (TUNSETQUEUE IFF_ATTACH_QUEUE). Returns false when refused. */
+export function attachTapQueue(fd: number): boolean {
+  const ifr = new Uint8Array(40);
+  new DataView(ifr.buffer).setUint16(IFNAMSIZ, IFF_ATTACH_QUEUE, true);
   return libc().ioctl(fd, TUNSETQUEUE, ifr) >= 0;
 }
 
