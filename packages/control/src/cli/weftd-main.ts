@@ -87,5 +87,7 @@ async function main(): Promise<number> {
 
 process.exitCode = await main();
 // Anything still holding the loop (a stuck etcd call) must not keep a stopped agent alive: the datapath
-// is closed by now, so every moment here is part of a restart's gap for the node's pods.
-setTimeout(() => process.exit(), 100).unref();
+// is closed by now, so every moment here is part of a restart's gap for the node's pods. pino writes
+// stdout synchronously; only the pretty transport of a terminal needs a moment to flush.
+if (process.stdout.isTTY) setTimeout(() => process.exit(), 100).unref();
+else process.exit();
