@@ -194,4 +194,6 @@ function routines(d: VtepWorkerData, st: VtepState): { encap: { run(): number };
   };
 }
 
-main(workerData as VtepWorkerData);
+// A worker started ahead of its VTEP (worker-prestart.ts) gets its data in its first message.
+if (workerData) main(workerData as VtepWorkerData);
+else parentPort!.once('message', (d: VtepWorkerData) => main(d));

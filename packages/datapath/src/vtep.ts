@@ -19,7 +19,7 @@
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
-import { MessageChannel, Worker } from 'node:worker_threads';
+import { MessageChannel, type Worker } from 'node:worker_threads';
 import { CTRL_PENDING, CTRL_SLOTS, type FdbSpec, type VtepCommand, type VtepEvent } from './commands.js';
 import { C_LOOP_HEARTBEAT, C_RX_DATAGRAMS, C_TX_FRAMES, type CounterSnapshot, newCounterArray, snapshotCounters } from './counters.js';
 import type { FdbEntry } from './fdb.js';
@@ -48,6 +48,7 @@ import { type OffloadSetting, type OffloadSupport, type VtepFeatures, decideFeat
 import type { VtepRuntimeOptions } from './vtep-state.js';
 import { VXLAN_DEFAULT_PORT, VXLAN_DEFAULT_VNI, assertPort, assertVni } from './vxlan-header.js';
 import type { VtepWorkerData } from './vtep-worker.js';
+import { newVtepWorker, takePrestartedWorker } from './worker-prestart.js';
 
 const execFileP = promisify(execFile);
 
@@ -214,10 +215,9 @@ export class Vtep implements VtepControl {
       joinRunning: (o.joinRunning ?? false) && !this.joined,
     };
     this.joined = true;
-    const worker = new Worker(new URL('./vtep-worker.js', import.meta.url), {
-      workerData: data,
-      transferList: [this.channel.port2],
-    });
+    const prestarted = takePrestartedWorker();
+    const worker = prestarted ?? newVtepWorker(data, [this.channel.port2]);
+    if (prestarted) prestarted.postMessage(data, [this.channel.port2]);
     this.worker = worker;
     return new Promise((resolve, reject) => {
       let started = false;
