@@ -25,6 +25,7 @@ export type VtepCommand =
   | { op: 'stop' };
 
 export type VtepEvent =
+  | { op: 'booted' }
   | { op: 'ready' }
   | { op: 'fdb'; id: number; entries: FdbEntry[] }
   | { op: 'warn'; message: string }

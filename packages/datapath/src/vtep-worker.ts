@@ -196,4 +196,7 @@ function routines(d: VtepWorkerData, st: VtepState): { encap: { run(): number };
 
 // A worker started ahead of its VTEP (worker-prestart.ts) gets its data in its first message.
 if (workerData) main(workerData as VtepWorkerData);
-else parentPort!.once('message', (d: VtepWorkerData) => main(d));
+else {
+  parentPort!.once('message', (d: VtepWorkerData) => main(d));
+  parentPort!.postMessage({ op: 'booted' }); // worker-prestart.ts: the process may exit safely from now on
+}

@@ -10,13 +10,27 @@ import { Worker } from 'node:worker_threads';
 
 const WORKER_URL = new URL('./vtep-worker.js', import.meta.url);
 let waiting: Worker | undefined;
+let booted: Promise<void> = Promise.resolve();
 
 /** Starts a worker that waits for its VtepWorkerData; a later Vtep.open uses it. */
 export function prestartVtepWorker(): void {
   if (waiting) return;
-  waiting = new Worker(WORKER_URL);
-  waiting.on('error', () => undefined); // an early death is seen as threadId -1 by whoever takes it
-  waiting.unref(); // never keeps a process alive that has no VTEP (--help, a failed start)
+  const w = new Worker(WORKER_URL);
+  waiting = w;
+  w.on('error', () => undefined); // an early death is seen as threadId -1 by whoever takes it
+  w.unref(); // never keeps a process alive that has no VTEP (--help, a failed start)
+  booted = new Promise((resolve) => {
+    w.once('message', () => resolve()); // its first message: modules loaded, waiting for data
+    w.once('exit', () => resolve());
+  });
+}
+
+/**
+ * Resolves once a prestarted worker has loaded its modules (at most `timeoutMs`). Exit the process only
+ * after this: terminating a thread while it loads koffi's native addon aborts the whole process.
+ */
+export function prestartSettled(timeoutMs = 3000): Promise<void> {
+  return Promise.race([booted, new Promise<void>((r) => setTimeout(r, timeoutMs).unref())]);
 }
 
 /** The prestarted worker, if there is a live one; it is handed out once. */

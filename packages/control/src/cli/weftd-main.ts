@@ -9,6 +9,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { pino, type Logger } from 'pino';
+import { prestartSettled } from '@weft/datapath/worker-prestart';
 import { NetConfError } from '../config/net-conf.js';
 import { ConfigError, parseWeftdArgs, weftdHelp } from './weftd-flags.js';
 
@@ -86,6 +87,7 @@ async function main(): Promise<number> {
 }
 
 process.exitCode = await main();
+await prestartSettled(); // see worker-prestart.ts: never exit while the worker loads its native addon
 // Anything still holding the loop (a stuck etcd call) must not keep a stopped agent alive: the datapath
 // is closed by now, so every moment here is part of a restart's gap for the node's pods. pino writes
 // stdout synchronously; only the pretty transport of a terminal needs a moment to flush.
