@@ -84,6 +84,7 @@ export class Weftd implements StatusSource {
   private datapathGaveUp: string | undefined;
   /** The state as last read or written. */
   private lastSaved: NodeState | undefined;
+  private runDirUsable = true;
 
   constructor(
     private readonly config: WeftdConfig,
@@ -125,14 +126,25 @@ export class Weftd implements StatusSource {
    * over if it holds it), then the control plane.
    */
   private async start(signal: AbortSignal): Promise<void> {
-    mkdirSync(this.config.runDir, { recursive: true });
-    const saved = await this.loadState();
-    const free = this.lock.tryAcquire();
+    this.runDirUsable = this.prepareRunDir();
+    const saved = this.runDirUsable ? await this.loadState() : undefined;
+    const free = this.runDirUsable ? this.lock.tryAcquire() : true;
     if (saved) await this.openVtepFromState(saved);
     if (!free) await this.takeOver(signal);
     if (signal.aborted) return;
-    await this.becomeHolder(saved);
+    if (this.runDirUsable) await this.becomeHolder(saved);
     await this.startControl(this.control.signal);
+  }
+
+  /** The run dir holds the state file, the lock and the socket; without it weftd runs, warned, with none of them. */
+  private prepareRunDir(): boolean {
+    try {
+      mkdirSync(this.config.runDir, { recursive: true });
+      return true;
+    } catch (e) {
+      this.log.warn({ runDir: this.config.runDir, err: (e as Error).message }, '--run-dir unusable: no state file (restarts wait for etcd), no host lock, no hand-over');
+      return false;
+    }
   }
 
   /** The state file, validated; undefined (logged) when absent or unusable: an ordinary cold start. */
@@ -229,6 +241,7 @@ export class Weftd implements StatusSource {
       peers: this.peerLeases.list().filter((p) => p.subnet !== l?.subnet),
     };
     this.lastSaved = st;
+    if (!this.runDirUsable) return;
     this.stateFile.save(st).catch((e: unknown) => this.log.warn({ err: (e as Error).message }, 'writing the state file failed'));
   }
 
