@@ -8,7 +8,7 @@
  * under a generous sanity bound (seconds, not the targets: those are bench/upgrade-bench.mjs's, on a
  * machine whose load the bench notes). Each measurement is printed for the log.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -132,6 +132,25 @@ describe('weftd restarts and upgrades (two nodes, pods, ping -i 0.01, iperf3)', 
     const metrics = await u.cluster.http(u.n1, '/metrics');
     expect(metrics).toMatch(/^weft_datapath_worker_restarts_total 2$/m);
     expect(metrics).toMatch(/^weft_datapath_tap_read_errors_total \d+$/m);
+  }, 120_000);
+
+  it('the state file is untrusted input: a hostile peer is skipped, a corrupt file means a cold start', async () => {
+    const file = join(u.n1.dir, 'weftd-state.json');
+    const p = u.n1.weftd!;
+    await p.stop(10_000);
+    const st = JSON.parse(readFileSync(file, 'utf8')) as { peers: unknown[] };
+    st.peers.push({ subnet: '10.244.250.0/24', attrs: { PublicIP: '192.168.60.250', BackendType: 'vxlan', BackendData: { VNI: 1, VtepMAC: 'ff:ff:ff:ff:ff:ff' } } }, { subnet: 'x', attrs: 7 });
+    writeFileSync(file, JSON.stringify(st));
+    const a = await u.start(u.n1, UP_RE);
+    expect(a.stdout).toMatch(/"dropped":1,"msg":"state file: malformed peer leases skipped"/);
+    expect(a.stdout).toMatch(/"peers":1,.*"msg":"datapath forwarding from the state file"/); // the group MAC never reached the FDB
+    await u.waitFor(forwards, 'forwarding', 30_000);
+    await a.stop(10_000);
+    writeFileSync(file, '{"version":1,"vtep":');
+    const b = await u.start(u.n1, UP_RE);
+    expect(b.stdout).toMatch(/"msg":"state file unusable; starting without it"/);
+    await u.waitFor(forwards, 'forwarding after a cold start', 30_000);
+    expect(JSON.parse(readFileSync(file, 'utf8')).version).toBe(1); // written again, whole
   }, 120_000);
 
   it('--cleanup removes the device and the state file', async () => {
