@@ -47,7 +47,7 @@ import { createSubnetManager } from './subnet-manager-factory.js';
 import { LeaseKeeper } from './subnet/lease-keeper.js';
 import type { Lease, LeaseEvent, NetworkConfig, SubnetManager } from './subnet/types.js';
 import { HandoverListener, requestHandover } from './state/handover.js';
-import { type NodeState, NodeStateFile, PeerLeaseMirror, readNodeState } from './state/node-state.js';
+import { type NodeState, NodeStateFile, PeerLeaseMirror, type StateVtep, readNodeState } from './state/node-state.js';
 import { decodeVxlanPeer } from './backend/vxlan-peer.js';
 
 /** How often the peers are reconciled against the host even without a snapshot (drift repair). */
@@ -169,7 +169,7 @@ export class Weftd implements StatusSource {
       if (d.ok && d.peer.publicIp !== st.publicIp) fdb.push({ mac: d.peer.vtepMac, remote: d.peer.publicIp });
     }
     try {
-      await this.openVtepWith(st.vtep.name, st.vtep.mtu, st.vtep.vni, st.vtep.port, st.vtep.mac, st.vtep.bind, fdb, st.vtep.offload);
+      await this.openVtepWith(st.vtep, fdb);
       this.netConfig = st.network;
       this.lastSaved = st;
       const mark = (n: string): number | undefined => {
@@ -357,14 +357,16 @@ export class Weftd implements StatusSource {
       this.vtep = undefined;
       this.network = undefined;
     }
-    await this.openVtepWith(name, mtu, nc.backend.vni, nc.backend.port, mac, u.ifaceAddr, fdb, this.config.vtepOffload as 'auto' | 'on' | 'off');
+    const setting = this.config.vtepOffload as StateVtep['offload'];
+    await this.openVtepWith({ name, mtu, vni: nc.backend.vni, port: nc.backend.port, mac, bind: u.ifaceAddr, offload: setting }, fdb);
     this.ensureNetwork();
     const offload = this.vtep!.features ? describeFeatures(this.vtep!.features) : 'off';
     this.log.info({ dev: name, mac, reattached: existing !== undefined, mtu, mtuSource, vni: nc.backend.vni, port: nc.backend.port, bind: u.ifaceAddr, offload }, 'VTEP open');
   }
 
   /** Opens the VTEP (multi-queue persistent TAP, SO_REUSEPORT socket) and starts watching its worker. */
-  private async openVtepWith(name: string, mtu: number, vni: number, port: number, mac: string, bind: string, fdb: Array<{ mac: string; remote: string }>, offload: 'auto' | 'on' | 'off'): Promise<void> {
+  private async openVtepWith(v: StateVtep, fdb: Array<{ mac: string; remote: string }>): Promise<void> {
+    const { name, mtu, vni, port, mac, bind, offload } = v;
     const dlog = this.log.child({ component: 'datapath', dev: name });
     this.vtep = await Vtep.open({
       name,
