@@ -5,20 +5,31 @@
  *   → VTEP `weft.<VNI>` (persistent TAP, derived MAC) → our lease → device address, subnet file,
  *   iptables → lease keeper (renewal; lost → re-acquire → re-program) → lease watch → VxlanNetwork.
  *
+ * Local state first: with a state file from an earlier run (state/node-state.ts) the VTEP opens and
+ * its FDB is programmed from it before etcd, gRPC or the Kubernetes client are even imported; the
+ * subnet manager then reconciles. Host lock and hand-over (state/handover.ts): one weftd per node is
+ * the lease keeper and host programmer (flock on <run dir>/weftd.lock); a second one (a surge
+ * upgrade) opens its own TAP queue and socket, forwards, asks the holder over <run dir>/weftd.sock
+ * to let go, takes the lock and carries on; the old one detaches and leaves. The datapath worker is
+ * watched (VtepWatchdog): a dead or wedged worker is restarted from the FDB copy.
+ *
  * Lifecycle in one method: `run()` starts everything, waits for `stop()` (SIGTERM), then takes down
  * what it started, in reverse, whether startup finished or failed half-way. What it deliberately
  * leaves behind: the lease in etcd (a restart reuses it), the persistent TAP with its address,
- * routes and neighbours (peers keep reaching this node's pods while weftd restarts), the NetworkPolicy
- * table `inet weft` (pods stay protected across a restart). What it removes: its iptables chains.
- * Waiting for etcd (config, lease) retries with backoff and is cut short by stop().
+ * routes and neighbours, the state file (the next start forwards from it at once) and the NetworkPolicy
+ * table `inet weft` (pods stay protected across a restart). What it removes: its iptables chains (not
+ * after a hand-over: the new weftd keeps them). `--cleanup` removes the rest. Waiting for etcd (config,
+ * lease) retries with backoff and is cut short by stop().
  *
  * Failure policy: a bad configuration (flags, net-conf.json, MTU, a port taken) stops weftd with an
  * error naming the cause; anything that can heal (etcd down, network full, a failed route) is
  * retried and logged, never fatal.
  */
+import { mkdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { Vtep, VXLAN_OVERHEAD_V4, describeFeatures } from '@weft/datapath';
+import { HostLock, Vtep, VtepWatchdog, VXLAN_OVERHEAD_V4, describeFeatures, type WatchdogEvent } from '@weft/datapath';
 import type { WeftdConfig } from './cli/weftd-flags.js';
 import { ConfigError } from './cli/weftd-flags.js';
 import { IpBatchProgrammer } from './backend/ip-batch-programmer.js';
@@ -32,13 +43,16 @@ import { readPreviousSubnet, writeSubnetFile } from './host/subnet-file.js';
 import { runHostTool } from './host/host-tool.js';
 import { removePolicyTable, startNetworkPolicy, type NetworkPolicyHandle } from './host/network-policy.js';
 import { containsAddress, parseIpv4Cidr } from './net/ipv4-cidr.js';
-import { parseIpv4 } from '@weft/datapath';
-import type { NodeStatus, Readiness, StatusSource } from './http/node-status.js';
+import { parseIpv4 } from '@weft/netbase';
+import type { Liveness, NodeStatus, Readiness, StatusSource } from './http/node-status.js';
 import { StatusServer } from './http/status-server.js';
 import { RetryBackoff, sleep } from './retry-backoff.js';
 import { createSubnetManager } from './subnet-manager-factory.js';
 import { LeaseKeeper } from './subnet/lease-keeper.js';
 import type { Lease, LeaseEvent, NetworkConfig, SubnetManager } from './subnet/types.js';
+import { HandoverListener, requestHandover } from './state/handover.js';
+import { type NodeState, NodeStateFile, PeerLeaseMirror, type StateVtep, readNodeState } from './state/node-state.js';
+import { decodeVxlanPeer } from './backend/vxlan-peer.js';
 
 /** How often the peers are reconciled against the host even without a snapshot (drift repair). */
 const PEER_RESYNC_MS = 60_000;
@@ -64,6 +78,18 @@ export class Weftd implements StatusSource {
   private leaseEvents = 0;
   /** Re-programming after a lease change runs one at a time. */
   private reprogram: Promise<void> = Promise.resolve();
+  private readonly lock: HostLock;
+  private readonly stateFile: NodeStateFile;
+  private readonly peerLeases = new PeerLeaseMirror();
+  private handoverListener: HandoverListener | undefined;
+  private watchdog: VtepWatchdog | undefined;
+  /** Aborted by stop() and by a hand-over: ends the control plane (etcd, programming), not the datapath. */
+  private control = new AbortController();
+  private handedOver = false;
+  private datapathGaveUp: string | undefined;
+  /** The state as last read or written. */
+  private lastSaved: NodeState | undefined;
+  private runDirUsable = true;
 
   constructor(
     private readonly config: WeftdConfig,
@@ -71,6 +97,13 @@ export class Weftd implements StatusSource {
     private readonly version = '0.0.0',
   ) {
     this.log = logger;
+    this.lock = new HostLock(join(config.runDir, 'weftd.lock'));
+    this.stateFile = NodeStateFile.inRunDir(config.runDir);
+    this.abort.signal.addEventListener('abort', () => this.control.abort(), { once: true });
+  }
+
+  private get socketPath(): string {
+    return join(this.config.runDir, 'weftd.sock');
   }
 
   /** Asks run() to finish (SIGTERM). Safe to call at any time, more than once. */
@@ -90,11 +123,137 @@ export class Weftd implements StatusSource {
     } finally {
       await this.teardown();
     }
+    if (this.datapathGaveUp) throw new Error(`datapath failed too often: ${this.datapathGaveUp}`);
   }
 
+  /**
+   * Datapath from the state file first (no etcd), then the host lock (asking a running weftd to hand
+   * over if it holds it), then the control plane.
+   */
   private async start(signal: AbortSignal): Promise<void> {
+    this.runDirUsable = this.prepareRunDir();
+    const saved = this.runDirUsable ? await this.loadState() : undefined;
+    const free = this.runDirUsable ? this.lock.tryAcquire() : true;
+    if (saved) await this.openVtepFromState(saved);
+    if (!free) await this.takeOver(signal);
+    if (signal.aborted) return;
+    if (this.runDirUsable) await this.becomeHolder(saved);
+    await this.startControl(this.control.signal);
+  }
+
+  /** The run dir holds the state file, the lock and the socket; without it weftd runs, warned, with none of them. */
+  private prepareRunDir(): boolean {
+    try {
+      mkdirSync(this.config.runDir, { recursive: true });
+      return true;
+    } catch (e) {
+      this.log.warn({ runDir: this.config.runDir, err: (e as Error).message }, '--run-dir unusable: no state file (restarts wait for etcd), no host lock, no hand-over');
+      return false;
+    }
+  }
+
+  /** The state file, validated; undefined (logged) when absent or unusable: an ordinary cold start. */
+  private async loadState(): Promise<NodeState | undefined> {
+    try {
+      const r = await readNodeState(this.stateFile.path);
+      if (!r) return undefined;
+      if (r.droppedPeers > 0) this.log.warn({ path: this.stateFile.path, dropped: r.droppedPeers }, 'state file: malformed peer leases skipped');
+      return r.state;
+    } catch (e) {
+      this.log.warn({ path: this.stateFile.path, err: (e as Error).message }, 'state file unusable; starting without it');
+      return undefined;
+    }
+  }
+
+  /** Opens the VTEP as the state file describes it, its FDB from the stored peers (decoded as etcd's leases are). */
+  private async openVtepFromState(st: NodeState): Promise<void> {
+    const t0 = performance.now();
+    const fdb = [];
+    for (const l of st.peers) {
+      const d = decodeVxlanPeer(l, st.vtep.vni);
+      if (d.ok && d.peer.publicIp !== st.publicIp) fdb.push({ mac: d.peer.vtepMac, remote: d.peer.publicIp });
+    }
+    try {
+      await this.openVtepWith(st.vtep, fdb);
+      this.netConfig = st.network;
+      this.lastSaved = st;
+      const mark = (n: string): number | undefined => {
+        const m = performance.getEntriesByName(n)[0];
+        return m ? Math.round(m.startTime) : undefined;
+      };
+      const phases = { mainMs: mark('weftd-main'), importedMs: mark('weftd-imported'), openStartMs: Math.round(t0), forwardingMs: Math.round(performance.now()) };
+      this.log.info({ dev: st.vtep.name, peers: fdb.length, ...phases }, 'datapath forwarding from the state file');
+    } catch (e) {
+      this.log.warn({ err: (e as Error).message }, 'opening the VTEP from the state file failed; it opens once the subnet manager answers');
+    }
+  }
+
+  /** Another weftd holds the lock: ask it to hand over, then wait for the lock. */
+  private async takeOver(signal: AbortSignal): Promise<void> {
+    this.log.info({ socket: this.socketPath, forwarding: this.vtep !== undefined }, 'another weftd holds the node; asking it to hand over');
+    const r = await requestHandover(this.socketPath);
+    this.log.info({ result: r.result }, 'hand-over request answered');
+    const pauseMs = process.env.WEFTD_DEBUG_HOOKS === '1' ? Number(process.env.WEFTD_DEBUG_HANDOVER_PAUSE_MS ?? 0) : 0;
+    if (pauseMs > 0) {
+      this.log.warn({ pauseMs }, 'hand-over paused before taking the lock (test hook)');
+      await sleep(pauseMs, signal);
+    }
+    const got = await this.lock.acquire(Number.MAX_SAFE_INTEGER, signal);
+    if (!got) return;
+    if (r.result === 'released') r.confirm();
+    this.log.info('host lock taken: this weftd keeps the lease and programs the node');
+  }
+
+  /** Holding the lock: listen for hand-over requests, program the host from the state file. */
+  private async becomeHolder(saved: NodeState | undefined): Promise<void> {
+    this.handoverListener = await HandoverListener.listen(this.socketPath, {
+      release: (pid) => this.release(pid),
+      takenOver: () => void this.leave(),
+      aborted: () => void this.resume(),
+    });
+    if (!saved || !this.vtep || !saved.ownLease) return;
+    const network = this.ensureNetwork();
+    const own: Lease = { subnet: saved.ownLease.subnet, attrs: saved.ownLease.attrs };
+    for (const p of saved.peers) this.peerLeases.apply([{ type: 'added', lease: p }]);
+    network.setOwnLease(own).catch((e: unknown) => this.log.warn({ err: (e as Error).message }, 'restoring the device address from the state file failed'));
+    network.handleEvents([{ type: 'snapshot', leases: [own, ...saved.peers] }]);
+  }
+
+  private ensureNetwork(): VxlanNetwork {
+    if (!this.network) {
+      this.host = new IpBatchProgrammer(this.vtep!.name);
+      this.network = new VxlanNetwork({ vtep: this.vtep!, host: this.host, logger: this.log.child({ component: 'vxlan' }), publicIp: this.underlay?.publicIp ?? this.savedPublicIp() });
+    }
+    return this.network;
+  }
+
+  private savedPublicIp(): string {
+    return this.lastSaved?.publicIp ?? '0.0.0.0';
+  }
+
+  /** Writes the state file when what it holds changed (never fatal: the next change tries again). */
+  private saveState(): void {
+    const v = this.vtep;
+    const u = this.underlay;
+    if (!v || !u || !this.netConfig) return;
+    const l = this.lease;
+    const st: NodeState = {
+      version: 1,
+      vtep: { name: v.name, mac: v.mac, mtu: v.mtu, vni: v.vni, port: v.port, bind: u.ifaceAddr, offload: this.config.vtepOffload as 'auto' | 'on' | 'off' },
+      publicIp: u.publicIp,
+      network: this.netConfig,
+      ...(l ? { ownLease: { subnet: l.subnet, attrs: l.attrs } } : {}),
+      peers: this.peerLeases.list().filter((p) => p.subnet !== l?.subnet),
+    };
+    this.lastSaved = st;
+    if (!this.runDirUsable) return;
+    this.stateFile.save(st).catch((e: unknown) => this.log.warn({ err: (e as Error).message }, 'writing the state file failed'));
+  }
+
+  /** The control plane: HTTP, underlay, subnet manager, lease, watch. Ends when `signal` aborts. */
+  private async startControl(signal: AbortSignal): Promise<void> {
     const c = this.config;
-    if (c.healthzPort > 0) this.http = await StatusServer.listen(this, c.healthzIp, c.healthzPort, this.log.child({ component: 'http' }));
+    if (c.healthzPort > 0) this.http = await this.listenHttp();
     const underlay = await findUnderlay({ ifaces: c.ifaces, ...(c.publicIp ? { publicIp: c.publicIp } : {}) });
     this.underlay = underlay;
     const previousSubnet = await readPreviousSubnet(c.subnetFile);
@@ -106,7 +265,9 @@ export class Weftd implements StatusSource {
     const netConfig = await this.retrying('reading the network config', () => sm.getNetworkConfig(), signal, fatal);
     if (!netConfig) return;
     this.netConfig = netConfig;
-    await this.openVtep(netConfig, underlay);
+    if (!this.vtep || !this.vtepMatches(netConfig, underlay)) await this.openVtep(netConfig, underlay);
+    this.ensureNetwork();
+    this.saveState();
     const lease = await this.retrying('acquiring a subnet lease', () => sm.acquireLease(this.leaseAttrs(), signal), signal);
     if (!lease) return;
     await this.applyLease(lease);
@@ -129,6 +290,73 @@ export class Weftd implements StatusSource {
     this.policy = async (pod) => netpol.explain(pod);
   }
 
+  private listenHttp(): Promise<StatusServer> {
+    const c = this.config;
+    return StatusServer.listen(this, c.healthzIp, c.healthzPort, this.log.child({ component: 'http' }));
+  }
+
+  /** Whether the VTEP opened from the state file is what the config and underlay ask for now. */
+  private vtepMatches(nc: NetworkConfig, u: Underlay): boolean {
+    const v = this.vtep!;
+    const mtu = nc.backend.mtu ?? u.mtu - VXLAN_OVERHEAD_V4;
+    const same = v.vni === nc.backend.vni && v.port === nc.backend.port && v.mtu === mtu && v.mac === deriveVtepMac(u.publicIp, nc.backend.vni) && this.lastSaved?.vtep.bind === u.ifaceAddr;
+    if (!same) this.log.warn({ dev: v.name }, 'the VTEP of the state file differs from the config or underlay now; re-opening it');
+    return same;
+  }
+
+  // --- hand-over, old side ---
+
+  /** A newer weftd forwards already and asks for the node: stop keeping and programming, let go of the lock. */
+  private async release(pid: number): Promise<void> {
+    this.log.info({ pid }, 'hand-over requested by a newer weftd; releasing the node');
+    await this.stopControl();
+    void this.handoverListener?.close(); // stops accepting now; the requester's connection stays open
+    this.handoverListener = undefined;
+    this.lock.release();
+  }
+
+  /** The newer weftd holds the lock: detach our TAP queue (the kernel sends to its queue), stop, leave. */
+  private async leave(): Promise<void> {
+    this.handedOver = true;
+    this.watchdog?.stop();
+    const detached = this.vtep?.detachQueue() ?? false;
+    await sleep(50); // the worker drains what its queue and socket still hold
+    await this.vtep?.close();
+    this.vtep = undefined;
+    this.log.info({ detached, after: this.config.afterHandover }, 'handed the node over to a newer weftd');
+    if (this.config.afterHandover === 'exit') this.stop();
+  }
+
+  /** The newer weftd went away before taking over: take the lock back and carry on. */
+  private async resume(): Promise<void> {
+    this.log.warn('hand-over aborted (the newer weftd went away); resuming');
+    if (!(await this.lock.acquire(Number.MAX_SAFE_INTEGER, this.abort.signal))) return;
+    this.control = new AbortController();
+    if (this.abort.signal.aborted) return;
+    await this.becomeHolder(undefined);
+    await this.startControl(this.control.signal).catch((e: unknown) => {
+      this.log.fatal({ err: e }, `resuming after an aborted hand-over failed: ${(e as Error).message}`);
+      this.datapathGaveUp = (e as Error).message;
+      this.stop();
+    });
+  }
+
+  /** Ends the control plane (lease keeping, watch, programming, iptables checks, HTTP); the datapath stays. */
+  private async stopControl(): Promise<void> {
+    this.control.abort();
+    this.keeper?.stop();
+    this.keeper = undefined;
+    this.leaseHeld = false;
+    for (const step of [() => this.watch, () => this.reprogram, () => this.network?.close(), () => this.iptables?.pause(), () => this.http?.close(), () => this.sm?.close()]) {
+      await Promise.resolve(step()).catch((e: unknown) => this.log.warn({ err: (e as Error).message }, 'stopping the control plane'));
+    }
+    this.watch = undefined;
+    this.network = undefined;
+    this.iptables = undefined;
+    this.http = undefined;
+    this.sm = undefined;
+  }
+
   private async openVtep(nc: NetworkConfig, u: Underlay): Promise<void> {
     const mtu = nc.backend.mtu ?? u.mtu - VXLAN_OVERHEAD_V4;
     const mtuSource = nc.backend.mtu ? 'Backend.MTU' : `underlay ${u.iface} MTU ${u.mtu} - ${VXLAN_OVERHEAD_V4}`;
@@ -138,22 +366,58 @@ export class Weftd implements StatusSource {
     // Whether a persistent TAP survived an earlier run (for the log). Vtep.open leaves an unchanged MAC
     // alone, so the neighbours programmed on the device survive the re-attach.
     const existing = await readFile(`/sys/class/net/${name}/address`, 'utf8').then((t) => t.trim(), () => undefined);
+    const fdb = this.vtep ? (await this.vtep.fdbEntries()).filter((e) => e.kind === 'pinned') : [];
+    if (this.vtep) {
+      this.watchdog?.stop();
+      await this.vtep.close();
+      this.vtep = undefined;
+      this.network = undefined;
+    }
+    const setting = this.config.vtepOffload as StateVtep['offload'];
+    await this.openVtepWith({ name, mtu, vni: nc.backend.vni, port: nc.backend.port, mac, bind: u.ifaceAddr, offload: setting }, fdb);
+    this.ensureNetwork();
+    const offload = this.vtep!.features ? describeFeatures(this.vtep!.features) : 'off';
+    this.log.info({ dev: name, mac, reattached: existing !== undefined, mtu, mtuSource, vni: nc.backend.vni, port: nc.backend.port, bind: u.ifaceAddr, offload }, 'VTEP open');
+  }
+
+  /** Opens the VTEP (multi-queue persistent TAP, SO_REUSEPORT socket) and starts watching its worker. */
+  private async openVtepWith(v: StateVtep, fdb: Array<{ mac: string; remote: string }>): Promise<void> {
+    const { name, mtu, vni, port, mac, bind, offload } = v;
     const dlog = this.log.child({ component: 'datapath', dev: name });
     this.vtep = await Vtep.open({
       name,
       mtu,
-      vni: nc.backend.vni,
-      port: nc.backend.port,
+      vni,
+      port,
       mac,
-      localIp: u.ifaceAddr,
+      localIp: bind,
       persist: true,
-      offload: this.config.vtepOffload as 'auto' | 'on' | 'off',
+      multiQueue: true,
+      replaceSingleQueue: this.lock.held,
+      reusePort: true,
+      joinRunning: !this.lock.held,
+      fdb,
+      offload,
       onWarning: (m) => dlog.warn(m),
     });
-    this.host = new IpBatchProgrammer(name);
-    this.network = new VxlanNetwork({ vtep: this.vtep, host: this.host, logger: this.log.child({ component: 'vxlan' }), publicIp: u.publicIp });
-    const offload = this.vtep.features ? describeFeatures(this.vtep.features) : 'off';
-    this.log.info({ dev: name, mac, reattached: existing !== undefined, mtu, mtuSource, vni: nc.backend.vni, port: nc.backend.port, bind: u.ifaceAddr, offload }, 'VTEP open');
+    this.watchdog = new VtepWatchdog(this.vtep, { onEvent: (e) => this.onWatchdog(e, dlog) });
+    this.watchdog.start();
+  }
+
+  private onWatchdog(e: WatchdogEvent, log: Logger): void {
+    if (e.type === 'failed') log.error({ cause: e.cause }, `datapath failed: ${e.cause}; restarting the worker`);
+    else if (e.type === 'restarted') log.warn({ cause: e.cause, restarts: e.restarts }, 'datapath worker restarted from the FDB copy');
+    else {
+      log.fatal({ cause: e.cause, restarts: e.restarts }, 'datapath failed more than 5 times in a minute; exiting for the kubelet to restart weftd');
+      this.datapathGaveUp = e.cause;
+      this.stop();
+    }
+  }
+
+  /** Test hooks (WEFTD_DEBUG_HOOKS=1): end the worker thread, or wedge it for `ms`. */
+  debugDatapath(what: 'terminate' | 'stall', ms = 3000): void {
+    if (what === 'terminate') void this.vtep?.debugTerminateWorker();
+    else this.vtep?.debugStall(ms);
   }
 
   private leaseAttrs(): Lease['attrs'] {
@@ -171,6 +435,7 @@ export class Weftd implements StatusSource {
     this.lease = lease;
     this.leaseHeld = true;
     await this.network!.setOwnLease(lease);
+    this.saveState();
     await writeSubnetFile(this.config.subnetFile, { network: nc.network, subnet: lease.subnet, mtu: this.vtep!.mtu, ipMasq: this.config.ipMasq });
     this.subnetFileWritten = true;
     this.log.info({ path: this.config.subnetFile, subnet: lease.subnet, expiration: lease.expiration }, 'subnet file written');
@@ -193,7 +458,10 @@ export class Weftd implements StatusSource {
 
   private keepLease(sm: SubnetManager, lease: Lease): void {
     const keeper = new LeaseKeeper({ manager: sm, lease, renewMarginMs: this.config.subnetLeaseRenewMargin * 60_000, logger: this.log });
-    keeper.on('renewed', (l) => (this.lease = l));
+    keeper.on('renewed', (l) => {
+      this.lease = l;
+      this.saveState();
+    });
     keeper.on('lost', () => (this.leaseHeld = false));
     keeper.on('reacquired', (l) => {
       this.reprogram = this.reprogram
@@ -208,6 +476,8 @@ export class Weftd implements StatusSource {
     this.leaseEvents += events.length;
     this.keeper?.observe(events);
     this.network?.handleEvents(events);
+    this.peerLeases.apply(events);
+    this.saveState();
   }
 
   /** Retries `f` with backoff (1 s → 10 s) until it succeeds, fails fatally, or stop() is called (→ undefined). */
@@ -230,15 +500,18 @@ export class Weftd implements StatusSource {
   private async teardown(): Promise<void> {
     this.abort.abort();
     this.keeper?.stop();
+    this.watchdog?.stop();
     const steps: Array<[string, () => Promise<unknown> | undefined]> = [
       ['lease watch', () => this.watch],
       ['network policy', () => this.netpol?.done],
       ['re-programming', () => this.reprogram],
       ['vxlan network', () => this.network?.close()],
-      ['iptables chains', () => this.iptables?.removeAll()],
-      ['VTEP', () => this.vtep?.close()],
+      ['iptables chains', () => (this.handedOver ? undefined : this.iptables?.removeAll())],
       ['HTTP server', () => this.http?.close()],
       ['subnet manager', () => this.sm?.close()],
+      ['hand-over socket', () => this.handoverListener?.close()],
+      // Last: the datapath forwards until the process is about to exit (the restart gap starts here).
+      ['VTEP', () => this.vtep?.close()],
     ];
     for (const [what, step] of steps) {
       try {
@@ -247,7 +520,9 @@ export class Weftd implements StatusSource {
         this.log.warn({ err: (e as Error).message }, `stopping the ${what} failed`);
       }
     }
-    if (this.lease) this.log.info({ subnet: this.lease.subnet, dev: this.vtep?.name }, 'weftd stopped; lease, device and routes left in place');
+    this.lock.release();
+    if (this.handedOver) this.log.info('weftd stopped after handing the node over');
+    else if (this.lease) this.log.info({ subnet: this.lease.subnet, dev: this.vtep?.name }, 'weftd stopped; lease, device, routes and state file left in place');
     else this.log.info('weftd stopped');
   }
 
@@ -255,8 +530,14 @@ export class Weftd implements StatusSource {
 
   async readiness(): Promise<Readiness> {
     const deviceUp = this.host ? await this.host.isUp() : false;
-    const checks = { leaseHeld: this.leaseHeld, deviceUp, subnetFileWritten: this.subnetFileWritten };
-    return { ready: checks.leaseHeld && checks.deviceUp && checks.subnetFileWritten, checks };
+    const datapathHealthy = this.watchdog?.healthy ?? false;
+    const checks = { leaseHeld: this.leaseHeld, deviceUp, subnetFileWritten: this.subnetFileWritten, datapathHealthy };
+    return { ready: checks.leaseHeld && checks.deviceUp && checks.subnetFileWritten && datapathHealthy, checks };
+  }
+
+  liveness(): Liveness {
+    const w = this.watchdog;
+    return w && !w.healthy ? { ok: false, ...(w.cause ? { cause: w.cause } : {}) } : { ok: true };
   }
 
   async status(): Promise<NodeStatus> {
@@ -277,6 +558,7 @@ export class Weftd implements StatusSource {
       iptablesRepairs: this.iptables?.repairs ?? 0,
       leaseEvents: this.leaseEvents,
       ...(this.netpol ? { policy: await this.netpol.status() } : {}),
+      ...(this.watchdog ? { datapath: { healthy: this.watchdog.healthy, ...(this.watchdog.cause ? { cause: this.watchdog.cause } : {}), workerRestarts: this.watchdog.restarts } } : {}),
     };
   }
 

@@ -82,3 +82,19 @@ describe('status server', () => {
     }
   });
 });
+
+describe('/healthz and a failed datapath', () => {
+  it('503 with the cause while the watchdog holds the datapath failed; 200 once it recovered', async () => {
+    const src = new Source() as Source & { liveness: () => { ok: boolean; cause?: string } };
+    let failed: string | undefined = 'datapath worker stalled: no loop turn for 1000 ms';
+    src.liveness = () => (failed ? { ok: false, cause: failed } : { ok: true });
+    src.ready = { ready: false, checks: { leaseHeld: true, deviceUp: true, subnetFileWritten: true, datapathHealthy: false } };
+    const get = await serve(src);
+    const h = await get('/healthz');
+    expect(h.status).toBe(503);
+    expect(await h.text()).toBe('datapath failed: datapath worker stalled: no loop turn for 1000 ms\n');
+    expect(await (await get('/readyz')).text()).toBe('not ready: datapathHealthy\n');
+    failed = undefined;
+    expect((await get('/healthz')).status).toBe(200);
+  });
+});

@@ -83,4 +83,14 @@ describe('weftd flags', () => {
       expect(help).toContain(`WEFTD_${envName} or FLANNELD_${envName}`);
     }
   });
+  it('--run-dir defaults to the subnet file\'s directory; --after-handover is exit or wait', () => {
+    const run = (argv: string[]): WeftdConfig => (parseWeftdArgs(argv, {}) as { config: WeftdConfig }).config;
+    expect(run([]).runDir).toBe('/run/flannel');
+    expect(run(['--subnet-file=/tmp/n1/subnet.env']).runDir).toBe('/tmp/n1');
+    expect(run(['--run-dir=/run/weft']).runDir).toBe('/run/weft');
+    expect(run([]).afterHandover).toBe('exit');
+    expect(run(['--after-handover=wait']).afterHandover).toBe('wait');
+    expect(() => run(['--after-handover=stay'])).toThrow(/--after-handover: "stay" must be exit or wait/);
+    expect(run(['--cleanup']).cleanup).toBe(true);
+  });
 });

@@ -20,9 +20,12 @@ export type VtepCommand =
   | { op: 'fdb-replace'; entries: FdbSpec[] }
   | { op: 'options'; options: VtepRuntimeOptions }
   | { op: 'fdb-dump'; id: number }
+  /** Test hook: the worker busy-waits this long without a heartbeat (a wedged datapath, for the watchdog's test). */
+  | { op: 'debug-stall'; ms: number }
   | { op: 'stop' };
 
 export type VtepEvent =
+  | { op: 'booted' }
   | { op: 'ready' }
   | { op: 'fdb'; id: number; entries: FdbEntry[] }
   | { op: 'warn'; message: string }

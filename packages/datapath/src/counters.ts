@@ -51,6 +51,12 @@ export const COUNTERS = [
   'rx_coalesced_frames', // TCP super-frames written to the TAP
   'rx_coalesced_segments', // segments merged into them
   'rx_csum_bad', // inner IP/TCP checksum wrong: not coalesced, written alone for the kernel to drop
+  // errors of the descriptors (their errno goes to the port's lastXxxErrno) and the worker's pulse
+  'tap_read_errors', // TAP reads failing with anything but EAGAIN
+  'tap_write_errors', // TAP writes failing (the frame is also counted as a drop)
+  'udp_recv_errors', // recvmmsg failing with anything but EAGAIN/EINTR
+  'udp_send_errors', // sendmmsg failures (the datagrams are also counted as drops)
+  'loop_heartbeat', // the worker's loop turns, idle ones included (poll wakes every 200 ms): the watchdog's pulse
 ] as const;
 export type CounterName = (typeof COUNTERS)[number];
 
@@ -85,6 +91,11 @@ export const C_RX_GRO_MESSAGES = COUNTER_INDEX.rx_gro_messages;
 export const C_RX_COALESCED_FRAMES = COUNTER_INDEX.rx_coalesced_frames;
 export const C_RX_COALESCED_SEGMENTS = COUNTER_INDEX.rx_coalesced_segments;
 export const C_RX_CSUM_BAD = COUNTER_INDEX.rx_csum_bad;
+export const C_TAP_READ_ERRORS = COUNTER_INDEX.tap_read_errors;
+export const C_TAP_WRITE_ERRORS = COUNTER_INDEX.tap_write_errors;
+export const C_UDP_RECV_ERRORS = COUNTER_INDEX.udp_recv_errors;
+export const C_UDP_SEND_ERRORS = COUNTER_INDEX.udp_send_errors;
+export const C_LOOP_HEARTBEAT = COUNTER_INDEX.loop_heartbeat;
 
 export interface CounterSnapshot {
   counters: Record<CounterName, number>;

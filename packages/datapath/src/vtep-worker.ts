@@ -5,7 +5,8 @@
  *   loop:
  *     commands pending?  -> apply (FDB, options, dump, stop)
  *     encap batch (TAP -> UDP), decap batch (UDP -> TAP)
- *     both idle?         -> poll(TAP, UDP, eventfd, 1 s)
+ *     both idle?         -> poll(TAP, UDP, eventfd, 200 ms)
+ *     every turn         -> loop_heartbeat++ (the watchdog in vtep-watchdog.ts sees a live loop)
  *     once a second      -> age learned FDB entries
  *
  * No spinning before sleep: polling the TAP and socket for 50-1000 µs after the last packet (to skip
@@ -22,19 +23,22 @@
  */
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { CTRL_PENDING, type VtepCommand, type VtepEvent } from './commands.js';
-import { C_FDB_ENTRIES, C_FDB_LEARNED, C_FDB_PEERS, C_LOOP_BATCHES, C_LOOP_POLLS } from './counters.js';
+import { C_FDB_ENTRIES, C_FDB_LEARNED, C_FDB_PEERS, C_LOOP_BATCHES, C_LOOP_HEARTBEAT, C_LOOP_POLLS } from './counters.js';
 import { DecapOffloadRoutine } from './decap-offload.js';
 import { DecapRoutine } from './decap.js';
 import { EncapOffloadRoutine, OFFLOAD_TX_IOVS, OFFLOAD_TX_MESSAGES, OFFLOAD_TX_SCRATCH } from './encap-offload.js';
 import { EncapRoutine } from './encap.js';
 import { parseIpv4 } from './ipv4-address.js';
 import { POLLIN, SIZEOF_POLLFD, addressOf, libc } from './linux/libc.js';
-import { LinuxTap } from './linux/tap.js';
-import { LinuxUdp } from './linux/udp.js';
+import { LinuxTap, attachTapQueue } from './linux/tap.js';
+import { LinuxUdp, steerToNewestSocket } from './linux/udp.js';
 import { parseMac } from './mac-address.js';
 import type { VtepFeatures } from './offload-features.js';
 import { PacketArena } from './packet-arena.js';
 import { VtepState, type VtepRuntimeOptions } from './vtep-state.js';
+
+/** Idle sleep: short enough that the heartbeat moves several times within the watchdog's 1 s. */
+const IDLE_POLL_MS = 200;
 
 export interface VtepWorkerData {
   tapFd: number;
@@ -52,6 +56,12 @@ export interface VtepWorkerData {
   counters: SharedArrayBuffer;
   ctrl: SharedArrayBuffer;
   commands: MessagePort;
+  /**
+   * Joining a device another process runs (a hand-over): the TAP queue was opened detached and the
+   * socket not yet steered; the worker attaches and steers once it is about to loop, so no frame or
+   * datagram waits in a queue nobody reads while the worker starts.
+   */
+  joinRunning?: boolean;
 }
 
 function main(d: VtepWorkerData): void {
@@ -103,6 +113,11 @@ function main(d: VtepWorkerData): void {
       case 'fdb-dump':
         post({ op: 'fdb', id: cmd.id, entries: st.fdb.entries(performance.now()) });
         break;
+      case 'debug-stall': {
+        const until = performance.now() + Math.min(cmd.ms, 60_000);
+        while (performance.now() < until);
+        break;
+      }
       case 'stop':
         running = false;
         break;
@@ -126,6 +141,10 @@ function main(d: VtepWorkerData): void {
   };
 
   drainCommands();
+  if (d.joinRunning) {
+    if (!attachTapQueue(d.tapFd)) post({ op: 'warn', message: 'TUNSETQUEUE IFF_ATTACH_QUEUE refused' });
+    if (!steerToNewestSocket(d.udpFd)) post({ op: 'warn', message: 'SO_ATTACH_REUSEPORT_CBPF refused' });
+  }
   post({ op: 'ready' });
   while (running) {
     if (Atomics.load(ctrl, CTRL_PENDING) !== 0) {
@@ -133,12 +152,13 @@ function main(d: VtepWorkerData): void {
       if (!running) break;
     }
     st.now = performance.now();
+    st.c[C_LOOP_HEARTBEAT]++;
     const moved = encap.run() + decap.run();
     if (moved > 0) {
       st.c[C_LOOP_BATCHES]++;
     } else {
       st.c[C_LOOP_POLLS]++;
-      c.poll(pollAddr, 3, 1000);
+      c.poll(pollAddr, 3, IDLE_POLL_MS);
       if ((pollDv.getInt16(2 * SIZEOF_POLLFD + 6, true) & POLLIN) !== 0) c.read(d.wakeFd, wakeBuf, 8);
     }
     if (st.now - lastAge >= 1000) {
@@ -158,7 +178,7 @@ function routines(d: VtepWorkerData, st: VtepState): { encap: { run(): number };
   const slotSize = offload ? PacketArena.offloadSlotSize() : PacketArena.slotSizeFor(d.mtu);
   const txArena = new PacketArena(d.batch, slotSize, offload ? OFFLOAD_TX_SCRATCH : 0);
   const rxArena = new PacketArena(d.batch, slotSize, offload ? 64 : 0);
-  const tap = new LinuxTap(d.tapFd, { vnetHdr: offload });
+  const tap = new LinuxTap(d.tapFd, { vnetHdr: offload, counters: st.c });
   const udp = offload
     ? new LinuxUdp(d.udpFd, st.c, d.batch + 64, { gso: f.udpGso, gro: f.udpGro, batchMessages: OFFLOAD_TX_MESSAGES, batchIovs: OFFLOAD_TX_IOVS })
     : new LinuxUdp(d.udpFd, st.c, d.batch + 64);
@@ -174,4 +194,9 @@ function routines(d: VtepWorkerData, st: VtepState): { encap: { run(): number };
   };
 }
 
-main(workerData as VtepWorkerData);
+// A worker started ahead of its VTEP (worker-prestart.ts) gets its data in its first message.
+if (workerData) main(workerData as VtepWorkerData);
+else {
+  parentPort!.once('message', (d: VtepWorkerData) => main(d));
+  parentPort!.postMessage({ op: 'booted' }); // worker-prestart.ts: the process may exit safely from now on
+}

@@ -6,25 +6,49 @@
  * delete pinned FDB entries, replace them all (re-sync), change options, read counters (shared
  * memory: free), dump the FDB, close. If any step of `open()` fails, what it already made is undone.
  *
+ * Surviving the worker and the process: the Vtep keeps a copy of the pinned FDB and the options, so
+ * `restartWorker()` (the watchdog's remedy, vtep-watchdog.ts) starts a fresh worker on the same
+ * descriptors and gives it that copy; `failure()` says why a worker ended unasked. With `multiQueue`
+ * and `reusePort` a second process opens the same device and port while the first still runs (an
+ * upgrade hand-over); `detachQueue()` is the old one's way out without dropping the device.
+ *
  * Offloads (`offload`, default 'auto'): the TAP is opened with IFF_VNET_HDR and TSO, the socket with
  * UDP GSO/GRO, as far as the kernel accepts them; `features` says what the VTEP runs with (see
  * offload-features.ts), and every offload that was wanted but is missing goes to `onWarning`.
  */
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
-import { MessageChannel, Worker } from 'node:worker_threads';
+import { MessageChannel, type Worker } from 'node:worker_threads';
 import { CTRL_PENDING, CTRL_SLOTS, type FdbSpec, type VtepCommand, type VtepEvent } from './commands.js';
-import { type CounterSnapshot, newCounterArray, snapshotCounters } from './counters.js';
+import { C_LOOP_HEARTBEAT, C_RX_DATAGRAMS, C_TX_FRAMES, type CounterSnapshot, newCounterArray, snapshotCounters } from './counters.js';
 import type { FdbEntry } from './fdb.js';
 import { parseIpv4 } from './ipv4-address.js';
-import { EFD_CLOEXEC, EFD_NONBLOCK, SOL_SOCKET, SOL_UDP, SO_NO_CHECK, TUN_F_CSUM, TUN_F_TSO4, UDP_GRO, libc, setIntOpt, sysError } from './linux/libc.js';
-import { LinuxTap, assertIfName, configureVnetHeader, openTap, setTapOffloads } from './linux/tap.js';
-import { enableUdpGro, openVxlanSocket, probeUdpGso } from './linux/udp.js';
+import {
+  EFD_CLOEXEC,
+  EFD_NONBLOCK,
+  EINVAL,
+  POLLIN,
+  SIZEOF_POLLFD,
+  SOL_SOCKET,
+  SOL_UDP,
+  SO_NO_CHECK,
+  TUN_F_CSUM,
+  TUN_F_TSO4,
+  UDP_GRO,
+  addressOf,
+  libc,
+  setIntOpt,
+  sysError,
+} from './linux/libc.js';
+import { LinuxTap, assertIfName, configureVnetHeader, detachTapQueue, openTap, setTapOffloads } from './linux/tap.js';
+import { enableUdpGro, openVxlanSocket, probeUdpGso, steerToNewestSocket } from './linux/udp.js';
 import { parseMac } from './mac-address.js';
 import { type OffloadSetting, type OffloadSupport, type VtepFeatures, decideFeatures, parseOffloadSetting } from './offload-features.js';
 import type { VtepRuntimeOptions } from './vtep-state.js';
 import { VXLAN_DEFAULT_PORT, VXLAN_DEFAULT_VNI, assertPort, assertVni } from './vxlan-header.js';
 import type { VtepWorkerData } from './vtep-worker.js';
+import { newVtepWorker, takePrestartedWorker } from './worker-prestart.js';
 
 const execFileP = promisify(execFile);
 
@@ -41,6 +65,19 @@ export interface VtepOptions extends VtepRuntimeOptions {
   mac?: string;
   /** Keep the TAP after the process exits, so a restart re-attaches to it with routes intact. */
   persist?: boolean;
+  /** IFF_MULTI_QUEUE: each open attaches a queue, so two processes can run the device at once. */
+  multiQueue?: boolean;
+  /** With multiQueue: a device left single-queue (by an older weft) is deleted and made again. */
+  replaceSingleQueue?: boolean;
+  /** SO_REUSEPORT on the VXLAN port, datagrams steered to the newest socket (udp.ts steerToNewestSocket). */
+  reusePort?: boolean;
+  /**
+   * Another process runs this device (multiQueue + reusePort): the TAP queue stays detached and the
+   * port unsteered until this worker loops, so the running one keeps every packet meanwhile.
+   */
+  joinRunning?: boolean;
+  /** Pinned FDB entries the worker starts with (e.g. from weftd's state file). */
+  fdb?: readonly FdbSpec[];
   /** Packets per batch (recvmmsg/sendmmsg and TAP reads per loop turn). Default 64. */
   batchSize?: number;
   learnMax?: number;
@@ -76,8 +113,15 @@ export interface VtepControl {
 export class Vtep implements VtepControl {
   private readonly ctrl = new Int32Array(new SharedArrayBuffer(CTRL_SLOTS * 4));
   private readonly counterArray = newCounterArray(true);
-  private readonly channel = new MessageChannel();
+  private channel = new MessageChannel();
   private worker: Worker | undefined;
+  private startOptions: VtepOptions | undefined;
+  /** The pinned FDB and options as the control plane last set them: what a restarted worker gets. */
+  private readonly pinned = new Map<string, string>();
+  private runtimeOptions: VtepRuntimeOptions = {};
+  private workerFailure: string | undefined;
+  private joined = false;
+  private readonly pollBuf = new Uint8Array(2 * SIZEOF_POLLFD);
   private dumpSeq = 0;
   private readonly dumps = new Map<number, (e: FdbEntry[]) => void>();
   private closed = false;
@@ -107,20 +151,27 @@ export class Vtep implements VtepControl {
     const undo: Array<() => void> = [];
     try {
       const support: OffloadSupport = { vnetHdr: false, tso: false, udpGso: false, udpGro: false };
-      const tapFd = openTapWithOffloads(o, setting, support);
+      const tapFd = await openTapReplacingSingleQueue(o, setting, support);
       undo.push(() => new LinuxTap(tapFd).close());
+      if (o.joinRunning && !detachTapQueue(tapFd)) throw sysError(`TUNSETQUEUE IFF_DETACH_QUEUE ${o.name}`);
       // Setting a MAC, even the same one, makes the kernel flush every neighbour on the device
       // (permanent ones included): a re-attached persistent TAP would lose its programmed peers.
       // So the address is only written when it differs.
-      const before = await readLinkMac(o.name);
+      const link = readLinkSysfs(o.name);
+      const before = link?.mac ?? (await readLinkMac(o.name));
       const setMac = o.mac !== undefined && o.mac.toLowerCase() !== before.toLowerCase();
+      // A re-attached persistent device usually has it all already: then no `ip` spawn (the restart gap).
+      const settled = link !== undefined && !setMac && link.mtu === o.mtu && link.txqlen === 1000 && link.up;
       const linkArgs = ['link', 'set', 'dev', o.name, ...(setMac ? ['address', o.mac!] : []), 'mtu', String(o.mtu), 'txqueuelen', '1000', 'up'];
-      await execFileP('ip', linkArgs).catch((e: { stderr?: string }) => {
-        throw new Error(`ip ${linkArgs.join(' ')}: ${e.stderr?.trim() ?? String(e)}`);
-      });
+      if (!settled) {
+        await execFileP('ip', linkArgs).catch((e: { stderr?: string }) => {
+          throw new Error(`ip ${linkArgs.join(' ')}: ${e.stderr?.trim() ?? String(e)}`);
+        });
+      }
       const mac = setMac ? await readLinkMac(o.name) : before;
-      const udpFd = openSocket(localIp, port);
+      const udpFd = openSocket(localIp, port, o.reusePort ?? false);
       undo.push(() => libc().close(udpFd));
+      if (o.reusePort && !o.joinRunning && !steerToNewestSocket(udpFd)) throw sysError('setsockopt SO_ATTACH_REUSEPORT_CBPF');
       if (setting !== 'off') probeSocketOffloads(udpFd, support);
       const { features, warnings } = decideFeatures(setting, support);
       applySocketFeatures(udpFd, features, support);
@@ -129,6 +180,9 @@ export class Vtep implements VtepControl {
       if (wakeFd < 0) throw sysError('eventfd');
       undo.push(() => libc().close(wakeFd));
       const vtep = new Vtep(o.name, mac, o.mtu, vni, port, features, tapFd, udpFd, wakeFd);
+      vtep.startOptions = o;
+      vtep.runtimeOptions = { peerCheck: o.peerCheck ?? true, learning: o.learning ?? false, flood: o.flood ?? false };
+      for (const e of o.fdb ?? []) vtep.pinned.set(e.mac, e.remote);
       await vtep.start(o);
       return vtep;
     } catch (e) {
@@ -138,6 +192,9 @@ export class Vtep implements VtepControl {
   }
 
   private start(o: VtepOptions): Promise<void> {
+    this.channel = new MessageChannel();
+    // The worker drains its port before 'ready': it starts forwarding with the FDB copy in place.
+    if (this.pinned.size > 0) this.channel.port1.postMessage({ op: 'fdb-replace', entries: [...this.pinned].map(([mac, remote]) => ({ mac, remote })) } satisfies VtepCommand);
     const data: VtepWorkerData = {
       tapFd: this.tapFd,
       udpFd: this.udpFd,
@@ -148,27 +205,108 @@ export class Vtep implements VtepControl {
       batch: o.batchSize ?? 64,
       ownMac: this.mac,
       features: this.features,
-      options: { peerCheck: o.peerCheck ?? true, learning: o.learning ?? false, flood: o.flood ?? false },
+      options: this.runtimeOptions,
       learnMax: o.learnMax ?? 4096,
       ageingMs: o.ageingMs ?? 300_000,
       counters: this.counterArray.buffer as SharedArrayBuffer,
       ctrl: this.ctrl.buffer as SharedArrayBuffer,
       commands: this.channel.port2,
+      // only the first worker joins; a restarted one finds its queue attached and the port steered
+      joinRunning: (o.joinRunning ?? false) && !this.joined,
     };
-    const worker = new Worker(new URL('./vtep-worker.js', import.meta.url), {
-      workerData: data,
-      transferList: [this.channel.port2],
-    });
+    this.joined = true;
+    const prestarted = takePrestartedWorker();
+    const worker = prestarted ?? newVtepWorker(data, [this.channel.port2]);
+    if (prestarted) prestarted.postMessage(data, [this.channel.port2]);
     this.worker = worker;
     return new Promise((resolve, reject) => {
-      worker.once('error', reject);
+      let started = false;
+      worker.on('error', (e) => {
+        if (!started) reject(e);
+        else if (this.worker === worker) this.workerFailure ??= `datapath worker failed: ${e.message}`;
+      });
       worker.on('message', (e: VtepEvent) => {
-        if (e.op === 'ready') resolve();
-        else if (e.op === 'fdb') this.dumps.get(e.id)?.(e.entries);
+        if (e.op === 'ready') {
+          started = true;
+          resolve();
+        } else if (e.op === 'fdb') this.dumps.get(e.id)?.(e.entries);
         else if (e.op === 'warn') o.onWarning?.(e.message);
       });
-      worker.once('exit', (code) => reject(new Error(`datapath worker exited (${code}) during start`)));
+      worker.once('exit', (code) => {
+        if (!started) reject(new Error(`datapath worker exited (${code}) during start`));
+        else if (this.worker === worker && !this.closed) this.workerFailure ??= `datapath worker exited (code ${code})`;
+      });
     });
+  }
+
+  /** Why the worker ended without being asked (error or exit), or undefined while it runs. */
+  failure(): string | undefined {
+    return this.workerFailure;
+  }
+
+  /** The worker's loop turns: moves every ≤ 200 ms while it lives, busy or idle. */
+  heartbeat(): number {
+    return this.counterArray[C_LOOP_HEARTBEAT]!;
+  }
+
+  /** Frames read from the TAP plus datagrams received: moves whenever the datapath moves packets. */
+  progress(): number {
+    return this.counterArray[C_TX_FRAMES]! + this.counterArray[C_RX_DATAGRAMS]!;
+  }
+
+  /** Which of the TAP queue and the socket have packets waiting right now (poll, no wait): '', 'tap', 'udp', 'tap+udp'. */
+  packetsWaiting(): string {
+    const dv = new DataView(this.pollBuf.buffer);
+    [this.tapFd, this.udpFd].forEach((fd, i) => {
+      dv.setInt32(i * SIZEOF_POLLFD, fd, true);
+      dv.setInt16(i * SIZEOF_POLLFD + 4, POLLIN, true);
+      dv.setInt16(i * SIZEOF_POLLFD + 6, 0, true);
+    });
+    if (libc().poll(addressOf(this.pollBuf), 2, 0) <= 0) return '';
+    const tap = (dv.getInt16(6, true) & POLLIN) !== 0;
+    const udp = (dv.getInt16(SIZEOF_POLLFD + 6, true) & POLLIN) !== 0;
+    return tap && udp ? 'tap+udp' : tap ? 'tap' : udp ? 'udp' : '';
+  }
+
+  /** Test hook: the worker spins `ms` without a heartbeat (what a wedged datapath looks like). */
+  debugStall(ms: number): void {
+    this.send({ op: 'debug-stall', ms });
+  }
+
+  /** Test hook: ends the worker thread as a crash would. */
+  async debugTerminateWorker(): Promise<void> {
+    await this.worker?.terminate();
+  }
+
+  /**
+   * Ends the worker (asked, or terminated when it does not answer within `graceMs`) and starts a new
+   * one on the same TAP and socket with the FDB copy and options: the watchdog's remedy.
+   */
+  async restartWorker(graceMs = 500): Promise<void> {
+    if (this.closed) throw new Error(`VTEP ${this.name} is closed`);
+    const old = this.worker;
+    this.worker = undefined;
+    if (old && old.threadId >= 0) {
+      // still running (wedged): ask it to stop, terminate it if it does not within graceMs
+      const exited = new Promise<void>((r) => old.once('exit', () => r()));
+      this.channel.port1.postMessage({ op: 'stop' } satisfies VtepCommand);
+      Atomics.store(this.ctrl, CTRL_PENDING, 1);
+      libc().write(this.wakeFd, new Uint8Array(this.wakeBuf.buffer), 8);
+      const t = setTimeout(() => void old.terminate(), graceMs);
+      await exited;
+      clearTimeout(t);
+    }
+    this.channel.port1.close();
+    this.workerFailure = undefined;
+    await this.start(this.startOptions!);
+  }
+
+  /**
+   * Hand-over, old side: detaches this process's TAP queue (the kernel sends the device's frames to the
+   * other queues from now on) while the worker still drains what it holds. False when not multi-queue.
+   */
+  detachQueue(): boolean {
+    return detachTapQueue(this.tapFd);
   }
 
   private send(cmd: VtepCommand): void {
@@ -181,11 +319,13 @@ export class Vtep implements VtepControl {
   setFdb(mac: string, remote: string): void {
     parseMac(mac);
     parseIpv4(remote);
+    this.pinned.set(mac, remote);
     this.send({ op: 'fdb-set', mac, remote });
   }
 
   deleteFdb(mac: string): void {
     parseMac(mac);
+    this.pinned.delete(mac);
     this.send({ op: 'fdb-del', mac });
   }
 
@@ -194,10 +334,13 @@ export class Vtep implements VtepControl {
       parseMac(e.mac);
       parseIpv4(e.remote);
     }
+    this.pinned.clear();
+    for (const e of entries) this.pinned.set(e.mac, e.remote);
     this.send({ op: 'fdb-replace', entries: entries.map((e) => ({ mac: e.mac, remote: e.remote })) });
   }
 
   setOptions(options: VtepRuntimeOptions): void {
+    this.runtimeOptions = { ...this.runtimeOptions, ...options };
     this.send({ op: 'options', options });
   }
 
@@ -249,7 +392,7 @@ export class Vtep implements VtepControl {
  * reader must never be handed a 64 KB super-frame.
  */
 function openTapWithOffloads(o: VtepOptions, setting: 'on' | 'off' | 'auto', support: OffloadSupport): number {
-  const persist = o.persist === undefined ? {} : { persist: o.persist };
+  const persist = { ...(o.persist === undefined ? {} : { persist: o.persist }), multiQueue: o.multiQueue ?? false };
   if (setting !== 'off') {
     try {
       const fd = openTap(o.name, { ...persist, vnetHdr: true });
@@ -271,9 +414,21 @@ function openTapWithOffloads(o: VtepOptions, setting: 'on' | 'off' | 'auto', sup
   return fd;
 }
 
-function openSocket(localIp: number, port: number): number {
+/** A persistent device made single-queue by an older weft refuses IFF_MULTI_QUEUE (EINVAL): replace it. */
+async function openTapReplacingSingleQueue(o: VtepOptions, setting: 'on' | 'off' | 'auto', support: OffloadSupport): Promise<number> {
   try {
-    return openVxlanSocket(localIp, port);
+    return openTapWithOffloads(o, setting, support);
+  } catch (e) {
+    if (!o.multiQueue || !o.replaceSingleQueue || (e as { errno?: number }).errno !== EINVAL) throw e;
+    o.onWarning?.(`${o.name} exists without IFF_MULTI_QUEUE (made by an older weft): deleting and re-creating it`);
+    await execFileP('ip', ['link', 'del', 'dev', o.name]);
+    return openTapWithOffloads(o, setting, support);
+  }
+}
+
+function openSocket(localIp: number, port: number, reusePort: boolean): number {
+  try {
+    return openVxlanSocket(localIp, port, { reusePort });
   } catch (e) {
     if ((e as { errno?: number }).errno === 98) {
       throw new Error(`UDP port ${port} is in use in this network namespace (a kernel vxlan device or another VTEP on it?)`);
@@ -291,6 +446,16 @@ function probeSocketOffloads(fd: number, support: OffloadSupport): void {
 function applySocketFeatures(fd: number, f: VtepFeatures, s: OffloadSupport): void {
   if (f.udpGso && !setIntOpt(fd, SOL_SOCKET, SO_NO_CHECK, 0)) throw sysError('setsockopt SO_NO_CHECK 0 (for UDP GSO)');
   if (s.udpGro && !f.udpGro) setIntOpt(fd, SOL_UDP, UDP_GRO, 0);
+}
+
+/** MAC, MTU, queue length and admin-up flag from sysfs (no process spawn); undefined when unreadable. */
+function readLinkSysfs(name: string): { mac: string; mtu: number; txqlen: number; up: boolean } | undefined {
+  try {
+    const at = (f: string): string => readFileSync(`/sys/class/net/${name}/${f}`, 'utf8').trim();
+    return { mac: at('address'), mtu: Number(at('mtu')), txqlen: Number(at('tx_queue_len')), up: (Number(at('flags')) & 1) === 1 };
+  } catch {
+    return undefined;
+  }
 }
 
 async function readLinkMac(name: string): Promise<string> {

@@ -65,6 +65,7 @@ function countersText(c: CounterSnapshot): string {
   ];
   const drops = DROP_REASONS.filter((r) => c.drops[r] > 0).map((r) => `${r} ${c.drops[r]}`);
   lines.push(`  drops  ${drops.length ? drops.join(', ') : 'none'}`);
+  lines.push(`  errors tap read ${k.tap_read_errors ?? 0}, tap write ${k.tap_write_errors ?? 0}, udp recv ${k.udp_recv_errors ?? 0}, udp send ${k.udp_send_errors ?? 0}`);
   return lines.join('\n');
 }
 
@@ -75,6 +76,7 @@ function statusText(s: NodeStatus): string {
   out.push(`subnet   ${s.subnetFile.path} ${s.subnetFile.written ? 'written' : 'NOT WRITTEN'}   ip-masq ${s.ipMasq ? 'on' : 'off'}`);
   out.push(`peers    ${s.peers.length}`);
   if (s.peers.length) out.push(textTable(['SUBNET', 'PUBLIC IP', 'VTEP MAC', 'GATEWAY'], s.peers.map((p) => [p.subnet, p.publicIp, p.vtepMac, p.gateway])));
+  if (s.datapath) out.push(`watchdog ${s.datapath.healthy ? 'healthy' : `FAILED: ${s.datapath.cause ?? '?'}`}  worker restarts ${s.datapath.workerRestarts}`);
   if (s.counters) out.push('datapath', countersText(s.counters));
   return out.join('\n');
 }

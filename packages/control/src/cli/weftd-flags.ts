@@ -36,6 +36,11 @@ export interface WeftdConfig {
   logLevel: string;
   vtepOffload: string;
   networkPolicy: boolean;
+  /** State file, host lock and hand-over socket; default: the subnet file's directory. */
+  runDir: string;
+  afterHandover: 'exit' | 'wait';
+  /** Remove what weftd leaves on a normal stop (device, routes, state file) and exit. */
+  cleanup: boolean;
 }
 
 type Kind = 'string' | 'list' | 'bool' | 'int';
@@ -76,6 +81,9 @@ export const FLAGS: readonly FlagSpec[] = [
   { flag: 'iptables-forward-rules', key: 'iptablesForwardRules', kind: 'bool', def: 'true', help: 'accept forwarding to and from the cluster network (chain WEFT-FWD)' },
   { flag: 'vtep-offload', key: 'vtepOffload', kind: 'string', def: 'auto', help: '(weft) datapath offloads (TAP TSO, UDP GSO/GRO): auto = what the kernel supports, on = fail without them, off = the per-packet loop', check: (v: string) => (['auto', 'on', 'off'].includes(v) ? undefined : 'must be auto, on or off') },
   { flag: 'network-policy', key: 'networkPolicy', kind: 'bool', def: 'false', help: '(weft) enforce Kubernetes NetworkPolicy for this node\'s pods in nftables table inet weft (needs the API: Kubernetes mode, or --kubeconfig-file/--kube-api-url/in-cluster credentials in etcd mode); off deletes that table' },
+  { flag: 'run-dir', key: 'runDir', kind: 'string', def: '', help: '(weft) directory of weftd-state.json (what a restart forwards with before etcd answers), weftd.lock and weftd.sock (hand-over); default: the --subnet-file directory' },
+  { flag: 'after-handover', key: 'afterHandover', kind: 'string', def: 'exit', help: '(weft) what an old weftd does once a newer one took the node over: exit (0), or wait idle for SIGTERM (a DaemonSet pod that must not be restarted)', check: (v: string) => (v === 'exit' || v === 'wait' ? undefined : 'must be exit or wait') },
+  { flag: 'cleanup', key: 'cleanup', kind: 'bool', def: 'false', help: '(weft) remove what a stop leaves behind (the VTEP device, with its routes and neighbours, and the state file), then exit; for a node leaving weft' },
   { flag: 'log-level', key: 'logLevel', kind: 'string', def: 'info', help: `(weft) ${LOG_LEVELS.join('|')}`, check: (v: string) => (LOG_LEVELS.includes(v) ? undefined : `must be one of ${LOG_LEVELS.join(', ')}`) },
 ];
 
@@ -122,6 +130,7 @@ export function parseWeftdArgs(argv: readonly string[], env: Record<string, stri
     config[f.key] = convert(f, g.value, g.from);
   }
   const c = config as unknown as WeftdConfig;
+  if (c.runDir === '') c.runDir = c.subnetFile.includes('/') ? c.subnetFile.slice(0, c.subnetFile.lastIndexOf('/')) || '/' : '.';
   checkCombinations(c);
   return { kind: 'run', config: c };
 }
@@ -195,8 +204,9 @@ export function weftdHelp(): string {
     '  --version   print the version',
     '',
     'Booleans take --flag, --flag=true or --flag=false. Precedence: command line, WEFTD_*, FLANNELD_*, default.',
-    'Signals: SIGTERM/SIGINT stop weftd and leave the lease, the device and its routes in place, so a',
-    'restart picks up where it stopped and traffic keeps flowing meanwhile.',
+    'Signals: SIGTERM/SIGINT stop weftd and leave the lease, the device, its routes and the state file in',
+    'place: a restart forwards again from the state file before it talks to etcd. A second weftd started',
+    'on the node takes the datapath over from the running one (hand-over over <run dir>/weftd.sock).',
     '',
   ].join('\n');
 }

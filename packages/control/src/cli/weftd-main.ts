@@ -8,6 +8,7 @@
  * Logs are pino JSON lines on stdout; on a terminal they go through pino-pretty instead.
  */
 import { pino, type Logger } from 'pino';
+import { prestartSettled } from '@weft/datapath/worker-prestart';
 import { NetConfError } from '../config/net-conf.js';
 import { packageVersion as version } from './package-version.js';
 import { ConfigError, parseWeftdArgs, weftdHelp } from './weftd-flags.js';
@@ -21,6 +22,7 @@ function makeLogger(level: string): Logger {
 }
 
 async function main(): Promise<number> {
+  performance.mark('weftd-main'); // start-up phases, logged with the first forwarded state (restart gap)
   let parsed;
   try {
     parsed = parseWeftdArgs(process.argv.slice(2), process.env);
@@ -42,14 +44,25 @@ async function main(): Promise<number> {
   // keeps running; the worker thread keeps forwarding, and /healthz still tells a truly stuck process.
   process.on('uncaughtException', (err) => log.error({ err }, `uncaught exception, kept running: ${err.message}`));
   process.on('unhandledRejection', (err) => log.error({ err }, `unhandled rejection, kept running: ${String((err as Error)?.message ?? err)}`));
+  if (parsed.config.cleanup) {
+    const { cleanupNode } = await import('../state/cleanup.js');
+    return cleanupNode(parsed.config, log);
+  }
   // Loaded only now: the datapath, etcd and Kubernetes clients take a while to import, --help should not wait.
+  // (etcd3/gRPC and the Kubernetes client are imported later still, after the VTEP forwards.)
   const { Weftd } = await import('../weftd.js');
+  performance.mark('weftd-imported');
   const daemon = new Weftd(parsed.config, log, version());
   for (const sig of ['SIGTERM', 'SIGINT'] as const) {
     process.on(sig, () => {
       log.info({ signal: sig }, 'stopping');
       daemon.stop();
     });
+  }
+  if (process.env.WEFTD_DEBUG_HOOKS === '1') {
+    // Test hooks for the watchdog: SIGUSR2 ends the datapath worker thread, SIGUSR1 wedges it for 3 s.
+    process.on('SIGUSR2', () => daemon.debugDatapath('terminate'));
+    process.on('SIGUSR1', () => daemon.debugDatapath('stall'));
   }
   try {
     await daemon.run();
@@ -66,5 +79,9 @@ async function main(): Promise<number> {
 }
 
 process.exitCode = await main();
-// Anything still holding the loop (a stuck etcd call) must not keep a stopped agent alive.
-setTimeout(() => process.exit(), 2000).unref();
+await prestartSettled(); // see worker-prestart.ts: never exit while the worker loads its native addon
+// Anything still holding the loop (a stuck etcd call) must not keep a stopped agent alive: the datapath
+// is closed by now, so every moment here is part of a restart's gap for the node's pods. pino writes
+// stdout synchronously; only the pretty transport of a terminal needs a moment to flush.
+if (process.stdout.isTTY) setTimeout(() => process.exit(), 100).unref();
+else process.exit();

@@ -85,6 +85,11 @@ export class IptablesChains {
     this.timer.unref();
   }
 
+  /** Stops checking; the chains stay (a hand-over: the next weftd keeps them). */
+  pause(): void {
+    clearInterval(this.timer);
+  }
+
   /** Stops checking and removes every chain weftd made (and the jumps to them). */
   async removeAll(): Promise<void> {
     clearInterval(this.timer);

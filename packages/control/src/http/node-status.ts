@@ -20,6 +20,8 @@ export interface NodeStatus {
   programming?: VxlanNetworkStats;
   iptablesRepairs: number;
   leaseEvents: number;
+  /** The datapath watchdog: healthy, or the cause of the current failure; worker restarts so far. */
+  datapath?: { healthy: boolean; cause?: string; workerRestarts: number };
   /** With --network-policy: the controller's counters, table size and drops by pod and direction. */
   policy?: PolicyStatus;
 }
@@ -37,7 +39,13 @@ export interface PolicyStatus {
 
 export interface Readiness {
   ready: boolean;
-  checks: { leaseHeld: boolean; deviceUp: boolean; subnetFileWritten: boolean };
+  checks: { leaseHeld: boolean; deviceUp: boolean; subnetFileWritten: boolean; datapathHealthy?: boolean };
+}
+
+/** Liveness (/healthz): false when the datapath is failed (a dead or wedged worker), with the cause. */
+export interface Liveness {
+  ok: boolean;
+  cause?: string;
 }
 
 /** What the HTTP server asks the daemon for. */
@@ -47,4 +55,5 @@ export interface StatusSource {
   fdb(): Promise<Array<{ mac: string; remote: string; kind: string }>>;
   /** With --network-policy: what selects a pod and what it allows (undefined: no such pod). */
   policy?(pod: string): Promise<unknown>;
+  liveness?(): Liveness;
 }

@@ -1,7 +1,8 @@
 /**
  * weftd's HTTP endpoint (`--healthz-ip`/`--healthz-port`, as flannel's):
  *
- *   GET /healthz     200 "ok" while the process serves requests (liveness)
+ *   GET /healthz     200 "ok" while the process serves requests and its datapath worker is alive and
+ *                    moving packets; 503 with the cause while the watchdog holds it failed (liveness)
  *   GET /readyz      200 when the lease is held, the VTEP device is up and the subnet file is written;
  *                    503 otherwise, with the failing checks in the body (readiness)
  *   GET /metrics     Prometheus text format
@@ -27,7 +28,10 @@ const json = (status: number, v: unknown): { status: number; type: string; body:
 });
 
 const ROUTES = new Map<string, Route>(Object.entries({
-  '/healthz': async () => ({ status: 200, type: 'text/plain', body: 'ok\n' }),
+  '/healthz': async (src) => {
+    const l = src.liveness?.() ?? { ok: true };
+    return { status: l.ok ? 200 : 503, type: 'text/plain', body: l.ok ? 'ok\n' : `datapath failed: ${l.cause ?? 'unknown'}\n` };
+  },
   '/readyz': async (src) => {
     const r = await src.readiness();
     const failing = Object.entries(r.checks).filter(([, ok]) => !ok).map(([k]) => k);

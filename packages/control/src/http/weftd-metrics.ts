@@ -29,6 +29,8 @@ export function weftdMetrics(s: NodeStatus, r: Readiness, rssBytes: number): Met
     one('weft_leases_skipped_total', 'Leases skipped as not vxlan or malformed.', 'counter', s.programming?.skippedLeases),
     one('weft_programming_last_round_seconds', 'Duration of the last programming round.', 'gauge', s.programming ? s.programming.lastRoundMs / 1000 : undefined),
     one('weft_iptables_repairs_total', 'Times weftd restored its iptables chains after someone changed them.', 'counter', s.iptablesRepairs),
+    one('weft_datapath_healthy', '1 while the datapath worker is alive and moving waiting packets (watchdog).', 'gauge', s.datapath ? (s.datapath.healthy ? 1 : 0) : undefined),
+    one('weft_datapath_worker_restarts_total', 'Datapath worker restarts by the watchdog.', 'counter', s.datapath?.workerRestarts),
     one('weft_vtep_mtu_bytes', 'MTU of the VTEP device.', 'gauge', s.vtep?.mtu),
     one('process_resident_memory_bytes', 'Resident memory of weftd.', 'gauge', rssBytes),
     one('process_start_time_seconds', 'Start time of weftd (Unix time).', 'gauge', Date.parse(s.startedAt) / 1000),

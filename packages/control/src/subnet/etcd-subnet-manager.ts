@@ -18,6 +18,7 @@ import type { RegistryKv, SubnetRegistry } from './subnet-registry.js';
 import { DEFAULT_ETCD_ENDPOINTS, DEFAULT_ETCD_PREFIX, EtcdRegistry, type EtcdTlsFiles } from './etcd-registry.js';
 import { decodeLeaseAttrs, encodeLeaseAttrs, parseSubnetKeyName, subnetKeyName } from './lease-codec.js';
 import { LeaseWatch } from './lease-watch.js';
+import { LeaseLostError } from './lease-errors.js';
 import { isSubnetCompatible, pickFreeSubnet, subnetRange, type SubnetRange } from './subnet-allocator.js';
 import { parseNetConf } from '../config/net-conf.js';
 import { cidrsOverlap, formatIpv4Cidr, parseIpv4Cidr, type Ipv4Cidr } from '../net/ipv4-cidr.js';
@@ -48,9 +49,7 @@ export interface EtcdSubnetManagerOptions {
 }
 
 /** Our lease is gone or belongs to someone else now: renewal refused. */
-export class LeaseLostError extends Error {
-  override name = 'LeaseLostError';
-}
+export { LeaseLostError };
 
 /** Acquire found no free subnet between SubnetMin and SubnetMax. */
 export class NetworkFullError extends Error {

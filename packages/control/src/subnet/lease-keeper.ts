@@ -17,7 +17,7 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { Lease, LeaseEvent, SubnetManager } from './types.js';
-import { LeaseLostError } from './etcd-subnet-manager.js';
+import { LeaseLostError } from './lease-errors.js';
 
 export const DEFAULT_RENEW_MARGIN_MS = 60 * 60 * 1000;
 export const DEFAULT_RENEW_RETRY_MS = 60 * 1000;

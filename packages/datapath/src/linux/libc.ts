@@ -25,12 +25,18 @@ export const TUN_F_TSO_ECN = 0x08;
 export const IFF_TAP = 0x0002;
 export const IFF_NO_PI = 0x1000;
 export const IFF_VNET_HDR = 0x4000;
+export const IFF_MULTI_QUEUE = 0x0100;
+export const IFF_ATTACH_QUEUE = 0x0200;
+export const IFF_DETACH_QUEUE = 0x0400;
+export const TUNSETQUEUE = 0x400454d9;
 export const IFNAMSIZ = 16;
 
 export const AF_INET = 2;
 export const SOCK_DGRAM = 2;
 export const SOL_SOCKET = 1;
 export const SO_REUSEADDR = 2;
+export const SO_REUSEPORT = 15;
+export const SO_ATTACH_REUSEPORT_CBPF = 51;
 export const SO_SNDBUF = 7;
 export const SO_RCVBUF = 8;
 export const SO_NO_CHECK = 11;
@@ -55,6 +61,10 @@ export const EINTR = 4;
 export const EAGAIN = 11;
 export const EINVAL = 22;
 export const EMSGSIZE = 90;
+export const EWOULDBLOCK = EAGAIN;
+export const LOCK_EX = 2;
+export const LOCK_NB = 4;
+export const LOCK_UN = 8;
 
 /** x86_64 / aarch64 struct sizes. */
 export const SIZEOF_IOVEC = 16;
@@ -87,6 +97,7 @@ export interface Libc {
   poll(fds: number, n: number, timeoutMs: number): number;
   eventfd(initval: number, flags: number): number;
   strerror(errnum: number): string;
+  flock(fd: number, op: number): number;
 }
 
 let bound: Libc | undefined;
@@ -110,6 +121,7 @@ export function libc(): Libc {
     poll: lib.func('int poll(void *fds, unsigned long n, int timeout)'),
     eventfd: lib.func('int eventfd(unsigned int initval, int flags)'),
     strerror: lib.func('const char *strerror(int errnum)'),
+    flock: lib.func('int flock(int fd, int op)'),
   } as Libc;
   return bound;
 }

@@ -11,6 +11,7 @@
  * super-frames as the coalescer's iovec list (header, head frame, payloads). TUNSETOFFLOAD then lets
  * the kernel hand us TSO super-frames and partial checksums (TUN_F_CSUM | TUN_F_TSO4).
  */
+import { C_TAP_READ_ERRORS, C_TAP_WRITE_ERRORS, COUNTER_SLOTS } from '../counters.js';
 import type { IoVecList } from '../iovec-list.js';
 import { type PacketArena, HEADROOM } from '../packet-arena.js';
 import type { OffloadTapPort } from '../ports.js';
@@ -18,6 +19,9 @@ import { VNET_HDR_LEN } from '../virtio-net-hdr.js';
 import { MAX_GRO_SEGMENTS } from '../gro-coalescer.js';
 import {
   EAGAIN,
+  IFF_ATTACH_QUEUE,
+  IFF_DETACH_QUEUE,
+  IFF_MULTI_QUEUE,
   IFF_NO_PI,
   IFF_TAP,
   IFF_VNET_HDR,
@@ -29,6 +33,7 @@ import {
   TUNSETIFF,
   TUNSETOFFLOAD,
   TUNSETPERSIST,
+  TUNSETQUEUE,
   TUNSETVNETHDRSZ,
   TUNSETVNETLE,
   addressOf,
@@ -50,16 +55,18 @@ export function assertIfName(name: string): string {
 /**
  * Creates (or attaches to) the TAP device `name` in the calling process's network namespace.
  * With `persist`, the device outlives the process (its MAC, addresses and routes survive a restart
- * of the agent; the next open attaches to it again).
+ * of the agent; the next open attaches to it again). With `multiQueue`, every open attaches one more
+ * queue (IFF_MULTI_QUEUE): a second process can read and write the same device while the first still
+ * runs, which is how a weftd upgrade hands the device over (see the control README).
  */
-export function openTap(name: string, opts: { persist?: boolean; vnetHdr?: boolean } = {}): number {
+export function openTap(name: string, opts: { persist?: boolean; vnetHdr?: boolean; multiQueue?: boolean } = {}): number {
   assertIfName(name);
   const c = libc();
   const fd = c.open('/dev/net/tun', O_RDWR | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) throw sysError('open /dev/net/tun');
   const ifr = new Uint8Array(40);
   ifr.set(new TextEncoder().encode(name).subarray(0, IFNAMSIZ - 1));
-  new DataView(ifr.buffer).setUint16(IFNAMSIZ, IFF_TAP | IFF_NO_PI | (opts.vnetHdr ? IFF_VNET_HDR : 0), true);
+  new DataView(ifr.buffer).setUint16(IFNAMSIZ, IFF_TAP | IFF_NO_PI | (opts.vnetHdr ? IFF_VNET_HDR : 0) | (opts.multiQueue ? IFF_MULTI_QUEUE : 0), true);
   if (c.ioctl(fd, TUNSETIFF, ifr) < 0) {
     const e = sysError(`TUNSETIFF ${name}${opts.vnetHdr ? ' with IFF_VNET_HDR' : ''}`);
     c.close(fd);
@@ -71,6 +78,23 @@ export function openTap(name: string, opts: { persist?: boolean; vnetHdr?: boole
     throw e;
   }
   return fd;
+}
+
+/**
+ * Detaches this descriptor's queue from a multi-queue TAP (TUNSETQUEUE IFF_DETACH_QUEUE): the kernel
+ * sends the device's frames to the other queues from now on. Returns false when refused.
+ */
+export function detachTapQueue(fd: number): boolean {
+  const ifr = new Uint8Array(40);
+  new DataView(ifr.buffer).setUint16(IFNAMSIZ, IFF_DETACH_QUEUE, true);
+  return libc().ioctl(fd, TUNSETQUEUE, ifr) >= 0;
+}
+
+/** Re-attaches a queue detached with detachTapQueue (TUNSETQUEUE IFF_ATTACH_QUEUE). Returns false when refused. */
+export function attachTapQueue(fd: number): boolean {
+  const ifr = new Uint8Array(40);
+  new DataView(ifr.buffer).setUint16(IFNAMSIZ, IFF_ATTACH_QUEUE, true);
+  return libc().ioctl(fd, TUNSETQUEUE, ifr) >= 0;
 }
 
 /** Sets the virtio_net_hdr size (10) and little-endian fields on a TAP opened with IFF_VNET_HDR. */
@@ -99,16 +123,20 @@ export class LinuxTap implements OffloadTapPort {
   private readonly vec = new ArrayBuffer(48 + (2 + MAX_GRO_SEGMENTS) * SIZEOF_IOVEC);
   private readonly vecDv = new DataView(this.vec);
   private readonly vecBase = addressOf(this.vec);
-  /** errno of the last failed read other than EAGAIN (for logs), 0 if none. */
+  /** errno of the last failed read other than EAGAIN (for logs), 0 if none; each one is counted. */
   lastReadErrno = 0;
   /** errno of the last failed write, 0 if none. */
   lastWriteErrno = 0;
 
+  /** Counter array (counters.ts) for tap_read_errors / tap_write_errors; a private one when not given. */
+  private readonly counters: Float64Array;
+
   constructor(
     readonly fd: number,
-    opts: { vnetHdr?: boolean } = {},
+    opts: { vnetHdr?: boolean; counters?: Float64Array } = {},
   ) {
     this.pre = opts.vnetHdr ? VNET_HDR_LEN : 0;
+    this.counters = opts.counters ?? new Float64Array(COUNTER_SLOTS);
     writePtr(this.vecDv, 16, this.vecBase); // iovec 0 -> the zero header at offset 0
     this.vecDv.setUint32(16 + 8, VNET_HDR_LEN, true);
   }
@@ -129,7 +157,10 @@ export class LinuxTap implements OffloadTapPort {
       const r = read(fd, addr, room);
       if (r < 0) {
         const e = errno();
-        if (e !== EAGAIN) this.lastReadErrno = e;
+        if (e !== EAGAIN) {
+          this.lastReadErrno = e;
+          this.counters[C_TAP_READ_ERRORS]++;
+        }
         break;
       }
       arena.len[n++] = r > pre ? r - pre : 0;
@@ -139,7 +170,7 @@ export class LinuxTap implements OffloadTapPort {
   }
 
   writeFrame(arena: PacketArena, off: number, len: number, spareHead = false): boolean {
-    if (this.pre === 0) return this.c.write(this.fd, arena.base + off, len) === len;
+    if (this.pre === 0) return this.done(this.c.write(this.fd, arena.base + off, len), len);
     if (spareHead) {
       const h = off - VNET_HDR_LEN;
       arena.dv.setUint32(h, 0);
@@ -166,7 +197,10 @@ export class LinuxTap implements OffloadTapPort {
 
   private done(r: number, want: number): boolean {
     if (r === want) return true;
-    if (r < 0) this.lastWriteErrno = errno();
+    if (r < 0) {
+      this.lastWriteErrno = errno();
+      this.counters[C_TAP_WRITE_ERRORS]++;
+    }
     return false;
   }
 

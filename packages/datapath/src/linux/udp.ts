@@ -19,7 +19,7 @@
  * path writes iovecs, the destination and (GSO) the segment size, the receive path reads length,
  * flags, source address and (GRO) the segment size. Pointers are Numbers (see libc.ts).
  */
-import { C_TX_BYTES, C_TX_GSO_MESSAGES, C_TX_PACKETS, DROP_INDEX } from '../counters.js';
+import { C_TX_BYTES, C_TX_GSO_MESSAGES, C_TX_PACKETS, C_UDP_RECV_ERRORS, C_UDP_SEND_ERRORS, DROP_INDEX } from '../counters.js';
 import type { GsoBatch } from '../gso-batch.js';
 import { type PacketArena, type SendList, DGRAM_OFF } from '../packet-arena.js';
 import type { OffloadUdpPort } from '../ports.js';
@@ -56,7 +56,9 @@ import {
   SO_NO_CHECK,
   SO_RCVBUF,
   SO_RCVBUFFORCE,
+  SO_ATTACH_REUSEPORT_CBPF,
   SO_REUSEADDR,
+  SO_REUSEPORT,
   SO_SNDBUF,
   SO_SNDBUFFORCE,
   UDP_GRO,
@@ -89,12 +91,15 @@ export function sockaddrIn(ip: number, port: number): Uint8Array {
 /**
  * Opens and binds the VXLAN socket. `localIp` 0 binds every address (as the kernel vxlan socket does).
  * `zeroChecksum` (default true) sets SO_NO_CHECK; leave it off when UDP GSO will be used.
+ * `reusePort`: SO_REUSEPORT, so a second weftd (an upgrade) can bind the same port while the first
+ * still runs; see steerToNewestSocket for who then receives.
  */
-export function openVxlanSocket(localIp: number, port: number, opts: { zeroChecksum?: boolean } = {}): number {
+export function openVxlanSocket(localIp: number, port: number, opts: { zeroChecksum?: boolean; reusePort?: boolean } = {}): number {
   const c = libc();
   const fd = c.socket(AF_INET, SOCK_DGRAM | O_NONBLOCK | O_CLOEXEC, 0);
   if (fd < 0) throw sysError('socket(AF_INET, SOCK_DGRAM)');
   setIntOpt(fd, SOL_SOCKET, SO_REUSEADDR, 1);
+  if (opts.reusePort) setIntOpt(fd, SOL_SOCKET, SO_REUSEPORT, 1);
   if (opts.zeroChecksum ?? true) setIntOpt(fd, SOL_SOCKET, SO_NO_CHECK, 1);
   setIntOpt(fd, IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DO);
   if (!setIntOpt(fd, SOL_SOCKET, SO_SNDBUFFORCE, SOCKET_BUFFER)) setIntOpt(fd, SOL_SOCKET, SO_SNDBUF, SOCKET_BUFFER);
@@ -106,6 +111,27 @@ export function openVxlanSocket(localIp: number, port: number, opts: { zeroCheck
     throw e;
   }
   return fd;
+}
+
+/**
+ * Steers every datagram of the port's SO_REUSEPORT group to its second socket: a classic BPF program
+ * (SO_ATTACH_REUSEPORT_CBPF, one instruction: return 1) whose result is the socket's index in the
+ * group. The kernel indexes sockets in the order they joined and moves the last one into a closed
+ * one's slot; an index past the end falls back to the flow hash. So with one socket it receives
+ * everything; when a newer weftd binds the second, that one receives everything at once; when either
+ * closes (the old one after a hand-over, or the new one crashing half-way) the survivor gets it all.
+ * Called on every socket after bind (the program belongs to the group; the newest attach wins).
+ */
+export function steerToNewestSocket(fd: number): boolean {
+  const filter = new Uint8Array(8);
+  const fdv = new DataView(filter.buffer);
+  fdv.setUint16(0, 0x06, true); // BPF_RET | BPF_K
+  fdv.setUint32(4, 1, true); // k = 1: the second socket of the group
+  const prog = new Uint8Array(16); // struct sock_fprog { u16 len; struct sock_filter *filter; }
+  const pdv = new DataView(prog.buffer);
+  pdv.setUint16(0, 1, true);
+  writePtr(pdv, 8, addressOf(filter));
+  return libc().setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, prog, 16) === 0;
 }
 
 /** Probes UDP_SEGMENT (GSO) support: setting the socket default to 0 is harmless and proves it. */
@@ -248,7 +274,10 @@ export class LinuxUdp implements OffloadUdpPort {
     if (n <= 0) {
       if (n < 0) {
         const e = errno();
-        if (e !== EAGAIN && e !== EINTR) this.lastRecvErrno = e;
+        if (e !== EAGAIN && e !== EINTR) {
+          this.lastRecvErrno = e;
+          this.counters[C_UDP_RECV_ERRORS]++;
+        }
       }
       return 0;
     }
@@ -349,6 +378,7 @@ export class LinuxUdp implements OffloadUdpPort {
       }
       if (e === EINTR) continue;
       this.lastSendErrno = e;
+      c[C_UDP_SEND_ERRORS]++;
       if (e === EAGAIN) {
         for (let k = off; k < count; k++) c[D_FULL] += this.datagrams(k);
         return;
