@@ -35,6 +35,8 @@ import { RetryBackoff, sleep } from './retry-backoff.js';
 import { createSubnetManager } from './subnet-manager-factory.js';
 import { LeaseKeeper } from './subnet/lease-keeper.js';
 import type { Lease, LeaseEvent, NetworkConfig, SubnetManager } from './subnet/types.js';
+import { protectedEndpoints } from './subnet/lease-admission.js';
+import { SubnetMove } from './host/subnet-move.js';
 
 /** How often the peers are reconciled against the host even without a snapshot (drift repair). */
 const PEER_RESYNC_MS = 60_000;
@@ -57,6 +59,9 @@ export class Weftd implements StatusSource {
   private leaseHeld = false;
   private subnetFileWritten = false;
   private leaseEvents = 0;
+  /** The subnet file's subnet at start; then set while pods may remain on a subnet we no longer hold. */
+  private previousSubnet: string | undefined;
+  private subnetMove: SubnetMove | undefined;
   /** Re-programming after a lease change runs one at a time. */
   private reprogram: Promise<void> = Promise.resolve();
 
@@ -93,6 +98,7 @@ export class Weftd implements StatusSource {
     const underlay = await findUnderlay({ ifaces: c.ifaces, ...(c.publicIp ? { publicIp: c.publicIp } : {}) });
     this.underlay = underlay;
     const previousSubnet = await readPreviousSubnet(c.subnetFile);
+    this.previousSubnet = previousSubnet;
     this.log.info({ ...underlay, previousSubnet }, 'underlay found');
     const sm = await createSubnetManager(c, { previousSubnet, logger: this.log.child({ component: 'subnet' }) });
     this.sm = sm;
@@ -135,7 +141,14 @@ export class Weftd implements StatusSource {
       onWarning: (m) => dlog.warn(m),
     });
     this.host = new IpBatchProgrammer(name);
-    this.network = new VxlanNetwork({ vtep: this.vtep, host: this.host, logger: this.log.child({ component: 'vxlan' }), publicIp: u.publicIp });
+    this.network = new VxlanNetwork({
+      vtep: this.vtep,
+      host: this.host,
+      logger: this.log.child({ component: 'vxlan' }),
+      publicIp: u.publicIp,
+      network: nc.network,
+      protectedNets: protectedEndpoints(this.sm?.endpoints ?? []),
+    });
     const offload = this.vtep.features ? describeFeatures(this.vtep.features) : 'off';
     this.log.info({ dev: name, mac, reattached: existing !== undefined, mtu, mtuSource, vni: nc.backend.vni, port: nc.backend.port, bind: u.ifaceAddr, offload }, 'VTEP open');
   }
@@ -152,6 +165,8 @@ export class Weftd implements StatusSource {
   /** Our (new) lease → device address, subnet file, iptables; then the peers follow in the network loop. */
   private async applyLease(lease: Lease): Promise<void> {
     const nc = this.netConfig!;
+    const from = this.lease?.subnet ?? this.previousSubnet;
+    if (from && from !== lease.subnet) this.subnetMove = new SubnetMove(from, lease.subnet, this.config.cniIpamDir, this.log.child({ component: 'subnet-move' }));
     this.lease = lease;
     this.leaseHeld = true;
     await this.network!.setOwnLease(lease);
@@ -238,8 +253,10 @@ export class Weftd implements StatusSource {
 
   async readiness(): Promise<Readiness> {
     const deviceUp = this.host ? await this.host.isUp() : false;
-    const checks = { leaseHeld: this.leaseHeld, deviceUp, subnetFileWritten: this.subnetFileWritten };
-    return { ready: checks.leaseHeld && checks.deviceUp && checks.subnetFileWritten, checks };
+    const left = (await this.subnetMove?.podsLeft()) ?? [];
+    const checks = { leaseHeld: this.leaseHeld, deviceUp, subnetFileWritten: this.subnetFileWritten, podsOnOurSubnet: left.length === 0 };
+    const detail = left.length > 0 ? `${left.length} pod address(es) still on ${this.subnetMove!.from}, our subnet is now ${this.subnetMove!.to}: ${left.slice(0, 5).join(', ')}` : undefined;
+    return { ready: Object.values(checks).every(Boolean), checks, ...(detail ? { detail } : {}) };
   }
 
   async status(): Promise<NodeStatus> {
@@ -255,6 +272,7 @@ export class Weftd implements StatusSource {
       subnetFile: { path: this.config.subnetFile, written: this.subnetFileWritten },
       ipMasq: this.config.ipMasq,
       peers: this.network?.peers() ?? [],
+      leases: this.network?.leaseStatuses() ?? [],
       ...(v ? { counters: v.counters() } : {}),
       ...(this.network ? { programming: { ...this.network.stats } } : {}),
       iptablesRepairs: this.iptables?.repairs ?? 0,

@@ -18,7 +18,7 @@ function setup(retryMs = 20) {
   const log: string[] = [];
   const host = new FakeHostProgrammer(log);
   const vtep = new LoggingFakeVtep(log);
-  const net = new VxlanNetwork({ vtep, host, logger: silent, publicIp: '172.16.0.1', retryMs });
+  const net = new VxlanNetwork({ vtep, host, logger: silent, publicIp: '172.16.0.1', network: '10.96.0.0/12', retryMs });
   return { log, host, vtep, net };
 }
 
@@ -62,7 +62,8 @@ describe('VxlanNetwork programming order', () => {
       { type: 'added', lease: lease(10, { BackendData: null }) },
     );
     expect(log).toEqual([]);
-    expect(net.stats.skippedLeases).toBe(6);
+    expect(net.stats.skippedLeases).toBe(7);
+    expect(net.stats.rejected).toMatchObject({ malformed: 4, 'invalid-vtep-mac': 2, 'own-public-ip': 1 });
   });
 
   it('a lease that turns into another backend type is removed', async () => {
@@ -115,9 +116,9 @@ describe('VxlanNetwork reconcile on snapshot', () => {
   it('removes stale entries of an earlier run, keeps correct ones, adds missing ones', async () => {
     const { log, host, vtep, net } = setup();
     // Left by an earlier run: peer 2 (correct), peer 3 (gone from etcd), peer 4 with an old MAC.
-    host.routeTable.set('10.100.2.0/24', { dst: '10.100.2.0/24', gateway: '10.100.2.0', onlink: true });
+    host.routeTable.set('10.100.2.0/24', { dst: '10.100.2.0/24', gateway: '10.100.2.0', onlink: true, dev: 'weft.1', weft: true });
     host.neighTable.set('10.100.2.0', { ip: '10.100.2.0', mac: '0a:00:00:00:00:02', permanent: true });
-    host.routeTable.set('10.100.3.0/24', { dst: '10.100.3.0/24', gateway: '10.100.3.0', onlink: true });
+    host.routeTable.set('10.100.3.0/24', { dst: '10.100.3.0/24', gateway: '10.100.3.0', onlink: true, dev: 'weft.1', weft: true });
     host.neighTable.set('10.100.3.0', { ip: '10.100.3.0', mac: '0a:00:00:00:00:03', permanent: true });
     host.neighTable.set('10.100.4.0', { ip: '10.100.4.0', mac: '0a:ee:00:00:00:04', permanent: true });
     host.neighTable.set('10.100.9.9', { ip: '10.100.9.9', mac: '0a:00:00:00:00:09', permanent: false }); // kernel's
@@ -154,7 +155,7 @@ describe('VxlanNetwork reconcile on snapshot', () => {
     const log: string[] = [];
     const { host } = first;
     const vtep = new LoggingFakeVtep(log);
-    const again = new VxlanNetwork({ vtep, host, logger: silent, publicIp: '172.16.0.1' });
+    const again = new VxlanNetwork({ vtep, host, logger: silent, publicIp: '172.16.0.1', network: '10.96.0.0/12' });
     // The new process's datapath starts empty: only the FDB is re-filled, routes and neighbours stay.
     host.applyCalls = 0;
     await send(again, { type: 'snapshot', leases });
@@ -176,7 +177,7 @@ describe('VxlanNetwork reconcile on snapshot', () => {
     const { host, net } = setup();
     await send(net, { type: 'snapshot', leases: [lease(2), lease(3)] });
     host.routeTable.delete('10.100.2.0/24');
-    host.routeTable.set('10.100.7.0/24', { dst: '10.100.7.0/24', gateway: '10.100.7.0', onlink: true });
+    host.routeTable.set('10.100.7.0/24', { dst: '10.100.7.0/24', gateway: '10.100.7.0', onlink: true, dev: 'weft.1', weft: true });
     net.resync();
     await net.settled();
     expect([...host.routeTable.keys()].sort()).toEqual(['10.100.2.0/24', '10.100.3.0/24']);

@@ -35,6 +35,8 @@ export interface WeftdConfig {
   iptablesForwardRules: boolean;
   logLevel: string;
   vtepOffload: string;
+  /** Where the CNI IPAM store keeps one file per pod address (readiness after a subnet change). */
+  cniIpamDir: string;
 }
 
 type Kind = 'string' | 'list' | 'bool' | 'int';
@@ -74,6 +76,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { flag: 'iptables-resync', key: 'iptablesResync', kind: 'int', def: '5', help: 'seconds between checks that weftd\'s iptables rules are still in place', check: (v: number) => (v >= 1 ? undefined : 'must be at least 1') },
   { flag: 'iptables-forward-rules', key: 'iptablesForwardRules', kind: 'bool', def: 'true', help: 'accept forwarding to and from the cluster network (chain WEFT-FWD)' },
   { flag: 'vtep-offload', key: 'vtepOffload', kind: 'string', def: 'auto', help: '(weft) datapath offloads (TAP TSO, UDP GSO/GRO): auto = what the kernel supports, on = fail without them, off = the per-packet loop', check: (v: string) => (['auto', 'on', 'off'].includes(v) ? undefined : 'must be auto, on or off') },
+  { flag: 'cni-ipam-dir', key: 'cniIpamDir', kind: 'string', def: '/var/lib/cni/networks', help: '(weft) the CNI IPAM store (host-local layout): after a subnet change weftd is not ready while pod addresses of the old subnet remain there' },
   { flag: 'log-level', key: 'logLevel', kind: 'string', def: 'info', help: `(weft) ${LOG_LEVELS.join('|')}`, check: (v: string) => (LOG_LEVELS.includes(v) ? undefined : `must be one of ${LOG_LEVELS.join(', ')}`) },
 ];
 

@@ -4,7 +4,7 @@
  */
 import type { CounterSnapshot } from '@weft/datapath';
 import type { VxlanPeer } from '../backend/vxlan-peer.js';
-import type { VxlanNetworkStats } from '../backend/vxlan-network.js';
+import type { LeaseStatus, VxlanNetworkStats } from '../backend/vxlan-network.js';
 
 export interface NodeStatus {
   version: string;
@@ -16,6 +16,8 @@ export interface NodeStatus {
   subnetFile: { path: string; written: boolean };
   ipMasq: boolean;
   peers: VxlanPeer[];
+  /** Every lease seen with this node's verdict (accepted, own, rejected with the reason). */
+  leases?: LeaseStatus[];
   counters?: CounterSnapshot;
   programming?: VxlanNetworkStats;
   iptablesRepairs: number;
@@ -24,7 +26,10 @@ export interface NodeStatus {
 
 export interface Readiness {
   ready: boolean;
-  checks: { leaseHeld: boolean; deviceUp: boolean; subnetFileWritten: boolean };
+  /** podsOnOurSubnet: false while pods still hold addresses of a subnet this node had before. */
+  checks: { leaseHeld: boolean; deviceUp: boolean; subnetFileWritten: boolean; podsOnOurSubnet?: boolean };
+  /** Why a check fails, when there is more to say ("2 pods still on 10.244.5.0/24 (now 10.244.9.0/24)"). */
+  detail?: string;
 }
 
 /** What the HTTP server asks the daemon for. */

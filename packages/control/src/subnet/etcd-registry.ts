@@ -16,10 +16,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { posix } from 'node:path';
-import { Etcd3, type IOptions } from 'etcd3';
+import { Etcd3, type IKeyValue, type IOptions } from 'etcd3';
 import type { Logger } from 'pino';
-import type { LeaseGrant, RegistryEvent, SubnetRegistry } from './subnet-registry.js';
-import { WatchCompactedError } from './subnet-registry.js';
+import type { LeaseGrant, RegistryEvent, RegistryKv, SubnetRegistry } from './subnet-registry.js';
+import { WatchCompactedError, boundedValue } from './subnet-registry.js';
 
 export const DEFAULT_ETCD_PREFIX = '/coreos.com/network';
 export const DEFAULT_ETCD_ENDPOINTS = ['http://127.0.0.1:2379'];
@@ -65,15 +65,25 @@ export class EtcdRegistry implements SubnetRegistry {
     return text ?? undefined;
   }
 
-  async listSubnets(): Promise<{ kvs: { name: string; value: string; lease: string; modRevision: number }[]; revision: number }> {
+  async listSubnets(): Promise<{ kvs: RegistryKv[]; revision: number; clusterId: string }> {
     const res = await this.client.getAll().prefix(this.subnetsDir).exec();
-    const kvs = res.kvs.map((kv) => ({
+    const kvs = res.kvs.map((kv) => this.toKv(kv));
+    return { kvs, revision: Number(res.header.revision), clusterId: String(res.header.cluster_id) };
+  }
+
+  async head(): Promise<{ revision: number; clusterId: string }> {
+    const res = await this.client.get(posix.join(this.prefix, 'config')).exec();
+    return { revision: Number(res.header.revision), clusterId: String(res.header.cluster_id) };
+  }
+
+  private toKv(kv: IKeyValue): RegistryKv {
+    return {
       name: kv.key.toString().slice(this.subnetsDir.length),
-      value: kv.value.toString(),
+      ...boundedValue(kv.value),
       lease: kv.lease || '0',
       modRevision: Number(kv.mod_revision),
-    }));
-    return { kvs, revision: Number(res.header.revision) };
+      createRevision: Number(kv.create_revision),
+    };
   }
 
   async createSubnet(name: string, value: string, ttlSec: number): Promise<LeaseGrant | undefined> {
@@ -140,7 +150,7 @@ export class EtcdRegistry implements SubnetRegistry {
         const events = res.events.map((ev): RegistryEvent => {
           const name = ev.kv.key.toString().slice(this.subnetsDir.length);
           if (ev.type === 'Delete') return { type: 'delete', name };
-          return { type: 'put', kv: { name, value: ev.kv.value.toString(), lease: ev.kv.lease || '0', modRevision: Number(ev.kv.mod_revision) } };
+          return { type: 'put', kv: this.toKv(ev.kv) };
         });
         if (events.length > 0) onEvents(events, Number(res.header.revision));
       });

@@ -9,13 +9,21 @@
  * a `removed` event carries the attributes the backend needs to take its entries away (an etcd delete
  * has no value); a renewal that rewrites an identical value is not re-delivered; and a lease that
  * turns into another backend type or into junk is reported as removed. Leases of other backend types
- * are never delivered; malformed keys or values are logged and skipped. Expirations are not read
+ * are never delivered; malformed or oversized values (more than MAX_LEASE_VALUE_BYTES, never parsed)
+ * are delivered as `unusable` once per change of the key, with one log line. Expirations are not read
  * (one TimeToLive RPC per lease); only the node's own lease carries one (see lease-keeper.ts).
+ *
+ * History going backwards (etcd wiped, or restored from an older backup): a watch resumed at a
+ * revision the store has not reached yet would wait silently for ever. So before resuming after a
+ * lost connection the watch reads the store's head: a revision below the last one seen, or another
+ * cluster id, is a history reset, logged, and answered with a re-list whose snapshot says so
+ * (`historyReset`), which makes the lease keeper re-assert the node's lease at once. Compaction past
+ * the watch is answered the same way.
  */
 import type { Logger } from 'pino';
 import type { Lease, LeaseEvent } from './types.js';
 import type { RegistryEvent, RegistryKv, SubnetRegistry } from './subnet-registry.js';
-import { WatchCompactedError } from './subnet-registry.js';
+import { MAX_LEASE_VALUE_BYTES, WatchCompactedError } from './subnet-registry.js';
 import { decodeLease, parseSubnetKeyName, sameLeaseAttrs } from './lease-codec.js';
 import { formatIpv4Cidr } from '../net/ipv4-cidr.js';
 import { RetryBackoff, sleep } from '../retry-backoff.js';
@@ -31,7 +39,12 @@ export interface LeaseWatchOptions {
 export class LeaseWatch {
   /** Delivered leases by subnet ("10.244.3.0/24"). */
   private readonly known = new Map<string, Lease>();
+  /** Keys whose value is unusable, with the reason text delivered (so a re-put of the same junk is not re-reported). */
+  private readonly unusable = new Map<string, string>();
   private readonly backoff: RetryBackoff;
+  /** Highest revision and the cluster id seen: what a history reset is measured against. */
+  private seenRevision = 0;
+  private clusterId: string | undefined;
 
   constructor(private readonly opts: LeaseWatchOptions) {
     this.backoff = opts.backoff ?? new RetryBackoff(100, 5_000);
@@ -41,14 +54,20 @@ export class LeaseWatch {
   async run(onEvents: (events: LeaseEvent[]) => void, signal: AbortSignal): Promise<void> {
     const log = this.opts.logger;
     let revision: number | undefined;
+    let reset: string | undefined;
     while (!signal.aborted) {
       try {
-        if (revision === undefined) revision = await this.relist(onEvents);
+        if (revision !== undefined && reset === undefined) reset = await this.historyReset(revision);
+        if (revision === undefined || reset !== undefined) {
+          revision = await this.relist(onEvents, reset);
+          reset = undefined;
+        }
         await this.opts.registry.watchSubnets(
           revision + 1,
           (events, rev) => {
             this.backoff.reset();
             revision = rev;
+            this.seenRevision = Math.max(this.seenRevision, rev);
             const batch = this.apply(events);
             if (batch.length > 0) onEvents(batch);
           },
@@ -58,7 +77,7 @@ export class LeaseWatch {
         if (signal.aborted) break;
         if (e instanceof WatchCompactedError) {
           log.warn({ revision, err: e.message }, 'lease watch fell behind etcd compaction: re-listing');
-          revision = undefined;
+          reset = `compacted past revision ${revision}`;
         } else {
           log.warn({ revision, err: (e as Error).message }, 'lease watch lost its connection: retrying');
         }
@@ -67,41 +86,69 @@ export class LeaseWatch {
     }
   }
 
-  private async relist(onEvents: (events: LeaseEvent[]) => void): Promise<number> {
-    const { kvs, revision } = await this.opts.registry.listSubnets();
+  /** Why the store's history no longer continues the one we watched, or undefined when it does. */
+  private async historyReset(resumeFrom: number): Promise<string | undefined> {
+    const head = await this.opts.registry.head();
+    let why: string | undefined;
+    if (this.clusterId !== undefined && head.clusterId !== undefined && head.clusterId !== this.clusterId) why = `cluster id ${this.clusterId} → ${head.clusterId}`;
+    else if (head.revision < Math.max(resumeFrom, this.seenRevision)) why = `revision ${head.revision} is below the ${Math.max(resumeFrom, this.seenRevision)} already seen`;
+    if (why) this.opts.logger.warn({ reason: why, revision: head.revision, seen: this.seenRevision }, 'etcd history went backwards (wiped or restored): re-listing and re-asserting our lease');
+    return why;
+  }
+
+  private async relist(onEvents: (events: LeaseEvent[]) => void, historyReset?: string): Promise<number> {
+    const { kvs, revision, clusterId } = await this.opts.registry.listSubnets();
     this.known.clear();
+    const unusable: Array<{ key: string; reason: 'malformed' | 'oversize'; detail: string }> = [];
+    const wasUnusable = new Map(this.unusable);
+    this.unusable.clear();
     for (const kv of kvs) {
-      const lease = this.decode(kv);
-      if (lease && lease.attrs.BackendType === this.opts.backendType) this.known.set(lease.subnet, lease);
+      const d = this.decode(kv, wasUnusable.get(kv.name));
+      if ('unusable' in d) unusable.push(d.unusable);
+      else if (d.lease.attrs.BackendType === this.opts.backendType) this.known.set(d.lease.subnet, d.lease);
     }
-    this.opts.logger.info({ leases: this.known.size, revision }, 'lease snapshot');
-    onEvents([{ type: 'snapshot', leases: [...this.known.values()] }]);
+    if (historyReset) this.seenRevision = revision;
+    else this.seenRevision = Math.max(this.seenRevision, revision);
+    if (clusterId !== undefined) this.clusterId = clusterId;
+    this.opts.logger.info({ leases: this.known.size, unusable: unusable.length, revision }, 'lease snapshot');
+    onEvents([{ type: 'snapshot', leases: [...this.known.values()], ...(unusable.length ? { unusable } : {}), ...(historyReset ? { historyReset } : {}) }]);
     return revision;
   }
 
   private apply(events: RegistryEvent[]): LeaseEvent[] {
     const out: LeaseEvent[] = [];
     for (const ev of events) {
-      const e = ev.type === 'put' ? this.applyPut(ev.kv) : this.applyDelete(ev.name);
-      if (e) out.push(e);
+      if (ev.type === 'put') out.push(...this.applyPut(ev.kv));
+      else {
+        const e = this.applyDelete(ev.name);
+        if (e) out.push(e);
+      }
     }
     return out;
   }
 
-  private applyPut(kv: RegistryKv): LeaseEvent | undefined {
-    const lease = this.decode(kv);
-    if (!lease) return this.forget(kv.name);
+  private applyPut(kv: RegistryKv): LeaseEvent[] {
+    const said = this.unusable.get(kv.name);
+    const d = this.decode(kv, said);
+    if ('unusable' in d) {
+      const gone = this.forget(kv.name);
+      return [...(gone ? [gone] : []), ...(said === d.unusable.detail ? [] : [{ type: 'unusable' as const, ...d.unusable }])];
+    }
+    const lease = d.lease;
+    const usable: LeaseEvent[] = this.unusable.delete(kv.name) ? [{ type: 'usable', key: kv.name }] : [];
     if (lease.attrs.BackendType !== this.opts.backendType) {
       this.opts.logger.debug({ subnet: lease.subnet, backendType: lease.attrs.BackendType }, 'lease of another backend type ignored');
-      return this.forget(kv.name);
+      const gone = this.forget(kv.name);
+      return [...usable, ...(gone ? [gone] : [])];
     }
     const old = this.known.get(lease.subnet);
-    if (old && sameLeaseAttrs(old.attrs, lease.attrs)) return undefined;
+    if (old && sameLeaseAttrs(old.attrs, lease.attrs)) return usable;
     this.known.set(lease.subnet, lease);
-    return { type: 'added', lease };
+    return [...usable, { type: 'added', lease }];
   }
 
   private applyDelete(name: string): LeaseEvent | undefined {
+    if (this.unusable.delete(name)) return { type: 'usable', key: name };
     return this.forget(name);
   }
 
@@ -119,12 +166,21 @@ export class LeaseWatch {
     return { type: 'removed', lease: old };
   }
 
-  private decode(kv: RegistryKv): Lease | undefined {
-    try {
-      return decodeLease(kv.name, kv.value);
-    } catch (e) {
-      this.opts.logger.warn({ key: kv.name, err: (e as Error).message }, 'malformed lease skipped');
-      return undefined;
+  /** A lease, or why the key holds none; logs a key's trouble once (`reported` is what was said last). */
+  private decode(kv: RegistryKv, reported: string | undefined): { lease: Lease } | { unusable: { key: string; reason: 'malformed' | 'oversize'; detail: string } } {
+    let unusable: { key: string; reason: 'malformed' | 'oversize'; detail: string };
+    if (kv.oversizeBytes !== undefined) {
+      unusable = { key: kv.name, reason: 'oversize', detail: `value of ${kv.oversizeBytes} bytes is over the ${MAX_LEASE_VALUE_BYTES}-byte limit (not parsed)` };
+    } else {
+      try {
+        const lease = decodeLease(kv.name, kv.value);
+        return { lease: kv.createRevision !== undefined ? { ...lease, order: kv.createRevision } : lease };
+      } catch (e) {
+        unusable = { key: kv.name, reason: 'malformed', detail: (e as Error).message };
+      }
     }
+    if (reported !== unusable.detail) this.opts.logger.warn({ key: kv.name, reason: unusable.reason, err: unusable.detail }, 'lease rejected: unusable value');
+    this.unusable.set(kv.name, unusable.detail);
+    return { unusable };
   }
 }
