@@ -136,8 +136,9 @@ describe('KubeSubnetManager: watch', () => {
     expect(w.events[0]).toEqual({
       type: 'snapshot',
       leases: [
-        { subnet: '10.244.1.0/24', attrs: ME },
-        { subnet: '10.244.2.0/24', attrs: { ...ME, PublicIP: '192.168.1.2', BackendData: { VNI: 1, VtepMAC: '0a:00:00:00:00:02' } } },
+        // order: the Node's creation time (ms), lease order for admission
+        { subnet: '10.244.1.0/24', attrs: ME, order: Date.UTC(2026, 0, 1) },
+        { subnet: '10.244.2.0/24', attrs: { ...ME, PublicIP: '192.168.1.2', BackendData: { VNI: 1, VtepMAC: '0a:00:00:00:00:02' } }, order: Date.UTC(2026, 0, 1) + 1000 },
       ],
     });
     await until(() => ((api.getNode('n1')!.status as { conditions: unknown[] }).conditions.length === 2));

@@ -42,6 +42,11 @@ export function leaseAnnotations(prefixArg: string = DEFAULT_ANNOTATION_PREFIX):
   };
 }
 
+/** A published lease larger than MAX_LEASE_VALUE_BYTES: rejected unparsed (reason `oversize`). */
+export class LeaseTooBigError extends Error {
+  override name = 'LeaseTooBigError';
+}
+
 /** The annotation values that publish `attrs` (what AcquireLease patches onto our node). */
 export function annotationsForLease(names: LeaseAnnotations, attrs: LeaseAttrs): Record<string, string> {
   return {
@@ -86,7 +91,7 @@ export function nodeToLease(node: V1Node, names: LeaseAnnotations, network: Ipv4
   void network;
   const cidr = nodePodCidr(node);
   const dataText = a[names.backendData] ?? 'null';
-  if (dataText.length > MAX_LEASE_VALUE_BYTES) throw new Error(`annotation ${names.backendData} of ${dataText.length} bytes is over the ${MAX_LEASE_VALUE_BYTES}-byte limit (not parsed)`);
+  if (dataText.length > MAX_LEASE_VALUE_BYTES) throw new LeaseTooBigError(`annotation ${names.backendData} of ${dataText.length} bytes is over the ${MAX_LEASE_VALUE_BYTES}-byte limit (not parsed)`);
   let data: unknown;
   try {
     data = JSON.parse(dataText);

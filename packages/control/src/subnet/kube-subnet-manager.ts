@@ -30,7 +30,7 @@ import {
 } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { Lease, LeaseAttrs, LeaseEvent, NetworkConfig, SubnetManager } from './types.js';
-import { annotationsForLease, leaseAnnotations, nodeToLease, ownPodCidr, type LeaseAnnotations } from './kube-node-lease.js';
+import { LeaseTooBigError, annotationsForLease, leaseAnnotations, nodeToLease, ownPodCidr, type LeaseAnnotations } from './kube-node-lease.js';
 import { sameLeaseAttrs } from './lease-codec.js';
 import { parseNetConf } from '../config/net-conf.js';
 import { formatIpv4Cidr, parseIpv4Cidr, type Ipv4Cidr } from '../net/ipv4-cidr.js';
@@ -162,7 +162,7 @@ export class KubeSubnetManager implements SubnetManager {
 class NodeLeaseWatch {
   private readonly delivered = new Map<string, Lease>();
   /** Nodes whose published lease is unusable, with what was reported (one log line and event per change). */
-  private readonly unusable = new Map<string, string>();
+  private readonly unusable = new Map<string, { reason: 'malformed' | 'oversize'; detail: string }>();
   private onEvents: (events: LeaseEvent[]) => void = () => undefined;
   private snapshotSent = false;
 
@@ -209,12 +209,12 @@ class NodeLeaseWatch {
   }
 
   private sendSnapshot(informer: Informer<V1Node> & ObjectCache<V1Node>, network: Ipv4Cidr): void {
-    const unusable: Array<{ key: string; reason: 'malformed'; detail: string }> = [];
+    const unusable: Array<{ key: string; reason: 'malformed' | 'oversize'; detail: string }> = [];
     for (const node of informer.list()) {
       const lease = this.toLease(node, network);
       if (lease) this.delivered.set(node.metadata?.name ?? '', lease);
       const bad = this.unusable.get(node.metadata?.name ?? '');
-      if (bad) unusable.push({ key: `node ${node.metadata?.name}`, reason: 'malformed', detail: bad });
+      if (bad) unusable.push({ key: `node ${node.metadata?.name}`, ...bad });
     }
     this.snapshotSent = true;
     this.log.info({ leases: this.delivered.size, unusable: unusable.length }, 'node lease snapshot');
@@ -228,7 +228,7 @@ class NodeLeaseWatch {
     const lease = this.toLease(node, network);
     const events: LeaseEvent[] = [];
     const now = this.unusable.get(name);
-    if (now !== said) events.push(now ? { type: 'unusable', key: `node ${name}`, reason: 'malformed', detail: now } : { type: 'usable', key: `node ${name}` });
+    if (now?.detail !== said?.detail) events.push(now ? { type: 'unusable', key: `node ${name}`, ...now } : { type: 'usable', key: `node ${name}` });
     if (old && (!lease || lease.subnet !== old.subnet)) events.push({ type: 'removed', lease: old });
     if (lease && !(old && old.subnet === lease.subnet && sameLeaseAttrs(old.attrs, lease.attrs))) events.push({ type: 'added', lease });
     if (lease) this.delivered.set(name, lease);
@@ -253,9 +253,9 @@ class NodeLeaseWatch {
       if (r.lease && r.lease.attrs.BackendType !== 'vxlan') return undefined;
       return r.lease;
     } catch (e) {
-      const detail = (e as Error).message;
-      if (this.unusable.get(name) !== detail) this.log.warn({ node: name, reason: 'malformed', err: detail }, 'lease rejected: node publishes a malformed lease');
-      this.unusable.set(name, detail);
+      const bad = { reason: e instanceof LeaseTooBigError ? ('oversize' as const) : ('malformed' as const), detail: (e as Error).message };
+      if (this.unusable.get(name)?.detail !== bad.detail) this.log.warn({ node: name, reason: bad.reason, err: bad.detail }, 'lease rejected: node publishes an unusable lease');
+      this.unusable.set(name, bad);
       return undefined;
     }
   }
