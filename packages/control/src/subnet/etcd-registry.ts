@@ -11,6 +11,8 @@
  *   broken stream by itself, but from the revision of the last *response header*, which can skip
  *   events still in flight; so on a disconnect this watcher is cancelled and the caller resumes from
  *   the revision it actually processed. A watch cancelled by the server (compaction) → WatchCompactedError.
+ * - values larger than MAX_LEASE_VALUE_BYTES are never turned into strings (boundedValue): the key
+ *   and its size go on, so the manager counts and logs it and nothing parses it.
  * - unary calls get a deadline (`callTimeoutMs`), so an unreachable etcd fails a call instead of
  *   hanging it; the watch stream has none.
  */
@@ -53,6 +55,11 @@ export class EtcdRegistry implements SubnetRegistry {
     const timeout = opts.callTimeoutMs ?? 5_000;
     const options: IOptions = {
       hosts: opts.endpoints,
+      // A list of the subnets prefix carries every value, however big (etcd takes values up to its
+      // --max-request-bytes, 1.5 MiB by default): with grpc's 4 MiB receive limit three oversized values
+      // would make every list fail, and with it allocation and re-listing. The values are dropped unread
+      // (boundedValue) as soon as the response is decoded.
+      grpcOptions: { 'grpc.max_receive_message_length': -1 },
       defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeout }),
     };
     const credentials = readTlsFiles(opts.tls);
