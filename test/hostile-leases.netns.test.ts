@@ -282,7 +282,13 @@ describe('hostile lease records (three nodes, etcd, pods)', () => {
     etcds.push(await startEtcd(lab, { netns: w.etcdNs, ip: ETCD_IP, name: 'weft', dataDir: restored }));
     for (const n of nodes()) await poll(`${n.name} to drop the late lease`, async () => !(await w.status(n)).peers.some((p) => p.subnet === late), 60_000);
     measured.push(`etcd restored from an older snapshot → late lease dropped on all nodes: ${Date.now() - t0} ms (from etcd start)`);
-    for (const n of nodes()) expect(n.weftd!.stdout).toMatch(/"reason":"revision \d+ is below the \d+ already seen".*"msg":"etcd history went backwards/);
+    // Every node re-lists after the lost connection, so the late lease goes everywhere; a node that lists
+    // only after the others' renewals pushed the restored revision past what it had seen cannot tell the
+    // restore (and need not): at least one node logs it.
+    // (each log already holds one such line from the wipe above)
+    const said = nodes().filter((n) => (n.weftd!.stdout.match(/"reason":"revision \d+ is below the \d+ already seen"[^\n]*"msg":"etcd history went backwards/g) ?? []).length >= 2);
+    measured.push(`etcd restore detected and logged by ${said.length} of 3 nodes`);
+    expect(said.length).toBeGreaterThanOrEqual(1);
     await settleAndReach('after etcd restore', t0, () => true);
   });
 
@@ -319,7 +325,7 @@ describe('hostile lease records (three nodes, etcd, pods)', () => {
     const pod1 = pods.find((p) => p.node === node(1))!;
     // Someone else takes n3's key: n3 loses its lease and gets another subnet.
     await w.etcdctl(['put', keyOf(s3), leaseValue(FAKE_IP, '0e:66:00:00:00:08')]);
-    await n3.weftd!.waitFor(/"msg":"lease re-acquired"/, 30_000);
+    await poll('n3 to hold another subnet', async () => (await w.status(n3)).lease?.subnet !== s3);
     const s3new = (await w.status(n3)).lease!.subnet;
     expect(s3new).not.toBe(s3);
     // The device kept its routes to both peers through the change, and n3 reaches n1's pod over the overlay.

@@ -9,8 +9,8 @@
  *   revoke the lease they replace (flannel leaves those to expire, one per renewal).
  * - watch: one etcd watcher on the subnets prefix from a revision. The client library would resume a
  *   broken stream by itself, but from the revision of the last *response header*, which can skip
- *   events still in flight; so on a disconnect this watcher is cancelled and the caller resumes from
- *   the revision it actually processed. A watch cancelled by the server (compaction) → WatchCompactedError.
+ *   events still in flight (and cannot tell a wiped or restored etcd); so on a disconnect this watcher
+ *   is cancelled and the caller re-lists (lease-watch.ts). A watch cancelled by the server (compaction) → WatchCompactedError.
  * - values larger than MAX_LEASE_VALUE_BYTES are never turned into strings (boundedValue): the key
  *   and its size go on, so the manager counts and logs it and nothing parses it.
  * - unary calls get a deadline (`callTimeoutMs`), so an unreachable etcd fails a call instead of
@@ -76,11 +76,6 @@ export class EtcdRegistry implements SubnetRegistry {
     const res = await this.client.getAll().prefix(this.subnetsDir).exec();
     const kvs = res.kvs.map((kv) => this.toKv(kv));
     return { kvs, revision: Number(res.header.revision), clusterId: String(res.header.cluster_id) };
-  }
-
-  async head(): Promise<{ revision: number; clusterId: string }> {
-    const res = await this.client.get(posix.join(this.prefix, 'config')).exec();
-    return { revision: Number(res.header.revision), clusterId: String(res.header.cluster_id) };
   }
 
   private toKv(kv: IKeyValue): RegistryKv {

@@ -14,11 +14,12 @@
  * (one TimeToLive RPC per lease); only the node's own lease carries one (see lease-keeper.ts).
  *
  * History going backwards (etcd wiped, or restored from an older backup): a watch resumed at a
- * revision the store has not reached yet would wait silently for ever. So before resuming after a
- * lost connection the watch reads the store's head: a revision below the last one seen, or another
- * cluster id, is a history reset, logged, and answered with a re-list whose snapshot says so
- * (`historyReset`), which makes the lease keeper re-assert the node's lease at once. Compaction past
- * the watch is answered the same way.
+ * revision the store has not reached yet waits silently for ever, and one resumed after other writers
+ * pushed a restored store past it silently misses what the restore took away. So a lost connection is
+ * never resumed: the watch re-lists (one range read; the backend reconciles against the snapshot).
+ * A listed revision below the last one seen, or another cluster id, is logged as a history reset and
+ * flagged on the snapshot (`historyReset`), which makes the lease keeper re-assert the node's lease at
+ * once. Compaction past the watch is answered the same way.
  */
 import type { Logger } from 'pino';
 import type { Lease, LeaseEvent } from './types.js';
@@ -54,14 +55,11 @@ export class LeaseWatch {
   async run(onEvents: (events: LeaseEvent[]) => void, signal: AbortSignal): Promise<void> {
     const log = this.opts.logger;
     let revision: number | undefined;
-    let reset: string | undefined;
+    let compacted: string | undefined;
     while (!signal.aborted) {
       try {
-        if (revision !== undefined && reset === undefined) reset = await this.historyReset(revision);
-        if (revision === undefined || reset !== undefined) {
-          revision = await this.relist(onEvents, reset);
-          reset = undefined;
-        }
+        revision = await this.relist(onEvents, compacted);
+        compacted = undefined;
         await this.opts.registry.watchSubnets(
           revision + 1,
           (events, rev) => {
@@ -77,27 +75,27 @@ export class LeaseWatch {
         if (signal.aborted) break;
         if (e instanceof WatchCompactedError) {
           log.warn({ revision, err: e.message }, 'lease watch fell behind etcd compaction: re-listing');
-          reset = `compacted past revision ${revision}`;
+          compacted = `compacted past revision ${revision}`;
         } else {
-          log.warn({ revision, err: (e as Error).message }, 'lease watch lost its connection: retrying');
+          log.warn({ revision, err: (e as Error).message }, 'lease watch lost its connection: re-listing when it is back');
         }
         await sleep(this.backoff.next(), signal);
       }
     }
   }
 
-  /** Why the store's history no longer continues the one we watched, or undefined when it does. */
-  private async historyReset(resumeFrom: number): Promise<string | undefined> {
-    const head = await this.opts.registry.head();
-    let why: string | undefined;
-    if (this.clusterId !== undefined && head.clusterId !== undefined && head.clusterId !== this.clusterId) why = `cluster id ${this.clusterId} → ${head.clusterId}`;
-    else if (head.revision < Math.max(resumeFrom, this.seenRevision)) why = `revision ${head.revision} is below the ${Math.max(resumeFrom, this.seenRevision)} already seen`;
-    if (why) this.opts.logger.warn({ reason: why, revision: head.revision, seen: this.seenRevision }, 'etcd history went backwards (wiped or restored): re-listing and re-asserting our lease');
-    return why;
+  /** Why the store's history no longer continues the one we watched (wiped, restored), or undefined. */
+  private historyReset(revision: number, clusterId: string | undefined): string | undefined {
+    if (this.seenRevision === 0) return undefined;
+    if (this.clusterId !== undefined && clusterId !== undefined && clusterId !== this.clusterId) return `cluster id ${this.clusterId} → ${clusterId}`;
+    if (revision < this.seenRevision) return `revision ${revision} is below the ${this.seenRevision} already seen`;
+    return undefined;
   }
 
-  private async relist(onEvents: (events: LeaseEvent[]) => void, historyReset?: string): Promise<number> {
+  private async relist(onEvents: (events: LeaseEvent[]) => void, compacted?: string): Promise<number> {
     const { kvs, revision, clusterId } = await this.opts.registry.listSubnets();
+    const reset = this.historyReset(revision, clusterId);
+    if (reset) this.opts.logger.warn({ reason: reset, revision, seen: this.seenRevision }, 'etcd history went backwards (wiped or restored): re-listing and re-asserting our lease');
     this.known.clear();
     const unusable: Array<{ key: string; reason: 'malformed' | 'oversize'; detail: string }> = [];
     const wasUnusable = new Map(this.unusable);
@@ -107,9 +105,9 @@ export class LeaseWatch {
       if ('unusable' in d) unusable.push(d.unusable);
       else if (d.lease.attrs.BackendType === this.opts.backendType) this.known.set(d.lease.subnet, d.lease);
     }
-    if (historyReset) this.seenRevision = revision;
-    else this.seenRevision = Math.max(this.seenRevision, revision);
+    this.seenRevision = reset ? revision : Math.max(this.seenRevision, revision);
     if (clusterId !== undefined) this.clusterId = clusterId;
+    const historyReset = reset ?? compacted;
     this.opts.logger.info({ leases: this.known.size, unusable: unusable.length, revision }, 'lease snapshot');
     onEvents([{ type: 'snapshot', leases: [...this.known.values()], ...(unusable.length ? { unusable } : {}), ...(historyReset ? { historyReset } : {}) }]);
     return revision;

@@ -47,11 +47,6 @@ export class MemoryRegistry implements SubnetRegistry {
     return { kvs: [...this.kvs.values()].map((kv) => ({ ...kv })), revision: this.revision, clusterId: this.clusterId };
   }
 
-  async head(): Promise<{ revision: number; clusterId: string }> {
-    this.check();
-    return { revision: this.revision, clusterId: this.clusterId };
-  }
-
   async createSubnet(name: string, value: string, ttlSec: number): Promise<LeaseGrant | undefined> {
     this.check();
     this.calls.create++;

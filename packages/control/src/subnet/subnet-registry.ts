@@ -55,8 +55,6 @@ export interface SubnetRegistry {
   getNetworkConfig(): Promise<string | undefined>;
   /** `clusterId` (etcd's header cluster_id) tells a wiped or replaced cluster from the one seen before. */
   listSubnets(): Promise<{ kvs: RegistryKv[]; revision: number; clusterId?: string }>;
-  /** The store's current revision and cluster id, without reading the leases (one small range call). */
-  head(): Promise<{ revision: number; clusterId?: string }>;
   /**
    * Creates `name` with a lease of `ttlSec` only if no such key exists (txn `Version(key) == 0`).
    * Resolves with the grant, or undefined when someone else holds the key (the caller retries).
