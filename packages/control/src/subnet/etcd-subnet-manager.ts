@@ -198,10 +198,14 @@ export class EtcdSubnetManager implements SubnetManager {
         continue;
       }
       let attrs: LeaseAttrs | undefined;
-      try {
-        attrs = decodeLeaseAttrs(kv.value);
-      } catch (e) {
-        this.log.warn({ key: kv.name, err: (e as Error).message }, 'malformed lease value (its subnet stays taken)');
+      if (kv.oversizeBytes !== undefined) {
+        this.log.warn({ key: kv.name, bytes: kv.oversizeBytes }, 'oversized lease value, not parsed (its subnet stays taken)');
+      } else {
+        try {
+          attrs = decodeLeaseAttrs(kv.value);
+        } catch (e) {
+          this.log.warn({ key: kv.name, err: (e as Error).message }, 'malformed lease value (its subnet stays taken)');
+        }
       }
       entries.push({ kv, subnet, attrs });
     }
