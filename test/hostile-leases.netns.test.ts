@@ -274,7 +274,7 @@ describe('hostile lease records (three nodes, etcd, pods)', () => {
     await w.etcdctl(['put', keyOf(late), leaseValue(`${UNDERLAY}.250`, '0e:66:00:00:00:07')]);
     for (let i = 0; i < 5; i++) await w.etcdctl(['put', `${ETCD_PREFIX}/bump`, String(i)]); // history moves on
     for (const n of nodes()) await poll(`${n.name} to program the late lease`, async () => (await w.status(n)).peers.some((p) => p.subnet === late));
-    await etcds.at(-1)!.process.stop();
+    await (etcds.at(-1) ?? w.etcd!).process.stop();
     const restored = join(dir, 'etcd-restored');
     await lab.exec(w.etcdNs, 'env', ['ETCDCTL_API=3', 'etcdctl', 'snapshot', 'restore', snap, '--data-dir', restored, '--name', 'weft',
       '--initial-cluster', `weft=http://${ETCD_IP}:2380`, '--initial-advertise-peer-urls', `http://${ETCD_IP}:2380`]);
