@@ -52,7 +52,8 @@ import { LeaseKeeper } from './subnet/lease-keeper.js';
 import type { Lease, LeaseEvent, NetworkConfig, SubnetManager } from './subnet/types.js';
 import { HandoverListener, requestHandover } from './state/handover.js';
 import { type NodeState, NodeStateFile, PeerLeaseMirror, type StateVtep, readNodeState } from './state/node-state.js';
-import { decodeVxlanPeer } from './backend/vxlan-peer.js';
+import { admitLeases, protectedEndpoints } from './subnet/lease-admission.js';
+import { SubnetMove } from './host/subnet-move.js';
 
 /** How often the peers are reconciled against the host even without a snapshot (drift repair). */
 const PEER_RESYNC_MS = 60_000;
@@ -76,6 +77,9 @@ export class Weftd implements StatusSource {
   private leaseHeld = false;
   private subnetFileWritten = false;
   private leaseEvents = 0;
+  /** The subnet file's subnet at start; then set while pods may remain on a subnet we no longer hold. */
+  private previousSubnet: string | undefined;
+  private subnetMove: SubnetMove | undefined;
   /** Re-programming after a lease change runs one at a time. */
   private reprogram: Promise<void> = Promise.resolve();
   private readonly lock: HostLock;
@@ -168,12 +172,23 @@ export class Weftd implements StatusSource {
   /** Opens the VTEP as the state file describes it, its FDB from the stored peers (decoded as etcd's leases are). */
   private async openVtepFromState(st: NodeState): Promise<void> {
     const t0 = performance.now();
-    const fdb = [];
-    for (const l of st.peers) {
-      const d = decodeVxlanPeer(l, st.vtep.vni);
-      if (d.ok && d.peer.publicIp !== st.publicIp) fdb.push({ mac: d.peer.vtepMac, remote: d.peer.publicIp });
-    }
+    const fdb: Array<{ mac: string; remote: string }> = [];
     try {
+      // The stored peers pass the same lease admission as etcd's: a hostile lease saved before it lost must not
+      // re-point a victim's FDB entry until the first round. Without a stored order, the order first seen wins.
+      const verdicts = admitLeases(
+        st.peers.map((lease, i) => ({ lease, order: lease.order ?? i })),
+        {
+          network: parseIpv4Cidr(st.network.network),
+          ownSubnet: st.ownLease ? parseIpv4Cidr(st.ownLease.subnet) : undefined,
+          publicIp: st.publicIp,
+          vtepMac: st.vtep.mac,
+          vni: st.vtep.vni,
+          protectedNets: protectedEndpoints(this.controlEndpoints()),
+          foreignRoutes: new Set(),
+        },
+      );
+      for (const v of verdicts) if (v.status === 'accepted') fdb.push({ mac: v.peer.vtepMac, remote: v.peer.publicIp });
       await this.openVtepWith(st.vtep, fdb);
       this.netConfig = st.network;
       this.lastSaved = st;
@@ -222,9 +237,25 @@ export class Weftd implements StatusSource {
   private ensureNetwork(): VxlanNetwork {
     if (!this.network) {
       this.host = new IpBatchProgrammer(this.vtep!.name);
-      this.network = new VxlanNetwork({ vtep: this.vtep!, host: this.host, logger: this.log.child({ component: 'vxlan' }), publicIp: this.underlay?.publicIp ?? this.savedPublicIp() });
+      this.network = new VxlanNetwork({
+        vtep: this.vtep!,
+        host: this.host,
+        logger: this.log.child({ component: 'vxlan' }),
+        publicIp: this.underlay?.publicIp ?? this.savedPublicIp(),
+        network: (this.netConfig ?? this.lastSaved?.network)!.network,
+        protectedNets: protectedEndpoints(this.controlEndpoints()),
+      });
     }
     return this.network;
+  }
+
+  /** etcd endpoints or the API server: no lease may route them into the overlay (known before the manager exists). */
+  private controlEndpoints(): string[] {
+    const c = this.config;
+    if (this.sm?.endpoints) return [...this.sm.endpoints];
+    const env = process.env;
+    const inCluster = env.KUBERNETES_SERVICE_HOST ? [`https://${env.KUBERNETES_SERVICE_HOST}:${env.KUBERNETES_SERVICE_PORT ?? '443'}`] : [];
+    return c.kubeSubnetMgr ? (c.kubeApiUrl ? [c.kubeApiUrl] : inCluster) : [...c.etcdEndpoints, ...(c.kubeApiUrl ? [c.kubeApiUrl] : [])];
   }
 
   private savedPublicIp(): string {
@@ -257,6 +288,7 @@ export class Weftd implements StatusSource {
     const underlay = await findUnderlay({ ifaces: c.ifaces, ...(c.publicIp ? { publicIp: c.publicIp } : {}) });
     this.underlay = underlay;
     const previousSubnet = await readPreviousSubnet(c.subnetFile);
+    this.previousSubnet = previousSubnet;
     this.log.info({ ...underlay, previousSubnet }, 'underlay found');
     const sm = await createSubnetManager(c, { previousSubnet, logger: this.log.child({ component: 'subnet' }) });
     this.sm = sm;
@@ -432,6 +464,8 @@ export class Weftd implements StatusSource {
   /** Our (new) lease → device address, subnet file, iptables; then the peers follow in the network loop. */
   private async applyLease(lease: Lease): Promise<void> {
     const nc = this.netConfig!;
+    const from = this.lease?.subnet ?? this.previousSubnet;
+    if (from && from !== lease.subnet) this.subnetMove = new SubnetMove(from, lease.subnet, this.config.cniIpamDir, this.log.child({ component: 'subnet-move' }));
     this.lease = lease;
     this.leaseHeld = true;
     await this.network!.setOwnLease(lease);
@@ -531,8 +565,10 @@ export class Weftd implements StatusSource {
   async readiness(): Promise<Readiness> {
     const deviceUp = this.host ? await this.host.isUp() : false;
     const datapathHealthy = this.watchdog?.healthy ?? false;
-    const checks = { leaseHeld: this.leaseHeld, deviceUp, subnetFileWritten: this.subnetFileWritten, datapathHealthy };
-    return { ready: checks.leaseHeld && checks.deviceUp && checks.subnetFileWritten && datapathHealthy, checks };
+    const left = (await this.subnetMove?.podsLeft()) ?? [];
+    const checks = { leaseHeld: this.leaseHeld, deviceUp, subnetFileWritten: this.subnetFileWritten, datapathHealthy, podsOnOurSubnet: left.length === 0 };
+    const detail = left.length > 0 ? `${left.length} pod address(es) still on ${this.subnetMove!.from}, our subnet is now ${this.subnetMove!.to}: ${left.slice(0, 5).join(', ')}` : undefined;
+    return { ready: Object.values(checks).every(Boolean), checks, ...(detail ? { detail } : {}) };
   }
 
   liveness(): Liveness {
@@ -553,6 +589,7 @@ export class Weftd implements StatusSource {
       subnetFile: { path: this.config.subnetFile, written: this.subnetFileWritten },
       ipMasq: this.config.ipMasq,
       peers: this.network?.peers() ?? [],
+      leases: this.network?.leaseStatuses() ?? [],
       ...(v ? { counters: v.counters() } : {}),
       ...(this.network ? { programming: { ...this.network.stats } } : {}),
       iptablesRepairs: this.iptables?.repairs ?? 0,

@@ -192,7 +192,7 @@ describe('etcd subnet manager on a real etcd', () => {
     expect(await client.get(`${prefix}/subnets/${lease.subnet.replace('/', '-')}`).string()).toBe(encodeLeaseAttrs(attrs(1)));
   });
 
-  it('etcd stopped and restarted: the keeper keeps retrying without losing the lease, the watch resumes', async () => {
+  it('etcd stopped and restarted: the keeper keeps retrying without losing the lease, the watch re-lists', async () => {
     const prefix = await freshPrefix();
     const registry = new EtcdRegistry({ endpoints: [etcd.endpoint], prefix, logger: log, callTimeoutMs: 1000 });
     const m = manager(prefix, { registry, ttl: 20 });
@@ -221,7 +221,8 @@ describe('etcd subnet manager on a real etcd', () => {
     await until(() => w.text().includes(`added ${joiner.subnet}`), 15_000);
     log.info({ recoveredMs, watchResumedMs: Date.now() - back }, 'recovered after the etcd restart');
     expect(recoveredMs).toBeLessThan(10_000); // the etcd3 client's circuit breaker holds calls off for up to 5 s
-    expect(w.text().filter((t) => t.startsWith('snapshot'))).toHaveLength(1); // resumed, not re-listed
+    // Re-listed, not resumed: a resumed watch cannot tell a restarted etcd from a wiped or restored one.
+    expect(w.text().filter((t) => t.startsWith('snapshot')).length).toBeGreaterThanOrEqual(2);
     expect(await client.get(`${prefix}/subnets/${lease.subnet.replace('/', '-')}`).string()).toBe(encodeLeaseAttrs(attrs(1)));
   });
 });

@@ -3,13 +3,17 @@
  * shared log (the test's FakeVtep writes FDB calls to the same log, so order across the two is seen).
  * `failNext(pattern)` makes the next matching op fail once.
  */
-import type { HostNeighbour, HostOp, HostOpFailure, HostProgrammer, HostRoute } from '../src/backend/host-programmer.js';
+import type { HostAddress, HostNeighbour, HostOp, HostOpFailure, HostProgrammer, HostRoute } from '../src/backend/host-programmer.js';
 import { describeHostOp } from '../src/backend/host-programmer.js';
 import { FakeVtep } from '@weft/datapath/testing';
 
 export class FakeHostProgrammer implements HostProgrammer {
   readonly dev = 'weft.1';
   readonly routeTable = new Map<string, HostRoute>();
+  /** Routes weft did not create (other devices, other protos): never touched by weft. */
+  readonly foreignRoutes: HostRoute[] = [];
+  /** The node's addresses on other interfaces. */
+  readonly nodeAddresses: HostAddress[] = [];
   readonly neighTable = new Map<string, HostNeighbour>();
   address: string | undefined;
   applyCalls = 0;
@@ -26,7 +30,10 @@ export class FakeHostProgrammer implements HostProgrammer {
     this.log.push(`addr ${cidr}`);
   }
   async routes(): Promise<HostRoute[]> {
-    return [...this.routeTable.values()];
+    return [...this.routeTable.values(), ...this.foreignRoutes];
+  }
+  async addresses(): Promise<HostAddress[]> {
+    return [...this.nodeAddresses];
   }
   async neighbours(): Promise<HostNeighbour[]> {
     return [...this.neighTable.values()];
@@ -49,7 +56,10 @@ export class FakeHostProgrammer implements HostProgrammer {
       this.log.push(text);
       if (o.op === 'neigh-replace') this.neighTable.set(o.ip, { ip: o.ip, mac: o.mac, permanent: true });
       else if (o.op === 'neigh-del') this.neighTable.delete(o.ip);
-      else if (o.op === 'route-replace') this.routeTable.set(o.dst, { dst: o.dst, gateway: o.via, onlink: true });
+      else if (o.op === 'route-replace') {
+        if (this.foreignRoutes.some((r) => r.dst === o.dst)) throw new Error(`weft replaced a foreign route ${o.dst}`);
+        this.routeTable.set(o.dst, { dst: o.dst, gateway: o.via, onlink: true, dev: this.dev, weft: true });
+      }
       else this.routeTable.delete(o.dst);
     }
     return failed;

@@ -98,13 +98,16 @@ export class FakeKubeApiServer {
     return kc;
   }
 
+  private created = 0;
+
   // ---- cluster state knobs ----
 
   addNode(name: string, podCIDR: string | undefined, annotations: Record<string, string> = {}): Json {
     const node: Json = {
       apiVersion: 'v1',
       kind: 'Node',
-      metadata: { name, uid: `uid-${name}`, annotations: { ...annotations } },
+      // Whole seconds, as the API server writes them; one second apart so creation order is known.
+      metadata: { name, uid: `uid-${name}`, creationTimestamp: new Date(Date.UTC(2026, 0, 1) + this.created++ * 1000).toISOString().replace('.000', ''), annotations: { ...annotations } },
       spec: podCIDR ? { podCIDR, podCIDRs: [podCIDR] } : {},
       status: { conditions: [{ type: 'Ready', status: 'True' }] },
     };

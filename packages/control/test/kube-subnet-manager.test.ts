@@ -136,8 +136,9 @@ describe('KubeSubnetManager: watch', () => {
     expect(w.events[0]).toEqual({
       type: 'snapshot',
       leases: [
-        { subnet: '10.244.1.0/24', attrs: ME },
-        { subnet: '10.244.2.0/24', attrs: { ...ME, PublicIP: '192.168.1.2', BackendData: { VNI: 1, VtepMAC: '0a:00:00:00:00:02' } } },
+        // order: the Node's creation time (ms), lease order for admission
+        { subnet: '10.244.1.0/24', attrs: ME, order: Date.UTC(2026, 0, 1) },
+        { subnet: '10.244.2.0/24', attrs: { ...ME, PublicIP: '192.168.1.2', BackendData: { VNI: 1, VtepMAC: '0a:00:00:00:00:02' } }, order: Date.UTC(2026, 0, 1) + 1000 },
       ],
     });
     await until(() => ((api.getNode('n1')!.status as { conditions: unknown[] }).conditions.length === 2));
@@ -152,14 +153,15 @@ describe('KubeSubnetManager: watch', () => {
     api.updateNode('bare', (n) => ((n.metadata as { annotations: object }).annotations = published('192.168.1.9', '0a:00:00:00:00:09')));
     api.updateNode('n3', (n) => ((n.metadata as { annotations: Record<string, string> }).annotations[`${P}backend-data`] = '{not json'));
     api.deleteNode('n1');
-    await until(() => w.events.length >= 6);
+    await until(() => w.events.length >= 7);
     await new Promise((r) => setTimeout(r, 100));
     expect(w.text()).toEqual([
       'snapshot 10.244.1.0/24,10.244.2.0/24',
       'added 10.244.3.0/24',
       'added 10.244.2.0/24',
       'added 10.244.9.0/24',
-      'removed 10.244.3.0/24', // its lease turned malformed: logged, and no longer delivered
+      'unusable node n3 malformed', // its lease turned malformed: logged once, counted, and no longer delivered
+      'removed 10.244.3.0/24',
       'removed 10.244.1.0/24',
     ]);
     const n2 = w.events[2] as { lease: { attrs: LeaseAttrs } };

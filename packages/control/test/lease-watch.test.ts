@@ -32,12 +32,12 @@ describe('lease watch', () => {
     registry.put('10.244.1.0-24', value('192.168.1.1'), 100);
     const w = watch(registry);
     await until(() => w.batches.length === 1);
-    expect(w.batches[0]).toEqual([{ type: 'snapshot', leases: [{ subnet: '10.244.1.0/24', attrs: attrs('192.168.1.1') }] }]);
+    expect(w.batches[0]).toEqual([{ type: 'snapshot', leases: [{ subnet: '10.244.1.0/24', attrs: attrs('192.168.1.1'), order: 2 }] }]);
     registry.put('10.244.2.0-24', value('192.168.1.2', '0a:00:00:00:00:02'), 100);
     registry.delete('10.244.1.0-24');
     await until(() => w.flat().length === 3);
-    expect(w.flat()[1]).toEqual({ type: 'added', lease: { subnet: '10.244.2.0/24', attrs: attrs('192.168.1.2', '0a:00:00:00:00:02') } });
-    expect(w.flat()[2]).toEqual({ type: 'removed', lease: { subnet: '10.244.1.0/24', attrs: attrs('192.168.1.1') } });
+    expect(w.flat()[1]).toEqual({ type: 'added', lease: { subnet: '10.244.2.0/24', attrs: attrs('192.168.1.2', '0a:00:00:00:00:02'), order: 3 } });
+    expect(w.flat()[2]).toEqual({ type: 'removed', lease: { subnet: '10.244.1.0/24', attrs: attrs('192.168.1.1'), order: 2 } });
     w.ac.abort();
     await w.done;
   });
@@ -77,11 +77,61 @@ describe('lease watch', () => {
     const w = watch(registry);
     await until(() => w.batches.length === 1);
     expect(w.describeEvents()).toEqual(['snapshot 10.244.2.0/24']);
-    registry.put('10.244.2.0-24', '[]', 100); // a delivered lease turned to junk → removed
+    const snap = w.flat()[0]!;
+    expect(snap.type === 'snapshot' && snap.unusable?.map((u) => `${u.key} ${u.reason}`).sort()).toEqual(['10.244.1.0-24 malformed', 'garbage malformed']);
+    registry.put('10.244.2.0-24', '[]', 100); // a delivered lease turned to junk → removed, and unusable
+    registry.put('10.244.2.0-24', '[]', 100); // the same junk again: nothing new
     registry.put('10.244.3.0-24', '{"PublicIP":"300.1.1.1","BackendType":"vxlan"}', 100);
     registry.put('10.244.4.0-24', value('192.168.1.4'), 100);
+    registry.delete('10.244.3.0-24');
+    await until(() => w.flat().length === 6);
+    expect(w.describeEvents()).toEqual([
+      'snapshot 10.244.2.0/24',
+      'removed 10.244.2.0/24',
+      'unusable 10.244.2.0-24 malformed',
+      'unusable 10.244.3.0-24 malformed',
+      'added 10.244.4.0/24',
+      'usable 10.244.3.0-24',
+    ]);
+  });
+
+  it('a value over 4 KiB is reported oversize without being parsed', async () => {
+    const registry = new MemoryRegistry(CONFIG);
+    const w = watch(registry);
+    await until(() => w.batches.length === 1);
+    // The memory registry hands values on as stored; the etcd registry marks oversize ones (boundedValue).
+    registry.putKv({ name: '10.244.9.0-24', value: '', lease: '0', modRevision: 9, oversizeBytes: 1_400_000 });
+    await until(() => w.flat().length === 2);
+    expect(w.describeEvents()).toEqual(['snapshot ', 'unusable 10.244.9.0-24 oversize']);
+  });
+
+  it('etcd wiped (revision back to 1, new cluster id) → a snapshot flagged historyReset, watch continues', async () => {
+    const registry = new MemoryRegistry(CONFIG);
+    registry.put('10.244.1.0-24', value('192.168.1.1'), 100);
+    registry.put('10.244.2.0-24', value('192.168.1.2'), 100);
+    const w = watch(registry);
+    await until(() => w.batches.length === 1);
+    registry.wipe();
+    registry.put('10.244.3.0-24', value('192.168.1.3'), 100);
+    await until(() => w.flat().filter((e) => e.type === 'snapshot').length === 2, 6000);
+    const snap = w.flat()[1]!;
+    expect(snap.type === 'snapshot' && snap.historyReset).toMatch(/cluster id 1 → 2/);
+    expect(w.describeEvents()).toEqual(['snapshot 10.244.1.0/24,10.244.2.0/24', 'snapshot 10.244.3.0/24']);
+    registry.put('10.244.4.0-24', value('192.168.1.4'), 100);
     await until(() => w.flat().length === 3);
-    expect(w.describeEvents()).toEqual(['snapshot 10.244.2.0/24', 'removed 10.244.2.0/24', 'added 10.244.4.0/24']);
+  });
+
+  it('restored from an older backup (same cluster id, lower revision) → historyReset too', async () => {
+    const registry = new MemoryRegistry(CONFIG);
+    for (let i = 1; i <= 5; i++) registry.put(`10.244.${i}.0-24`, value(`192.168.1.${i}`), 100);
+    const w = watch(registry);
+    await until(() => w.batches.length === 1);
+    registry.wipe();
+    registry.clusterId = '1';
+    registry.put('10.244.1.0-24', value('192.168.1.1'), 100);
+    await until(() => w.flat().filter((e) => e.type === 'snapshot').length === 2, 6000);
+    const snap = w.flat()[1]!;
+    expect(snap.type === 'snapshot' && snap.historyReset).toMatch(/revision 2 is below the 6 already seen/);
   });
 
   it('re-lists (a new snapshot) when the watch falls behind compaction', async () => {
@@ -101,7 +151,7 @@ describe('lease watch', () => {
     expect(registry.calls.list).toBe(2);
   });
 
-  it('after a lost connection it backs off and resumes from the last revision (no snapshot, no gap)', async () => {
+  it('after a lost connection it backs off and re-lists (a snapshot: nothing missed, whatever happened meanwhile)', async () => {
     const registry = new MemoryRegistry(CONFIG);
     const w = watch(registry);
     await until(() => w.batches.length === 1);
@@ -112,11 +162,12 @@ describe('lease watch', () => {
     registry.setUnreachable(false);
     registry.put('10.244.2.0-24', value('192.168.1.2'), 100);
     registry.delete('10.244.1.0-24');
-    await until(() => w.flat().length === 4, 6000);
-    expect(w.describeEvents()).toEqual(['snapshot ', 'added 10.244.1.0/24', 'added 10.244.2.0/24', 'removed 10.244.1.0/24']);
-    expect(registry.calls.list).toBe(1);
-    expect(registry.calls.watch).toBeGreaterThanOrEqual(3);
-    expect(registry.calls.watch).toBeLessThan(8);
+    await until(() => w.flat().filter((e) => e.type === 'snapshot').length === 2, 6000);
+    expect(w.describeEvents()).toEqual(['snapshot ', 'added 10.244.1.0/24', 'snapshot 10.244.2.0/24']);
+    const snap = w.flat()[2]!;
+    expect(snap.type === 'snapshot' && snap.historyReset).toBe(undefined); // history went on: no reset
+    expect(registry.calls.list).toBeGreaterThanOrEqual(2);
+    expect(registry.calls.list).toBeLessThan(8);
   });
 
   it('an etcd that is down at start is retried until the first snapshot', async () => {

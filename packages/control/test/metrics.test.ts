@@ -1,4 +1,5 @@
 import { FakeVtep } from '@weft/datapath/testing';
+import { REJECT_REASONS, type RejectReason } from '../src/subnet/lease-admission.js';
 import { describe, expect, it } from 'vitest';
 import { renderExposition } from '../src/http/prometheus-text.js';
 import { weftdMetrics } from '../src/http/weftd-metrics.js';
@@ -15,7 +16,14 @@ const status: NodeStatus = {
   ipMasq: false,
   peers: [{ subnet: '10.244.4.0/24', gateway: '10.244.4.0', vtepMac: '0a:00:00:00:00:04', publicIp: '192.168.1.4' }],
   counters: new FakeVtep().counters(),
-  programming: { rounds: 3, reconciles: 1, failures: 0, skippedLeases: 2, lastRoundMs: 12.5 },
+  programming: {
+    rounds: 3,
+    reconciles: 1,
+    failures: 0,
+    skippedLeases: 2,
+    lastRoundMs: 12.5,
+    rejected: { ...Object.fromEntries(REJECT_REASONS.map((r) => [r, 0])), 'outside-network': 2 } as Record<RejectReason, number>,
+  },
   iptablesRepairs: 0,
   leaseEvents: 7,
 };
@@ -41,6 +49,8 @@ describe('weftd metrics', () => {
     expect(text).toContain('# TYPE weft_fdb_entries gauge\nweft_fdb_entries 0\n');
     expect(text).toContain('weft_ready 1\n');
     expect(text).toContain('weft_leases_skipped_total 2\n');
+    expect(text).toContain('# TYPE weft_leases_rejected_total counter\nweft_leases_rejected_total{reason="malformed"} 0\n');
+    expect(text).toContain('weft_leases_rejected_total{reason="outside-network"} 2\n');
     expect(text).toContain('process_resident_memory_bytes 50000000\n');
   });
 

@@ -18,7 +18,7 @@ function setup(retryMs = 20) {
   const log: string[] = [];
   const host = new FakeHostProgrammer(log);
   const vtep = new LoggingFakeVtep(log);
-  const net = new VxlanNetwork({ vtep, host, logger: silent, publicIp: '172.16.0.1', retryMs });
+  const net = new VxlanNetwork({ vtep, host, logger: silent, publicIp: '172.16.0.1', network: '10.96.0.0/12', retryMs });
   return { log, host, vtep, net };
 }
 
@@ -62,7 +62,8 @@ describe('VxlanNetwork programming order', () => {
       { type: 'added', lease: lease(10, { BackendData: null }) },
     );
     expect(log).toEqual([]);
-    expect(net.stats.skippedLeases).toBe(6);
+    expect(net.stats.skippedLeases).toBe(7);
+    expect(net.stats.rejected).toMatchObject({ malformed: 4, 'invalid-vtep-mac': 2, 'own-public-ip': 1 });
   });
 
   it('a lease that turns into another backend type is removed', async () => {
@@ -115,9 +116,9 @@ describe('VxlanNetwork reconcile on snapshot', () => {
   it('removes stale entries of an earlier run, keeps correct ones, adds missing ones', async () => {
     const { log, host, vtep, net } = setup();
     // Left by an earlier run: peer 2 (correct), peer 3 (gone from etcd), peer 4 with an old MAC.
-    host.routeTable.set('10.100.2.0/24', { dst: '10.100.2.0/24', gateway: '10.100.2.0', onlink: true });
+    host.routeTable.set('10.100.2.0/24', { dst: '10.100.2.0/24', gateway: '10.100.2.0', onlink: true, dev: 'weft.1', weft: true });
     host.neighTable.set('10.100.2.0', { ip: '10.100.2.0', mac: '0a:00:00:00:00:02', permanent: true });
-    host.routeTable.set('10.100.3.0/24', { dst: '10.100.3.0/24', gateway: '10.100.3.0', onlink: true });
+    host.routeTable.set('10.100.3.0/24', { dst: '10.100.3.0/24', gateway: '10.100.3.0', onlink: true, dev: 'weft.1', weft: true });
     host.neighTable.set('10.100.3.0', { ip: '10.100.3.0', mac: '0a:00:00:00:00:03', permanent: true });
     host.neighTable.set('10.100.4.0', { ip: '10.100.4.0', mac: '0a:ee:00:00:00:04', permanent: true });
     host.neighTable.set('10.100.9.9', { ip: '10.100.9.9', mac: '0a:00:00:00:00:09', permanent: false }); // kernel's
@@ -154,7 +155,7 @@ describe('VxlanNetwork reconcile on snapshot', () => {
     const log: string[] = [];
     const { host } = first;
     const vtep = new LoggingFakeVtep(log);
-    const again = new VxlanNetwork({ vtep, host, logger: silent, publicIp: '172.16.0.1' });
+    const again = new VxlanNetwork({ vtep, host, logger: silent, publicIp: '172.16.0.1', network: '10.96.0.0/12' });
     // The new process's datapath starts empty: only the FDB is re-filled, routes and neighbours stay.
     host.applyCalls = 0;
     await send(again, { type: 'snapshot', leases });
@@ -176,7 +177,7 @@ describe('VxlanNetwork reconcile on snapshot', () => {
     const { host, net } = setup();
     await send(net, { type: 'snapshot', leases: [lease(2), lease(3)] });
     host.routeTable.delete('10.100.2.0/24');
-    host.routeTable.set('10.100.7.0/24', { dst: '10.100.7.0/24', gateway: '10.100.7.0', onlink: true });
+    host.routeTable.set('10.100.7.0/24', { dst: '10.100.7.0/24', gateway: '10.100.7.0', onlink: true, dev: 'weft.1', weft: true });
     net.resync();
     await net.settled();
     expect([...host.routeTable.keys()].sort()).toEqual(['10.100.2.0/24', '10.100.3.0/24']);
@@ -190,5 +191,62 @@ describe('VxlanNetwork reconcile on snapshot', () => {
     await net.settled();
     expect(host.address).toBe('10.100.2.0/32');
     expect([...host.routeTable.keys()]).toEqual(['10.100.3.0/24']);
+  });
+});
+
+describe('VxlanNetwork lease admission', () => {
+  const l = (subnet: string, ip: string, mac: string, order: number): Lease => ({ subnet, attrs: { PublicIP: ip, BackendType: 'vxlan', BackendData: { VNI: 1, VtepMAC: mac } }, order });
+
+  it('overlap: the earlier lease is programmed; when it goes the later one is programmed in the same round', async () => {
+    const { net, host, vtep } = setup();
+    const a = l('10.100.5.0/24', '192.168.0.5', '0a:00:00:00:00:05', 10);
+    const b = l('10.100.5.0/25', '192.168.0.66', '0a:00:00:00:00:66', 20);
+    await send(net, { type: 'added', lease: b }, { type: 'added', lease: a });
+    expect([...host.routeTable.keys()]).toEqual(['10.100.5.0/24']);
+    expect(host.neighTable.get('10.100.5.0')?.mac).toBe('0a:00:00:00:00:05');
+    await send(net, { type: 'removed', lease: a });
+    expect([...host.routeTable.keys()]).toEqual(['10.100.5.0/25']);
+    expect(host.neighTable.get('10.100.5.0')?.mac).toBe('0a:00:00:00:00:66');
+    expect([...vtep.fdb.keys()]).toEqual(['0a:00:00:00:00:66']);
+  });
+
+  it('duplicate VtepMAC: the victim keeps its FDB entry, during and after the duplicate', async () => {
+    const { net, vtep } = setup();
+    const victim = l('10.100.6.0/24', '192.168.0.6', '0a:00:00:00:00:06', 1);
+    const thief = l('10.100.7.0/24', '192.168.0.7', '0a:00:00:00:00:06', 2);
+    await send(net, { type: 'added', lease: victim }, { type: 'added', lease: thief });
+    expect(vtep.fdb.get('0a:00:00:00:00:06')).toBe('192.168.0.6');
+    await send(net, { type: 'removed', lease: thief });
+    expect(vtep.fdb.get('0a:00:00:00:00:06')).toBe('192.168.0.6');
+    expect(net.stats.rejected['duplicate-vtep-mac']).toBe(1);
+  });
+
+  it('a route weft did not create is never replaced: the lease is a route-conflict', async () => {
+    const { net, host } = setup();
+    host.foreignRoutes.push({ dst: '10.100.8.0/24', gateway: '192.168.0.254', onlink: false, dev: 'eth0', weft: false });
+    await send(net, { type: 'added', lease: lease(8) });
+    expect(host.routeTable.size).toBe(0);
+    expect(net.leaseStatuses()).toEqual([expect.objectContaining({ subnet: '10.100.8.0/24', status: 'rejected', reason: 'route-conflict' })]);
+  });
+
+  it('a rejection is counted once, not at every resync; unusable keys are counted and listed', async () => {
+    const { net } = setup();
+    await send(net, { type: 'added', lease: l('10.200.0.0/24', '192.168.0.9', '0a:00:00:00:00:09', 1) });
+    net.resync();
+    await net.settled();
+    await send(net, { type: 'snapshot', leases: [l('10.200.0.0/24', '192.168.0.9', '0a:00:00:00:00:09', 1)], unusable: [{ key: 'x', reason: 'oversize', detail: 'big' }] });
+    await send(net, { type: 'snapshot', leases: [l('10.200.0.0/24', '192.168.0.9', '0a:00:00:00:00:09', 1)], unusable: [{ key: 'x', reason: 'oversize', detail: 'big' }] });
+    expect(net.stats.rejected['outside-network']).toBe(1);
+    expect(net.stats.rejected.oversize).toBe(1);
+    expect(net.leaseStatuses().map((s) => `${s.key} ${s.reason}`)).toEqual(['10.200.0.0-24 outside-network', 'x oversize']);
+  });
+
+  it('a reconcile removes only weft routes on its device, and re-marks legacy ones', async () => {
+    const { net, host } = setup();
+    host.routeTable.set('10.100.3.0/24', { dst: '10.100.3.0/24', gateway: '10.100.3.0', onlink: true, dev: 'weft.1', weft: true, legacy: true });
+    host.foreignRoutes.push({ dst: '10.100.4.0/24', gateway: '10.100.4.0', onlink: true, dev: 'weft.1', weft: false });
+    await send(net, { type: 'snapshot', leases: [lease(2)] });
+    expect([...host.routeTable.keys()]).toEqual(['10.100.2.0/24']);
+    expect(host.foreignRoutes).toHaveLength(1);
   });
 });

@@ -8,7 +8,9 @@
  * here, so lease data cannot add words to a line.
  */
 import { readFile } from 'node:fs/promises';
-import type { HostNeighbour, HostOp, HostOpFailure, HostProgrammer, HostRoute } from './host-programmer.js';
+import { formatIpv4 } from '@weft/datapath';
+import { WEFT_ROUTE_PROTO, type HostAddress, type HostNeighbour, type HostOp, type HostOpFailure, type HostProgrammer, type HostRoute } from './host-programmer.js';
+import { parseIpv4Cidr } from '../net/ipv4-cidr.js';
 import { mustRunHostTool, runHostTool } from '../host/host-tool.js';
 
 const IFF_UP = 0x1;
@@ -18,6 +20,7 @@ const ALREADY_GONE = /No such (process|file or directory)|Cannot find|does not e
 interface IpRouteJson {
   dst: string;
   gateway?: string;
+  dev?: string;
   flags?: string[];
   protocol?: string;
 }
@@ -27,6 +30,7 @@ interface IpNeighJson {
   state?: string[];
 }
 interface IpAddrJson {
+  ifname?: string;
   addr_info?: Array<{ family: string; local: string; prefixlen: number }>;
 }
 
@@ -37,20 +41,21 @@ export class IpBatchProgrammer implements HostProgrammer {
     const out = await mustRunHostTool('ip', ['-j', '-4', 'addr', 'show', 'dev', this.dev]);
     const links = JSON.parse(out || '[]') as IpAddrJson[];
     const have = (links[0]?.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}`);
-    const lines = have.filter((a) => a !== cidr).map((a) => `addr del ${a} dev ${this.dev}`);
-    if (!have.includes(cidr)) lines.push(`addr add ${cidr} dev ${this.dev}`);
+    const lines = have.includes(cidr) ? [] : [`addr add ${cidr} dev ${this.dev}`];
+    lines.push(...have.filter((a) => a !== cidr).map((a) => `addr del ${a} dev ${this.dev}`));
     if (lines.length > 0) await mustRunHostTool('ip', ['-batch', '-'], { stdin: lines.join('\n') + '\n' });
   }
 
   async routes(): Promise<HostRoute[]> {
-    const out = await mustRunHostTool('ip', ['-j', '-4', 'route', 'show', 'table', 'main', 'dev', this.dev]);
-    return (JSON.parse(out || '[]') as IpRouteJson[])
-      .filter((r) => r.protocol !== 'kernel')
-      .map((r) => ({
-        dst: r.dst.includes('/') ? r.dst : `${r.dst}/32`,
-        ...(r.gateway ? { gateway: r.gateway } : {}),
-        onlink: r.flags?.includes('onlink') ?? false,
-      }));
+    const out = await mustRunHostTool('ip', ['-j', '-4', 'route', 'show', 'table', 'main']);
+    return (JSON.parse(out || '[]') as IpRouteJson[]).map((r) => toHostRoute(r, this.dev));
+  }
+
+  async addresses(): Promise<HostAddress[]> {
+    const out = await mustRunHostTool('ip', ['-j', '-4', 'addr', 'show']);
+    return (JSON.parse(out || '[]') as IpAddrJson[]).flatMap((l) =>
+      (l.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => ({ dev: l.ifname ?? '', local: a.local, prefixLen: a.prefixlen })),
+    );
   }
 
   async neighbours(): Promise<HostNeighbour[]> {
@@ -89,9 +94,26 @@ export function ipBatchLine(o: HostOp, dev: string): string {
     case 'neigh-del':
       return `neigh del ${o.ip} dev ${dev}`;
     case 'route-replace':
-      return `route replace ${o.dst} via ${o.via} dev ${dev} onlink`;
+      return `route replace ${o.dst} via ${o.via} dev ${dev} onlink proto ${WEFT_ROUTE_PROTO}`;
     case 'route-del':
-      return `route del ${o.dst} dev ${dev}`;
+      return o.legacy ? `route del ${o.dst} via ${gatewayOf(o.dst)} dev ${dev}` : `route del ${o.dst} dev ${dev} proto ${WEFT_ROUTE_PROTO}`;
+  }
+}
+
+/** One `ip -j route` entry; `weft` when it carries weft's proto or is a legacy weft route on `dev`. */
+export function toHostRoute(r: IpRouteJson, dev: string): HostRoute {
+  const dst = r.dst === 'default' ? '0.0.0.0/0' : r.dst.includes('/') ? r.dst : `${r.dst}/32`;
+  const onlink = r.flags?.includes('onlink') ?? false;
+  const marked = r.protocol === String(WEFT_ROUTE_PROTO);
+  const legacy = !marked && r.dev === dev && onlink && r.gateway !== undefined && r.gateway === gatewayOf(dst) && (r.protocol === undefined || r.protocol === 'boot');
+  return { dst, ...(r.gateway ? { gateway: r.gateway } : {}), onlink, ...(r.dev ? { dev: r.dev } : {}), weft: marked || legacy, ...(legacy ? { legacy } : {}) };
+}
+
+function gatewayOf(dst: string): string {
+  try {
+    return formatIpv4(parseIpv4Cidr(dst, { allowHostBits: true }).base);
+  } catch {
+    return '';
   }
 }
 

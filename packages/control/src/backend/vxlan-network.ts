@@ -9,9 +9,14 @@
  * per node whatever its pod count. Each is written before the one that needs it (FDB, neighbour,
  * route) and removed in the reverse order, so a route never points at a missing neighbour or MAC.
  *
- * Shape: level-triggered. Lease events only update `known` (every valid vxlan lease) and mark
- * subnets dirty; one programming loop at a time turns the difference between `desired` (known minus
- * our own subnet) and `programmed` into FDB calls plus one `ip -batch` per round. Events arriving
+ * Shape: level-triggered. Lease events only update `leases` (every vxlan lease seen) and ask for an
+ * admission; the programming loop first re-runs lease-admission.ts over the whole set against the
+ * node's context (its addresses and routes read back from the host in that round), which yields
+ * `known` (the accepted peers) and marks the subnets whose peer changed dirty; then it turns the
+ * difference between `desired` (known) and `programmed` into FDB calls plus one `ip -batch` per round.
+ * A rejection is logged once and counted once per lease and reason (not per round).
+ * Only weft's routes are touched: they carry `proto 87` (host-programmer.ts); a route weft did not
+ * create for a lease's prefix makes that lease a `route-conflict` instead of being replaced. Events arriving
  * while a round runs are coalesced into the next round, so 1000 leases cost one spawn, not 1000.
  * A `snapshot` (start, re-list after compaction or reconnect) triggers a reconcile against what the
  * host actually has (routes and neighbours read back from the device, the datapath's pinned FDB), which
@@ -21,10 +26,11 @@
 import type { Logger } from 'pino';
 import type { VtepControl } from '@weft/datapath';
 import type { Lease, LeaseEvent } from '../subnet/types.js';
-import { type HostOp, type HostOpFailure, type HostProgrammer, describeHostOp } from './host-programmer.js';
-import { type VxlanPeer, decodeVxlanPeer, samePeer } from './vxlan-peer.js';
+import { type HostAddress, type HostOp, type HostOpFailure, type HostProgrammer, type HostRoute, describeHostOp } from './host-programmer.js';
+import { type VxlanPeer, samePeer } from './vxlan-peer.js';
 import { formatIpv4 } from '@weft/netbase';
-import { formatIpv4Cidr, parseIpv4Cidr } from '../net/ipv4-cidr.js';
+import { formatIpv4Cidr, parseIpv4Cidr, type Ipv4Cidr } from '../net/ipv4-cidr.js';
+import { REJECT_REASONS, admitLeases, type LeaseVerdict, type RejectReason } from '../subnet/lease-admission.js';
 
 export interface VxlanNetworkOptions {
   vtep: VtepControl;
@@ -32,7 +38,22 @@ export interface VxlanNetworkOptions {
   logger: Logger;
   /** This node's PublicIP: a lease carrying it is a stale lease of ours, never a peer. */
   publicIp: string;
+  /** The cluster network (net-conf.json Network): peers' subnets must lie inside it. */
+  network: string;
+  /** Addresses the node needs besides its own interfaces' (etcd endpoints, API server). */
+  protectedNets?: ReadonlyArray<{ cidr: Ipv4Cidr; what: string }>;
   retryMs?: number;
+}
+
+/** One lease (or unusable key) as this node judged it: `weftctl leases` shows these. */
+export interface LeaseStatus {
+  key: string;
+  subnet?: string;
+  publicIp?: string;
+  vtepMac?: string;
+  status: 'accepted' | 'own' | 'rejected';
+  reason?: RejectReason;
+  detail?: string;
 }
 
 export interface VxlanNetworkStats {
@@ -41,6 +62,8 @@ export interface VxlanNetworkStats {
   failures: number;
   skippedLeases: number;
   lastRoundMs: number;
+  /** Rejections by reason, each counted when a lease becomes rejected for that reason. */
+  rejected: Record<RejectReason, number>;
 }
 
 export class VxlanNetwork {
@@ -49,8 +72,17 @@ export class VxlanNetwork {
   private readonly log: Logger;
   private readonly publicIp: string;
   private readonly retryMs: number;
+  private readonly network: Ipv4Cidr;
+  private readonly protectedNets: ReadonlyArray<{ cidr: Ipv4Cidr; what: string }>;
   private ownSubnet: string | undefined;
-  /** Every valid vxlan lease the watch reported, ours included. */
+  /** Every vxlan lease the watch reported, ours included, by subnet. */
+  private readonly leases = new Map<string, Lease>();
+  /** Keys whose values cannot be leases, with why. */
+  private readonly unusable = new Map<string, { reason: 'malformed' | 'oversize'; detail: string }>();
+  /** The last admission's verdicts by subnet. */
+  private verdicts = new Map<string, LeaseVerdict>();
+  private needsAdmission = false;
+  /** The accepted peers (the last admission's). */
   private readonly known = new Map<string, VxlanPeer>();
   /** What the host has, as far as this process wrote or verified it. */
   private readonly programmed = new Map<string, VxlanPeer>();
@@ -62,13 +94,22 @@ export class VxlanNetwork {
   private readonly retry = new Set<string>();
   private paused = false;
   private closed = false;
-  readonly stats: VxlanNetworkStats = { rounds: 0, reconciles: 0, failures: 0, skippedLeases: 0, lastRoundMs: 0 };
+  readonly stats: VxlanNetworkStats = {
+    rounds: 0,
+    reconciles: 0,
+    failures: 0,
+    skippedLeases: 0,
+    lastRoundMs: 0,
+    rejected: Object.fromEntries(REJECT_REASONS.map((r) => [r, 0])) as Record<RejectReason, number>,
+  };
 
   constructor(o: VxlanNetworkOptions) {
     this.vtep = o.vtep;
     this.host = o.host;
     this.log = o.logger;
     this.publicIp = o.publicIp;
+    this.network = parseIpv4Cidr(o.network);
+    this.protectedNets = o.protectedNets ?? [];
     this.retryMs = o.retryMs ?? 5000;
   }
 
@@ -81,8 +122,9 @@ export class VxlanNetwork {
     this.ownSubnet = subnet;
     if (previous !== subnet) {
       this.log.info({ subnet, previous, dev: this.host.dev }, 'vxlan device addressed for our subnet');
-      if (previous) this.dirty.add(previous);
-      this.dirty.add(subnet);
+      // Judge every lease again against the new subnet, then check the host has every entry.
+      this.needsAdmission = true;
+      if (previous) this.needsReconcile = true;
       this.kick();
     }
   }
@@ -91,17 +133,47 @@ export class VxlanNetwork {
   handleEvents(events: readonly LeaseEvent[]): void {
     for (const e of events) {
       if (e.type === 'snapshot') {
-        this.known.clear();
-        for (const l of e.leases) this.learn(l);
+        this.leases.clear();
+        for (const l of e.leases) this.leases.set(l.subnet, l);
+        const before = new Map(this.unusable);
+        this.unusable.clear();
+        for (const u of e.unusable ?? []) this.noteUnusable(u.key, u.reason, u.detail, before.get(u.key)?.reason);
         this.needsReconcile = true;
-        this.dirty.clear();
       } else if (e.type === 'added') {
-        if (!this.learn(e.lease)) this.forget(e.lease.subnet);
+        this.leases.set(e.lease.subnet, e.lease);
+      } else if (e.type === 'removed') {
+        this.leases.delete(e.lease.subnet);
+      } else if (e.type === 'unusable') {
+        this.noteUnusable(e.key, e.reason, e.detail, this.unusable.get(e.key)?.reason);
       } else {
-        this.forget(e.lease.subnet);
+        this.unusable.delete(e.key);
       }
     }
+    this.needsAdmission = true;
     this.kick();
+  }
+
+  /** Every lease and unusable key with this node's verdict. */
+  leaseStatuses(): LeaseStatus[] {
+    const out: LeaseStatus[] = [];
+    for (const v of this.verdicts.values()) {
+      const data = v.lease.attrs.BackendData as { VtepMAC?: unknown } | null;
+      out.push({
+        key: v.subnet.replace('/', '-'),
+        subnet: v.subnet,
+        publicIp: v.lease.attrs.PublicIP,
+        ...(typeof data?.VtepMAC === 'string' ? { vtepMac: data.VtepMAC } : {}),
+        status: v.status,
+        ...(v.status === 'rejected' ? { reason: v.reason, detail: v.detail } : {}),
+      });
+    }
+    for (const [key, u] of this.unusable) out.push({ key, status: 'rejected', reason: u.reason, detail: u.detail });
+    return out;
+  }
+
+  private noteUnusable(key: string, reason: 'malformed' | 'oversize', detail: string, before: string | undefined): void {
+    this.unusable.set(key, { reason, detail });
+    if (before !== reason) this.stats.rejected[reason]++;
   }
 
   /** Schedules a full reconcile against the host (weftd calls it periodically to undo drift: a route
@@ -128,36 +200,61 @@ export class VxlanNetwork {
     await this.settled();
   }
 
-  private learn(lease: Lease): boolean {
-    const d = decodeVxlanPeer(lease, this.vtep.vni);
-    if (!d.ok) {
-      this.stats.skippedLeases++;
-      this.log.warn({ subnet: lease.subnet, reason: d.reason }, 'lease skipped: not a usable vxlan lease');
-      return false;
+  /**
+   * Re-runs admission over every lease against the node as it is now (its addresses and routes read
+   * back from the host); the subnets whose accepted peer changed become dirty. A lease newly rejected
+   * (or rejected for a new reason) is one log line and one count; one newly accepted after being
+   * rejected is one line too.
+   */
+  private async admit(): Promise<void> {
+    this.needsAdmission = false;
+    const [routes, addresses] = await Promise.all([this.host.routes(), this.host.addresses()]);
+    const order = (l: Lease): number => l.order ?? Number.MAX_SAFE_INTEGER;
+    const verdicts = admitLeases(
+      [...this.leases.values()].map((lease) => ({ lease, order: order(lease) })),
+      {
+        network: this.network,
+        ownSubnet: this.ownSubnet ? parseIpv4Cidr(this.ownSubnet) : undefined,
+        publicIp: this.publicIp,
+        vtepMac: this.vtep.mac,
+        vni: this.vtep.vni,
+        protectedNets: [...this.protectedNets, ...nodeNetworks(addresses, routes, this.host.dev)],
+        foreignRoutes: new Set(routes.filter((r) => !r.weft).map((r) => r.dst)),
+      },
+    );
+    const next = new Map(verdicts.map((v) => [v.subnet, v]));
+    for (const v of verdicts) this.noteVerdict(v, this.verdicts.get(v.subnet));
+    this.verdicts = next;
+    const accepted = new Map<string, VxlanPeer>();
+    for (const v of verdicts) if (v.status === 'accepted') accepted.set(v.subnet, v.peer);
+    for (const s of new Set([...accepted.keys(), ...this.known.keys(), ...this.programmed.keys()])) {
+      const a = accepted.get(s);
+      const k = this.known.get(s);
+      if (!a || !k || !samePeer(a, k) || !this.programmed.has(s)) this.dirty.add(s);
     }
-    if (d.peer.publicIp === this.publicIp || d.peer.vtepMac === this.vtep.mac) {
-      if (d.peer.subnet !== this.ownSubnet) {
-        this.log.warn({ subnet: d.peer.subnet, publicIp: d.peer.publicIp }, 'lease skipped: it carries this node\'s PublicIP or VTEP MAC (a stale lease of this node?)');
-      }
-      this.forget(d.peer.subnet);
-      return true;
-    }
-    this.known.set(d.peer.subnet, d.peer);
-    this.dirty.add(d.peer.subnet);
-    return true;
+    this.known.clear();
+    for (const [s, p] of accepted) this.known.set(s, p);
   }
 
-  private forget(subnet: string): void {
-    if (this.known.delete(subnet) || this.programmed.has(subnet)) this.dirty.add(subnet);
+  private noteVerdict(v: LeaseVerdict, before: LeaseVerdict | undefined): void {
+    const wasReason = before?.status === 'rejected' ? before.reason : undefined;
+    if (v.status === 'rejected') {
+      if (wasReason === v.reason) return;
+      this.stats.rejected[v.reason]++;
+      this.stats.skippedLeases++;
+      this.log.warn({ subnet: v.subnet, publicIp: v.lease.attrs.PublicIP, reason: v.reason, detail: v.detail }, `lease rejected: ${v.reason}`);
+    } else if (wasReason) {
+      this.log.info({ subnet: v.subnet, publicIp: v.lease.attrs.PublicIP, was: wasReason }, v.status === 'own' ? 'lease is our own now' : 'lease accepted (was rejected)');
+    }
   }
 
   private desired(subnet: string): VxlanPeer | undefined {
-    return subnet === this.ownSubnet ? undefined : this.known.get(subnet);
+    return this.known.get(subnet);
   }
 
   private kick(): void {
     if (this.closed || this.loop || this.paused) return;
-    if (!this.needsReconcile && this.dirty.size === 0) return;
+    if (!this.needsReconcile && !this.needsAdmission && this.dirty.size === 0) return;
     this.loop = this.runRounds().finally(() => {
       this.loop = undefined;
       this.kick(); // work that arrived between the last check and here
@@ -165,9 +262,10 @@ export class VxlanNetwork {
   }
 
   private async runRounds(): Promise<void> {
-    while (!this.closed && (this.needsReconcile || this.dirty.size > 0)) {
+    while (!this.closed && (this.needsReconcile || this.needsAdmission || this.dirty.size > 0)) {
       const started = performance.now();
       try {
+        if (this.needsAdmission) await this.admit();
         if (this.needsReconcile) {
           this.needsReconcile = false;
           this.dirty.clear();
@@ -181,6 +279,7 @@ export class VxlanNetwork {
         this.stats.failures++;
         this.log.error({ err: e, retryMs: this.retryMs }, 'programming round failed; a full reconcile follows');
         this.paused = true;
+        this.needsAdmission = true;
         this.scheduleRetry([RECONCILE]);
         return;
       }
@@ -230,10 +329,12 @@ export class VxlanNetwork {
       const p = this.desired(s);
       if (p) desired.set(s, p);
     }
-    const [routes, neighbours, fdb] = await Promise.all([this.host.routes(), this.host.neighbours(), this.vtep.fdbEntries()]);
+    const [allRoutes, neighbours, fdb] = await Promise.all([this.host.routes(), this.host.neighbours(), this.vtep.fdbEntries()]);
+    // Only weft's routes on weft's device: anything else (an admin's route, the kernel's) is left alone.
+    const routes = allRoutes.filter((r) => r.weft && r.dev === this.host.dev);
     const gateways = new Map([...desired.values()].map((p) => [p.gateway, p]));
 
-    const staleRoutes = routes.filter((r) => !desired.has(r.dst)).map((r): HostOp => ({ op: 'route-del', dst: r.dst }));
+    const staleRoutes = routes.filter((r) => !desired.has(r.dst)).map((r): HostOp => ({ op: 'route-del', dst: r.dst, ...(r.legacy ? { legacy: true } : {}) }));
     const staleNeighbours = neighbours
       .filter((n) => n.permanent && !gateways.has(n.ip))
       .map((n): HostOp => ({ op: 'neigh-del', ip: n.ip }));
@@ -244,7 +345,7 @@ export class VxlanNetwork {
     const fdbOk = pinned.length === wantFdb.size && pinned.every((e) => wantFdb.get(e.mac) === e.remote);
     if (!fdbOk) this.vtep.replaceFdb([...desired.values()].map((p) => ({ mac: p.vtepMac, remote: p.publicIp })));
 
-    const routeOk = new Set(routes.filter((r) => r.onlink && r.gateway === desired.get(r.dst)?.gateway).map((r) => r.dst));
+    const routeOk = new Set(routes.filter((r) => !r.legacy && r.onlink && r.gateway === desired.get(r.dst)?.gateway).map((r) => r.dst));
     const neighOk = new Set(neighbours.filter((n) => n.permanent && n.mac === gateways.get(n.ip)?.vtepMac).map((n) => n.ip));
     const addOps: HostOp[] = [];
     for (const p of desired.values()) {
@@ -328,4 +429,31 @@ function subnetOfOp(op: HostOp, ...maps: Array<Map<string, VxlanPeer>>): string 
   if (op.op === 'route-del' || op.op === 'route-replace') return op.dst;
   for (const m of maps) for (const p of m.values()) if (p.gateway === op.ip) return p.subnet;
   return undefined;
+}
+
+/**
+ * What the node itself needs, from its interfaces and routes: every address (as a /32) and network on
+ * an interface other than weft's device, and the default gateway.
+ */
+function nodeNetworks(addresses: readonly HostAddress[], routes: readonly HostRoute[], weftDev: string): Array<{ cidr: Ipv4Cidr; what: string }> {
+  const out: Array<{ cidr: Ipv4Cidr; what: string }> = [];
+  for (const a of addresses) {
+    if (a.dev === weftDev) continue;
+    try {
+      const net = parseIpv4Cidr(`${a.local}/${a.prefixLen}`, { allowHostBits: true });
+      out.push({ cidr: { base: parseIpv4Cidr(`${a.local}/32`).base, prefixLen: 32 }, what: `${a.dev} address ${a.local}` });
+      if (a.prefixLen < 32) out.push({ cidr: { base: net.base, prefixLen: net.prefixLen }, what: `${a.dev} network ${formatIpv4Cidr(net)}` });
+    } catch {
+      // not an IPv4 address we can read: nothing to protect
+    }
+  }
+  for (const r of routes) {
+    if (r.dst !== '0.0.0.0/0' || !r.gateway) continue;
+    try {
+      out.push({ cidr: parseIpv4Cidr(`${r.gateway}/32`), what: `default gateway ${r.gateway}` });
+    } catch {
+      // an IPv6 or odd gateway: nothing to protect
+    }
+  }
+  return out;
 }

@@ -19,7 +19,8 @@ export interface VxlanPeer {
   publicIp: string;
 }
 
-export type PeerDecode = { ok: true; peer: VxlanPeer } | { ok: false; reason: string };
+/** `badMac`: the lease fails on its VtepMAC (missing, not a MAC, a group or the zero address). */
+export type PeerDecode = { ok: true; peer: VxlanPeer } | { ok: false; reason: string; badMac?: true };
 
 export function decodeVxlanPeer(lease: Lease, vni: number): PeerDecode {
   const a = lease.attrs;
@@ -33,9 +34,15 @@ export function decodeVxlanPeer(lease: Lease, vni: number): PeerDecode {
   const data = a.BackendData as { VNI?: unknown; VtepMAC?: unknown } | null;
   if (typeof data !== 'object' || data === null) return { ok: false, reason: 'BackendData is not an object' };
   if (data.VNI !== undefined && data.VNI !== vni) return { ok: false, reason: `BackendData.VNI ${String(data.VNI)} is not this network's VNI ${vni}` };
-  if (typeof data.VtepMAC !== 'string') return { ok: false, reason: 'BackendData.VtepMAC is missing' };
+  if (typeof data.VtepMAC !== 'string') return { ok: false, reason: 'BackendData.VtepMAC is missing', badMac: true };
   try {
-    if (isGroupMac(parseMac(data.VtepMAC).hi)) return { ok: false, reason: `BackendData.VtepMAC ${data.VtepMAC} is a group address` };
+    const mac = parseMac(data.VtepMAC);
+    if (isGroupMac(mac.hi)) return { ok: false, reason: `BackendData.VtepMAC ${data.VtepMAC} is a group address`, badMac: true };
+    if (mac.hi === 0 && mac.lo === 0) return { ok: false, reason: 'BackendData.VtepMAC is the zero address', badMac: true };
+  } catch (e) {
+    return { ok: false, reason: (e as Error).message, badMac: true };
+  }
+  try {
     parseIpv4(String(a.PublicIP));
   } catch (e) {
     return { ok: false, reason: (e as Error).message };

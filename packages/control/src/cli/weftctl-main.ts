@@ -29,7 +29,8 @@ Usage: weftctl <command> [options]
 Commands:
   status          this node's lease, VTEP (name, MAC, MTU, VNI, port), peers, datapath counters, drops by reason
   fdb             the datapath's FDB (pinned entries from leases, learned entries)
-  leases          every lease in etcd: subnet, PublicIP, VtepMAC, expiry
+  leases          every lease in etcd: subnet, PublicIP, VtepMAC, etcd lease, and this node's verdict
+                  (THIS NODE, accepted, or rejected with the reason) when weftd answers at --endpoint
   probe <node>    is <node> (its PublicIP, subnet or VTEP address) reachable over the underlay, and over VXLAN?
   policy <pod>    which NetworkPolicies select <pod> (namespace/name, name or IP) and what they allow (weftd --network-policy)
 
@@ -116,7 +117,7 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'leases':
-      return leases(values['etcd-endpoints'].split(','), values['etcd-prefix'], print);
+      return leases(values['etcd-endpoints'].split(','), values['etcd-prefix'], values.endpoint, print);
     case 'probe': {
       if (!arg) throw new UsageError('probe needs a node: its PublicIP, subnet or VTEP address');
       const s = await getJson<NodeStatus>(values.endpoint, '/v1/status');
@@ -157,24 +158,35 @@ function policyText(r: PolicyReport): string {
   return lines.join('\n');
 }
 
-async function leases(endpoints: string[], prefix: string, print: (h: string, d: unknown) => void): Promise<number> {
+async function leases(endpoints: string[], prefix: string, endpoint: string, print: (h: string, d: unknown) => void): Promise<number> {
   const reg = new EtcdRegistry({ endpoints, prefix, logger: pino({ level: 'silent' }), callTimeoutMs: 5000 });
   try {
-    const { kvs } = await reg.listSubnets().catch((e: Error) => {
-      throw new Error(`cannot list leases from etcd ${endpoints.join(',')}: ${e.message}`);
-    });
+    const [{ kvs }, verdicts] = await Promise.all([
+      reg.listSubnets().catch((e: Error) => {
+        throw new Error(`cannot list leases from etcd ${endpoints.join(',')}: ${e.message}`);
+      }),
+      // This node's verdicts when its weftd answers; without it the leases are shown as stored.
+      getJson<NodeStatus>(endpoint, '/v1/status').then((s) => new Map((s.leases ?? []).map((l) => [l.key, l])), () => undefined),
+    ]);
     const rows = kvs.map((kv) => {
+      const v = verdicts?.get(kv.name);
+      const verdict = v ? { status: v.status === 'own' ? 'THIS NODE' : v.status, ...(v.reason ? { reason: v.reason, detail: v.detail } : {}) } : {};
+      if (kv.oversizeBytes !== undefined) return { subnet: kv.name, error: `oversize value (${kv.oversizeBytes} bytes)`, ...verdict };
       try {
         const l = decodeLease(kv.name, kv.value);
         const d = l.attrs.BackendData as { VtepMAC?: string; VNI?: number } | null;
-        return { subnet: l.subnet, publicIp: l.attrs.PublicIP, backend: l.attrs.BackendType, vtepMac: d?.VtepMAC ?? '', vni: d?.VNI, lease: kv.lease };
+        return { subnet: l.subnet, publicIp: l.attrs.PublicIP, backend: l.attrs.BackendType, vtepMac: d?.VtepMAC ?? '', vni: d?.VNI, lease: kv.lease, ...verdict };
       } catch (e) {
-        return { subnet: kv.name, error: (e as Error).message };
+        return { subnet: kv.name, error: (e as Error).message, ...verdict };
       }
     });
+    const status = (r: object): string => {
+      const v = r as { status?: string; reason?: string };
+      return v.status ? `${v.status}${v.reason ? ` (${v.reason})` : ''}` : '-';
+    };
     print(
-      textTable(['SUBNET', 'PUBLIC IP', 'BACKEND', 'VTEP MAC', 'ETCD LEASE'], rows.map((r) =>
-        'error' in r ? [r.subnet, '-', '-', `malformed: ${r.error}`, '-'] : [r.subnet, r.publicIp, r.backend, r.vtepMac, r.lease === '0' ? 'reservation' : r.lease],
+      textTable(['SUBNET', 'PUBLIC IP', 'BACKEND', 'VTEP MAC', 'ETCD LEASE', 'THIS NODE\'S VERDICT'], rows.map((r) =>
+        'error' in r ? [r.subnet, '-', '-', `malformed: ${r.error}`, '-', status(r)] : [r.subnet, r.publicIp, r.backend, r.vtepMac, r.lease === '0' ? 'reservation' : r.lease, status(r)],
       )),
       rows,
     );

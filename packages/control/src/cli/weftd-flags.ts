@@ -41,6 +41,8 @@ export interface WeftdConfig {
   afterHandover: 'exit' | 'wait';
   /** Remove what weftd leaves on a normal stop (device, routes, state file) and exit. */
   cleanup: boolean;
+  /** Where the CNI IPAM store keeps one file per pod address (readiness after a subnet change). */
+  cniIpamDir: string;
 }
 
 type Kind = 'string' | 'list' | 'bool' | 'int';
@@ -84,6 +86,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { flag: 'run-dir', key: 'runDir', kind: 'string', def: '', help: '(weft) directory of weftd-state.json (what a restart forwards with before etcd answers), weftd.lock and weftd.sock (hand-over); default: the --subnet-file directory' },
   { flag: 'after-handover', key: 'afterHandover', kind: 'string', def: 'exit', help: '(weft) what an old weftd does once a newer one took the node over: exit (0), or wait idle for SIGTERM (a DaemonSet pod that must not be restarted)', check: (v: string) => (v === 'exit' || v === 'wait' ? undefined : 'must be exit or wait') },
   { flag: 'cleanup', key: 'cleanup', kind: 'bool', def: 'false', help: '(weft) remove what a stop leaves behind (the VTEP device, with its routes and neighbours, and the state file), then exit; for a node leaving weft' },
+  { flag: 'cni-ipam-dir', key: 'cniIpamDir', kind: 'string', def: '/var/lib/cni/networks', help: '(weft) the CNI IPAM store (host-local layout): after a subnet change weftd is not ready while pod addresses of the old subnet remain there' },
   { flag: 'log-level', key: 'logLevel', kind: 'string', def: 'info', help: `(weft) ${LOG_LEVELS.join('|')}`, check: (v: string) => (LOG_LEVELS.includes(v) ? undefined : `must be one of ${LOG_LEVELS.join(', ')}`) },
 ];
 

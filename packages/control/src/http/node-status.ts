@@ -4,7 +4,7 @@
  */
 import type { CounterSnapshot } from '@weft/datapath';
 import type { VxlanPeer } from '../backend/vxlan-peer.js';
-import type { VxlanNetworkStats } from '../backend/vxlan-network.js';
+import type { LeaseStatus, VxlanNetworkStats } from '../backend/vxlan-network.js';
 
 export interface NodeStatus {
   version: string;
@@ -16,6 +16,8 @@ export interface NodeStatus {
   subnetFile: { path: string; written: boolean };
   ipMasq: boolean;
   peers: VxlanPeer[];
+  /** Every lease seen with this node's verdict (accepted, own, rejected with the reason). */
+  leases?: LeaseStatus[];
   counters?: CounterSnapshot;
   programming?: VxlanNetworkStats;
   iptablesRepairs: number;
@@ -39,7 +41,9 @@ export interface PolicyStatus {
 
 export interface Readiness {
   ready: boolean;
-  checks: { leaseHeld: boolean; deviceUp: boolean; subnetFileWritten: boolean; datapathHealthy?: boolean };
+  checks: { leaseHeld: boolean; deviceUp: boolean; subnetFileWritten: boolean; datapathHealthy?: boolean; podsOnOurSubnet?: boolean };
+  /** Why a check fails, when there is more to say ("2 pods still on 10.244.5.0/24 (now 10.244.9.0/24)"). */
+  detail?: string;
 }
 
 /** Liveness (/healthz): false when the datapath is failed (a dead or wedged worker), with the cause. */

@@ -6,10 +6,14 @@
  *   GET /readyz      200 when the lease is held, the VTEP device is up and the subnet file is written;
  *                    503 otherwise, with the failing checks in the body (readiness)
  *   GET /metrics     Prometheus text format
- *   GET /v1/status   JSON NodeStatus: lease, VTEP, MTU, peers, counters (for weftctl)
+ *   GET /v1/status   JSON NodeStatus: lease, VTEP, MTU, peers, leases with verdicts, counters (weftctl)
  *   GET /v1/fdb      JSON list of the datapath's FDB entries
  *   GET /v1/policy?pod=NS/NAME  JSON: the NetworkPolicies selecting a pod and what they allow (--network-policy)
  *
+ * Exposure: /healthz, /readyz and /metrics answer anyone who reaches --healthz-ip:--healthz-port (flannel's
+ * flag semantics: kubelet probes and Prometheus come from elsewhere). /v1/* lists every node's PublicIP
+ * and VTEP MAC, so it answers only requests from this host (a loopback source, or a source equal to
+ * the address the request reached); others get 403. weftctl runs on the node and asks 127.0.0.1.
  * Read-only; a handler that fails answers 500 with the error and never takes the daemon down.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -34,8 +38,9 @@ const ROUTES = new Map<string, Route>(Object.entries({
   },
   '/readyz': async (src) => {
     const r = await src.readiness();
-    const failing = Object.entries(r.checks).filter(([, ok]) => !ok).map(([k]) => k);
-    return { status: r.ready ? 200 : 503, type: 'text/plain', body: r.ready ? 'ok\n' : `not ready: ${failing.join(', ')}\n` };
+    const failing = Object.entries(r.checks).filter(([, ok]) => ok === false).map(([k]) => k);
+    const detail = r.detail ? ` (${r.detail})` : '';
+    return { status: r.ready ? 200 : 503, type: 'text/plain', body: r.ready ? 'ok\n' : `not ready: ${failing.join(', ')}${detail}\n` };
   },
   '/metrics': async (src) => {
     const [s, r] = await Promise.all([src.status(), src.readiness()]);
@@ -79,6 +84,10 @@ export class StatusServer {
 async function handle(src: StatusSource, req: IncomingMessage, res: ServerResponse, log: Logger): Promise<void> {
   const path = (req.url ?? '/').split('?')[0]!;
   const route = ROUTES.get(path);
+  if (route && path.startsWith('/v1/') && !fromThisHost(req)) {
+    res.writeHead(403, { 'content-type': 'text/plain' }).end('forbidden: /v1/ answers only requests from this host (weftctl on the node)\n');
+    return;
+  }
   if (!route || (req.method !== 'GET' && req.method !== 'HEAD')) {
     res.writeHead(route ? 405 : 404, { 'content-type': 'text/plain' }).end(route ? 'method not allowed\n' : 'not found\n');
     return;
@@ -90,4 +99,11 @@ async function handle(src: StatusSource, req: IncomingMessage, res: ServerRespon
     log.warn({ err: e, path }, 'HTTP handler failed');
     res.writeHead(500, { 'content-type': 'text/plain' }).end(`error: ${(e as Error).message}\n`);
   }
+}
+
+/** A loopback source, or a source that is the very address the request reached (a local process). */
+export function fromThisHost(req: IncomingMessage): boolean {
+  const remote = (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+  const local = (req.socket.localAddress ?? '').replace(/^::ffff:/, '');
+  return remote.startsWith('127.') || remote === '::1' || (remote !== '' && remote === local);
 }

@@ -6,6 +6,7 @@
 import { COUNTERS, DROP_REASONS, type CounterName } from '@weft/datapath';
 import type { MetricFamily } from './prometheus-text.js';
 import type { NodeStatus, Readiness } from './node-status.js';
+import { REJECT_REASONS } from '../subnet/lease-admission.js';
 
 /** Datapath counters that are gauges (levels), not monotonic counts. */
 const DATAPATH_GAUGES: ReadonlySet<CounterName> = new Set(['fdb_entries', 'fdb_learned', 'fdb_peers']);
@@ -26,7 +27,7 @@ export function weftdMetrics(s: NodeStatus, r: Readiness, rssBytes: number): Met
     one('weft_programming_rounds_total', 'Host programming rounds (one ip -batch each at most).', 'counter', s.programming?.rounds),
     one('weft_programming_reconciles_total', 'Full reconciles against the host (after snapshots).', 'counter', s.programming?.reconciles),
     one('weft_programming_failures_total', 'Route/neighbour changes that failed (retried).', 'counter', s.programming?.failures),
-    one('weft_leases_skipped_total', 'Leases skipped as not vxlan or malformed.', 'counter', s.programming?.skippedLeases),
+    one('weft_leases_skipped_total', 'Leases not programmed (every rejection counted once; see weft_leases_rejected_total).', 'counter', s.programming?.skippedLeases),
     one('weft_programming_last_round_seconds', 'Duration of the last programming round.', 'gauge', s.programming ? s.programming.lastRoundMs / 1000 : undefined),
     one('weft_iptables_repairs_total', 'Times weftd restored its iptables chains after someone changed them.', 'counter', s.iptablesRepairs),
     one('weft_datapath_healthy', '1 while the datapath worker is alive and moving waiting packets (watchdog).', 'gauge', s.datapath ? (s.datapath.healthy ? 1 : 0) : undefined),
@@ -35,6 +36,15 @@ export function weftdMetrics(s: NodeStatus, r: Readiness, rssBytes: number): Met
     one('process_resident_memory_bytes', 'Resident memory of weftd.', 'gauge', rssBytes),
     one('process_start_time_seconds', 'Start time of weftd (Unix time).', 'gauge', Date.parse(s.startedAt) / 1000),
   ];
+  if (s.programming?.rejected) {
+    const rejected = s.programming.rejected;
+    families.push({
+      name: 'weft_leases_rejected_total',
+      help: 'Leases rejected by lease admission (nothing programmed from them), by reason; counted when a lease becomes rejected.',
+      type: 'counter',
+      samples: REJECT_REASONS.map((reason) => ({ labels: { reason }, value: rejected[reason] ?? 0 })),
+    });
+  }
   if (s.counters) {
     for (const n of COUNTERS) {
       const gauge = DATAPATH_GAUGES.has(n);

@@ -22,6 +22,8 @@ export const STATE_VERSION = 1;
 export interface StateLease {
   subnet: string;
   attrs: LeaseAttrs;
+  /** Lease order as the subnet manager gave it (etcd create revision, Node creation time): lower wins. */
+  order?: number;
 }
 
 export interface StateVtep {
@@ -97,7 +99,8 @@ function checkLease(v: unknown): StateLease | undefined {
   if (!isObject(v) || typeof v.subnet !== 'string' || !CIDR.test(v.subnet) || !isObject(v.attrs)) return undefined;
   const a = v.attrs;
   if (typeof a.PublicIP !== 'string' || typeof a.BackendType !== 'string') return undefined;
-  return { subnet: v.subnet, attrs: { PublicIP: a.PublicIP, PublicIPv6: typeof a.PublicIPv6 === 'string' ? a.PublicIPv6 : null, BackendType: a.BackendType, BackendData: a.BackendData } };
+  const order = typeof v.order === 'number' && Number.isSafeInteger(v.order) && v.order >= 0 ? { order: v.order } : {};
+  return { subnet: v.subnet, attrs: { PublicIP: a.PublicIP, PublicIPv6: typeof a.PublicIPv6 === 'string' ? a.PublicIPv6 : null, BackendType: a.BackendType, BackendData: a.BackendData }, ...order };
 }
 
 /** Parses and checks a state file's text. Throws NodeStateError when it is unusable; counts dropped peers. */
@@ -148,7 +151,7 @@ export class PeerLeaseMirror {
         for (const s of [...this.leases.keys()]) if (!now.has(s)) this.leases.delete(s);
         for (const l of e.leases) this.set(l);
       } else if (e.type === 'added') this.set(e.lease);
-      else this.leases.delete(e.lease.subnet);
+      else if (e.type === 'removed') this.leases.delete(e.lease.subnet);
     }
   }
 
@@ -158,8 +161,9 @@ export class PeerLeaseMirror {
 
   private set(l: Lease): void {
     const prev = this.leases.get(l.subnet);
-    if (prev) prev.attrs = l.attrs; // keeps its place: the order is the order of creation as seen here
-    else this.leases.set(l.subnet, { subnet: l.subnet, attrs: l.attrs });
+    const order = l.order !== undefined ? { order: l.order } : {};
+    if (prev) Object.assign(prev, { attrs: l.attrs }, order); // keeps its place: without an order, the order first seen here
+    else this.leases.set(l.subnet, { subnet: l.subnet, attrs: l.attrs, ...order });
   }
 }
 

@@ -9,17 +9,19 @@
  *   revoke the lease they replace (flannel leaves those to expire, one per renewal).
  * - watch: one etcd watcher on the subnets prefix from a revision. The client library would resume a
  *   broken stream by itself, but from the revision of the last *response header*, which can skip
- *   events still in flight; so on a disconnect this watcher is cancelled and the caller resumes from
- *   the revision it actually processed. A watch cancelled by the server (compaction) → WatchCompactedError.
+ *   events still in flight (and cannot tell a wiped or restored etcd); so on a disconnect this watcher
+ *   is cancelled and the caller re-lists (lease-watch.ts). A watch cancelled by the server (compaction) → WatchCompactedError.
+ * - values larger than MAX_LEASE_VALUE_BYTES are never turned into strings (boundedValue): the key
+ *   and its size go on, so the manager counts and logs it and nothing parses it.
  * - unary calls get a deadline (`callTimeoutMs`), so an unreachable etcd fails a call instead of
  *   hanging it; the watch stream has none.
  */
 import { readFileSync } from 'node:fs';
 import { posix } from 'node:path';
-import { Etcd3, type IOptions } from 'etcd3';
+import { Etcd3, type IKeyValue, type IOptions } from 'etcd3';
 import type { Logger } from 'pino';
-import type { LeaseGrant, RegistryEvent, SubnetRegistry } from './subnet-registry.js';
-import { WatchCompactedError } from './subnet-registry.js';
+import type { LeaseGrant, RegistryEvent, RegistryKv, SubnetRegistry } from './subnet-registry.js';
+import { WatchCompactedError, boundedValue } from './subnet-registry.js';
 
 export const DEFAULT_ETCD_PREFIX = '/coreos.com/network';
 export const DEFAULT_ETCD_ENDPOINTS = ['http://127.0.0.1:2379'];
@@ -53,6 +55,11 @@ export class EtcdRegistry implements SubnetRegistry {
     const timeout = opts.callTimeoutMs ?? 5_000;
     const options: IOptions = {
       hosts: opts.endpoints,
+      // A list of the subnets prefix carries every value, however big (etcd takes values up to its
+      // --max-request-bytes, 1.5 MiB by default): with grpc's 4 MiB receive limit three oversized values
+      // would make every list fail, and with it allocation and re-listing. The values are dropped unread
+      // (boundedValue) as soon as the response is decoded.
+      grpcOptions: { 'grpc.max_receive_message_length': -1 },
       defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeout }),
     };
     const credentials = readTlsFiles(opts.tls);
@@ -65,15 +72,20 @@ export class EtcdRegistry implements SubnetRegistry {
     return text ?? undefined;
   }
 
-  async listSubnets(): Promise<{ kvs: { name: string; value: string; lease: string; modRevision: number }[]; revision: number }> {
+  async listSubnets(): Promise<{ kvs: RegistryKv[]; revision: number; clusterId: string }> {
     const res = await this.client.getAll().prefix(this.subnetsDir).exec();
-    const kvs = res.kvs.map((kv) => ({
+    const kvs = res.kvs.map((kv) => this.toKv(kv));
+    return { kvs, revision: Number(res.header.revision), clusterId: String(res.header.cluster_id) };
+  }
+
+  private toKv(kv: IKeyValue): RegistryKv {
+    return {
       name: kv.key.toString().slice(this.subnetsDir.length),
-      value: kv.value.toString(),
+      ...boundedValue(kv.value),
       lease: kv.lease || '0',
       modRevision: Number(kv.mod_revision),
-    }));
-    return { kvs, revision: Number(res.header.revision) };
+      createRevision: Number(kv.create_revision),
+    };
   }
 
   async createSubnet(name: string, value: string, ttlSec: number): Promise<LeaseGrant | undefined> {
@@ -140,7 +152,7 @@ export class EtcdRegistry implements SubnetRegistry {
         const events = res.events.map((ev): RegistryEvent => {
           const name = ev.kv.key.toString().slice(this.subnetsDir.length);
           if (ev.type === 'Delete') return { type: 'delete', name };
-          return { type: 'put', kv: { name, value: ev.kv.value.toString(), lease: ev.kv.lease || '0', modRevision: Number(ev.kv.mod_revision) } };
+          return { type: 'put', kv: this.toKv(ev.kv) };
         });
         if (events.length > 0) onEvents(events, Number(res.header.revision));
       });

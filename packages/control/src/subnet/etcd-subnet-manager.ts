@@ -64,6 +64,7 @@ interface Entry {
 
 export class EtcdSubnetManager implements SubnetManager {
   readonly name: string;
+  readonly endpoints: readonly string[];
   readonly registry: SubnetRegistry;
   private readonly log: Logger;
   private readonly ttlSec: number;
@@ -83,6 +84,7 @@ export class EtcdSubnetManager implements SubnetManager {
       opts.registry ??
       new EtcdRegistry({ endpoints: opts.endpoints ?? DEFAULT_ETCD_ENDPOINTS, prefix: opts.prefix ?? DEFAULT_ETCD_PREFIX, logger: opts.logger, ...(opts.tls ? { tls: opts.tls } : {}) });
     this.name = this.registry.description;
+    this.endpoints = opts.endpoints ?? DEFAULT_ETCD_ENDPOINTS;
     this.previous = parsePrevious(opts.previousSubnet);
     this.random = opts.random ?? Math.random;
   }
@@ -137,7 +139,12 @@ export class EtcdSubnetManager implements SubnetManager {
   /** One round of flannel's acquire; undefined when the create lost a race. */
   private async tryAcquire(range: SubnetRange, attrs: LeaseAttrs): Promise<Lease | undefined> {
     const entries = await this.listEntries();
-    const mine = entries.find((e) => e.attrs?.PublicIP === attrs.PublicIP);
+    // Our previous subnet first when that lease is still ours: another key carrying our PublicIP (a stale
+    // or forged one) must not move the node and strand its pods; then flannel's first match.
+    const prev = this.previous;
+    const ours = entries.filter((e) => e.attrs?.PublicIP === attrs.PublicIP);
+    const mine = ours.find((e) => prev !== undefined && e.subnet.base === prev.base && e.subnet.prefixLen === prev.prefixLen) ?? ours[0];
+    if (ours.length > 1) this.log.warn({ leases: ours.map((e) => formatIpv4Cidr(e.subnet)), chosen: formatIpv4Cidr(mine!.subnet) }, 'several leases carry our PublicIP: keeping our previous subnet');
     if (mine) {
       if (isSubnetCompatible(range, mine.subnet)) return this.reuse(mine, attrs);
       this.log.warn({ subnet: formatIpv4Cidr(mine.subnet) }, 'lease for our PublicIP does not fit the network config: deleting it');
@@ -190,10 +197,14 @@ export class EtcdSubnetManager implements SubnetManager {
         continue;
       }
       let attrs: LeaseAttrs | undefined;
-      try {
-        attrs = decodeLeaseAttrs(kv.value);
-      } catch (e) {
-        this.log.warn({ key: kv.name, err: (e as Error).message }, 'malformed lease value (its subnet stays taken)');
+      if (kv.oversizeBytes !== undefined) {
+        this.log.warn({ key: kv.name, bytes: kv.oversizeBytes }, 'oversized lease value, not parsed (its subnet stays taken)');
+      } else {
+        try {
+          attrs = decodeLeaseAttrs(kv.value);
+        } catch (e) {
+          this.log.warn({ key: kv.name, err: (e as Error).message }, 'malformed lease value (its subnet stays taken)');
+        }
       }
       entries.push({ kv, subnet, attrs });
     }

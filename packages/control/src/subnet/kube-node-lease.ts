@@ -13,6 +13,7 @@ import type { V1Node } from '@kubernetes/client-node';
 import type { Lease, LeaseAttrs } from './types.js';
 import { containsCidr, formatIpv4Cidr, parseIpv4Cidr, type Ipv4Cidr } from '../net/ipv4-cidr.js';
 import { decodeLeaseAttrs, encodeLeaseAttrs } from './lease-codec.js';
+import { MAX_LEASE_VALUE_BYTES } from './subnet-registry.js';
 
 export const DEFAULT_ANNOTATION_PREFIX = 'flannel.alpha.coreos.com';
 
@@ -39,6 +40,11 @@ export function leaseAnnotations(prefixArg: string = DEFAULT_ANNOTATION_PREFIX):
     backendData: `${prefix}backend-data`,
     publicIp: `${prefix}public-ip`,
   };
+}
+
+/** A published lease larger than MAX_LEASE_VALUE_BYTES: rejected unparsed (reason `oversize`). */
+export class LeaseTooBigError extends Error {
+  override name = 'LeaseTooBigError';
 }
 
 /** The annotation values that publish `attrs` (what AcquireLease patches onto our node). */
@@ -81,15 +87,19 @@ export function ownPodCidr(node: V1Node, network: string): Ipv4Cidr {
 export function nodeToLease(node: V1Node, names: LeaseAnnotations, network: Ipv4Cidr): { lease?: Lease; skip?: string } {
   const a = node.metadata?.annotations ?? {};
   if (a[names.kubeSubnetManager] !== 'true') return { skip: `no ${names.kubeSubnetManager}=true annotation` };
+  // A podCIDR outside Network is delivered: lease admission rejects it (outside-network) where it is counted.
+  void network;
   const cidr = nodePodCidr(node);
-  if (!containsCidr(network, cidr)) throw new Error(`podCIDR ${formatIpv4Cidr(cidr)} is outside the network ${formatIpv4Cidr(network)}`);
+  const dataText = a[names.backendData] ?? 'null';
+  if (dataText.length > MAX_LEASE_VALUE_BYTES) throw new LeaseTooBigError(`annotation ${names.backendData} of ${dataText.length} bytes is over the ${MAX_LEASE_VALUE_BYTES}-byte limit (not parsed)`);
   let data: unknown;
   try {
-    data = JSON.parse(a[names.backendData] ?? 'null');
+    data = JSON.parse(dataText);
   } catch {
     throw new Error(`annotation ${names.backendData} is not JSON: ${JSON.stringify(a[names.backendData])}`);
   }
   // One validator for both modes: the etcd codec checks PublicIP and BackendType.
   const attrs = decodeLeaseAttrs(encodeLeaseAttrs({ PublicIP: a[names.publicIp] ?? '', BackendType: a[names.backendType] ?? '', BackendData: data }));
-  return { lease: { subnet: formatIpv4Cidr(cidr), attrs } };
+  const created = node.metadata?.creationTimestamp ? new Date(node.metadata.creationTimestamp).getTime() : NaN;
+  return { lease: { subnet: formatIpv4Cidr(cidr), attrs, ...(Number.isFinite(created) ? { order: created } : {}) } };
 }

@@ -30,7 +30,7 @@ import {
 } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { Lease, LeaseAttrs, LeaseEvent, NetworkConfig, SubnetManager } from './types.js';
-import { annotationsForLease, leaseAnnotations, nodeToLease, ownPodCidr, type LeaseAnnotations } from './kube-node-lease.js';
+import { LeaseTooBigError, annotationsForLease, leaseAnnotations, nodeToLease, ownPodCidr, type LeaseAnnotations } from './kube-node-lease.js';
 import { sameLeaseAttrs } from './lease-codec.js';
 import { parseNetConf } from '../config/net-conf.js';
 import { formatIpv4Cidr, parseIpv4Cidr, type Ipv4Cidr } from '../net/ipv4-cidr.js';
@@ -58,6 +58,7 @@ export interface KubeSubnetManagerOptions {
 
 export class KubeSubnetManager implements SubnetManager {
   readonly name: string;
+  readonly endpoints: readonly string[];
   private readonly api: CoreV1Api;
   private readonly kc: KubeConfig;
   private readonly names: LeaseAnnotations;
@@ -72,6 +73,7 @@ export class KubeSubnetManager implements SubnetManager {
     this.names = leaseAnnotations(opts.annotationPrefix);
     this.log = opts.logger;
     this.name = `kubernetes node ${opts.nodeName} (${this.kc.getCurrentCluster()?.server ?? 'no cluster'})`;
+    this.endpoints = this.kc.getCurrentCluster()?.server ? [this.kc.getCurrentCluster()!.server] : [];
   }
 
   async getNetworkConfig(): Promise<NetworkConfig> {
@@ -159,6 +161,8 @@ export class KubeSubnetManager implements SubnetManager {
  */
 class NodeLeaseWatch {
   private readonly delivered = new Map<string, Lease>();
+  /** Nodes whose published lease is unusable, with what was reported (one log line and event per change). */
+  private readonly unusable = new Map<string, { reason: 'malformed' | 'oversize'; detail: string }>();
   private onEvents: (events: LeaseEvent[]) => void = () => undefined;
   private snapshotSent = false;
 
@@ -205,20 +209,26 @@ class NodeLeaseWatch {
   }
 
   private sendSnapshot(informer: Informer<V1Node> & ObjectCache<V1Node>, network: Ipv4Cidr): void {
+    const unusable: Array<{ key: string; reason: 'malformed' | 'oversize'; detail: string }> = [];
     for (const node of informer.list()) {
       const lease = this.toLease(node, network);
       if (lease) this.delivered.set(node.metadata?.name ?? '', lease);
+      const bad = this.unusable.get(node.metadata?.name ?? '');
+      if (bad) unusable.push({ key: `node ${node.metadata?.name}`, ...bad });
     }
     this.snapshotSent = true;
-    this.log.info({ leases: this.delivered.size }, 'node lease snapshot');
-    this.onEvents([{ type: 'snapshot', leases: [...this.delivered.values()] }]);
+    this.log.info({ leases: this.delivered.size, unusable: unusable.length }, 'node lease snapshot');
+    this.onEvents([{ type: 'snapshot', leases: [...this.delivered.values()], ...(unusable.length ? { unusable } : {}) }]);
   }
 
   private update(node: V1Node, network: Ipv4Cidr): void {
     const name = node.metadata?.name ?? '';
     const old = this.delivered.get(name);
+    const said = this.unusable.get(name);
     const lease = this.toLease(node, network);
     const events: LeaseEvent[] = [];
+    const now = this.unusable.get(name);
+    if (now?.detail !== said?.detail) events.push(now ? { type: 'unusable', key: `node ${name}`, ...now } : { type: 'usable', key: `node ${name}` });
     if (old && (!lease || lease.subnet !== old.subnet)) events.push({ type: 'removed', lease: old });
     if (lease && !(old && old.subnet === lease.subnet && sameLeaseAttrs(old.attrs, lease.attrs))) events.push({ type: 'added', lease });
     if (lease) this.delivered.set(name, lease);
@@ -229,18 +239,23 @@ class NodeLeaseWatch {
   private remove(node: V1Node): void {
     const name = node.metadata?.name ?? '';
     const old = this.delivered.get(name);
+    if (this.unusable.delete(name)) this.onEvents([{ type: 'usable', key: `node ${name}` }]);
     if (!old) return;
     this.delivered.delete(name);
     this.onEvents([{ type: 'removed', lease: old }]);
   }
 
   private toLease(node: V1Node, network: Ipv4Cidr): Lease | undefined {
+    const name = node.metadata?.name ?? '';
     try {
       const r = nodeToLease(node, this.names, network);
+      this.unusable.delete(name);
       if (r.lease && r.lease.attrs.BackendType !== 'vxlan') return undefined;
       return r.lease;
     } catch (e) {
-      this.log.warn({ node: node.metadata?.name, err: (e as Error).message }, 'node publishes a malformed lease: skipped');
+      const bad = { reason: e instanceof LeaseTooBigError ? ('oversize' as const) : ('malformed' as const), detail: (e as Error).message };
+      if (this.unusable.get(name)?.detail !== bad.detail) this.log.warn({ node: name, reason: bad.reason, err: bad.detail }, 'lease rejected: node publishes an unusable lease');
+      this.unusable.set(name, bad);
       return undefined;
     }
   }

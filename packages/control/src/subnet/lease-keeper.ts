@@ -21,6 +21,8 @@ import { LeaseLostError } from './lease-errors.js';
 
 export const DEFAULT_RENEW_MARGIN_MS = 60 * 60 * 1000;
 export const DEFAULT_RENEW_RETRY_MS = 60 * 1000;
+/** Longest wait between attempts to re-acquire a lost lease. */
+export const REACQUIRE_RETRY_MS = 5 * 1000;
 /** setTimeout's largest delay (about 24.8 days). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -96,10 +98,12 @@ export class LeaseKeeper extends EventEmitter<LeaseKeeperEvents> {
 
   private lossHint(e: LeaseEvent): string | undefined {
     const mine = this.current;
+    if (e.type === 'unusable' || e.type === 'usable') return undefined;
     if (e.type === 'removed') return e.lease.subnet === mine.subnet ? 'lease removed' : undefined;
     if (e.type === 'added') {
       return e.lease.subnet === mine.subnet && e.lease.attrs.PublicIP !== mine.attrs.PublicIP ? `subnet now held by ${e.lease.attrs.PublicIP}` : undefined;
     }
+    if (e.historyReset) return `etcd history reset (${e.historyReset}): re-asserting our lease`;
     const there = e.leases.find((l) => l.subnet === mine.subnet);
     if (!there) return 'lease missing from snapshot';
     return there.attrs.PublicIP !== mine.attrs.PublicIP ? `subnet now held by ${there.attrs.PublicIP}` : undefined;
@@ -160,8 +164,10 @@ export class LeaseKeeper extends EventEmitter<LeaseKeeperEvents> {
       this.emit('reacquired', lease, previous);
       this.scheduleRenewal();
     } catch (e) {
-      this.log.warn({ err: (e as Error).message, retryMs: this.retry }, 're-acquiring our lease failed: retrying');
-      this.schedule(this.retry);
+      // Without a lease new peers cannot reach this node: retry sooner than a renewal would.
+      const retryMs = Math.min(this.retry, REACQUIRE_RETRY_MS);
+      this.log.warn({ err: (e as Error).message, retryMs }, 're-acquiring our lease failed: retrying');
+      this.schedule(retryMs);
     }
   }
 

@@ -9,13 +9,22 @@
  * a `removed` event carries the attributes the backend needs to take its entries away (an etcd delete
  * has no value); a renewal that rewrites an identical value is not re-delivered; and a lease that
  * turns into another backend type or into junk is reported as removed. Leases of other backend types
- * are never delivered; malformed keys or values are logged and skipped. Expirations are not read
+ * are never delivered; malformed or oversized values (more than MAX_LEASE_VALUE_BYTES, never parsed)
+ * are delivered as `unusable` once per change of the key, with one log line. Expirations are not read
  * (one TimeToLive RPC per lease); only the node's own lease carries one (see lease-keeper.ts).
+ *
+ * History going backwards (etcd wiped, or restored from an older backup): a watch resumed at a
+ * revision the store has not reached yet waits silently for ever, and one resumed after other writers
+ * pushed a restored store past it silently misses what the restore took away. So a lost connection is
+ * never resumed: the watch re-lists (one range read; the backend reconciles against the snapshot).
+ * A listed revision below the last one seen, or another cluster id, is logged as a history reset and
+ * flagged on the snapshot (`historyReset`), which makes the lease keeper re-assert the node's lease at
+ * once. Compaction past the watch is answered the same way.
  */
 import type { Logger } from 'pino';
 import type { Lease, LeaseEvent } from './types.js';
 import type { RegistryEvent, RegistryKv, SubnetRegistry } from './subnet-registry.js';
-import { WatchCompactedError } from './subnet-registry.js';
+import { MAX_LEASE_VALUE_BYTES, WatchCompactedError } from './subnet-registry.js';
 import { decodeLease, parseSubnetKeyName, sameLeaseAttrs } from './lease-codec.js';
 import { formatIpv4Cidr } from '../net/ipv4-cidr.js';
 import { RetryBackoff, sleep } from '../retry-backoff.js';
@@ -31,7 +40,12 @@ export interface LeaseWatchOptions {
 export class LeaseWatch {
   /** Delivered leases by subnet ("10.244.3.0/24"). */
   private readonly known = new Map<string, Lease>();
+  /** Keys whose value is unusable, with the reason text delivered (so a re-put of the same junk is not re-reported). */
+  private readonly unusable = new Map<string, string>();
   private readonly backoff: RetryBackoff;
+  /** Highest revision and the cluster id seen: what a history reset is measured against. */
+  private seenRevision = 0;
+  private clusterId: string | undefined;
 
   constructor(private readonly opts: LeaseWatchOptions) {
     this.backoff = opts.backoff ?? new RetryBackoff(100, 5_000);
@@ -41,14 +55,17 @@ export class LeaseWatch {
   async run(onEvents: (events: LeaseEvent[]) => void, signal: AbortSignal): Promise<void> {
     const log = this.opts.logger;
     let revision: number | undefined;
+    let compacted: string | undefined;
     while (!signal.aborted) {
       try {
-        if (revision === undefined) revision = await this.relist(onEvents);
+        revision = await this.relist(onEvents, compacted);
+        compacted = undefined;
         await this.opts.registry.watchSubnets(
           revision + 1,
           (events, rev) => {
             this.backoff.reset();
             revision = rev;
+            this.seenRevision = Math.max(this.seenRevision, rev);
             const batch = this.apply(events);
             if (batch.length > 0) onEvents(batch);
           },
@@ -58,50 +75,78 @@ export class LeaseWatch {
         if (signal.aborted) break;
         if (e instanceof WatchCompactedError) {
           log.warn({ revision, err: e.message }, 'lease watch fell behind etcd compaction: re-listing');
-          revision = undefined;
+          compacted = `compacted past revision ${revision}`;
         } else {
-          log.warn({ revision, err: (e as Error).message }, 'lease watch lost its connection: retrying');
+          log.warn({ revision, err: (e as Error).message }, 'lease watch lost its connection: re-listing when it is back');
         }
         await sleep(this.backoff.next(), signal);
       }
     }
   }
 
-  private async relist(onEvents: (events: LeaseEvent[]) => void): Promise<number> {
-    const { kvs, revision } = await this.opts.registry.listSubnets();
+  /** Why the store's history no longer continues the one we watched (wiped, restored), or undefined. */
+  private historyReset(revision: number, clusterId: string | undefined): string | undefined {
+    if (this.seenRevision === 0) return undefined;
+    if (this.clusterId !== undefined && clusterId !== undefined && clusterId !== this.clusterId) return `cluster id ${this.clusterId} → ${clusterId}`;
+    if (revision < this.seenRevision) return `revision ${revision} is below the ${this.seenRevision} already seen`;
+    return undefined;
+  }
+
+  private async relist(onEvents: (events: LeaseEvent[]) => void, compacted?: string): Promise<number> {
+    const { kvs, revision, clusterId } = await this.opts.registry.listSubnets();
+    const reset = this.historyReset(revision, clusterId);
+    if (reset) this.opts.logger.warn({ reason: reset, revision, seen: this.seenRevision }, 'etcd history went backwards (wiped or restored): re-listing and re-asserting our lease');
     this.known.clear();
+    const unusable: Array<{ key: string; reason: 'malformed' | 'oversize'; detail: string }> = [];
+    const wasUnusable = new Map(this.unusable);
+    this.unusable.clear();
     for (const kv of kvs) {
-      const lease = this.decode(kv);
-      if (lease && lease.attrs.BackendType === this.opts.backendType) this.known.set(lease.subnet, lease);
+      const d = this.decode(kv, wasUnusable.get(kv.name));
+      if ('unusable' in d) unusable.push(d.unusable);
+      else if (d.lease.attrs.BackendType === this.opts.backendType) this.known.set(d.lease.subnet, d.lease);
     }
-    this.opts.logger.info({ leases: this.known.size, revision }, 'lease snapshot');
-    onEvents([{ type: 'snapshot', leases: [...this.known.values()] }]);
+    this.seenRevision = reset ? revision : Math.max(this.seenRevision, revision);
+    if (clusterId !== undefined) this.clusterId = clusterId;
+    const historyReset = reset ?? compacted;
+    this.opts.logger.info({ leases: this.known.size, unusable: unusable.length, revision }, 'lease snapshot');
+    onEvents([{ type: 'snapshot', leases: [...this.known.values()], ...(unusable.length ? { unusable } : {}), ...(historyReset ? { historyReset } : {}) }]);
     return revision;
   }
 
   private apply(events: RegistryEvent[]): LeaseEvent[] {
     const out: LeaseEvent[] = [];
     for (const ev of events) {
-      const e = ev.type === 'put' ? this.applyPut(ev.kv) : this.applyDelete(ev.name);
-      if (e) out.push(e);
+      if (ev.type === 'put') out.push(...this.applyPut(ev.kv));
+      else {
+        const e = this.applyDelete(ev.name);
+        if (e) out.push(e);
+      }
     }
     return out;
   }
 
-  private applyPut(kv: RegistryKv): LeaseEvent | undefined {
-    const lease = this.decode(kv);
-    if (!lease) return this.forget(kv.name);
+  private applyPut(kv: RegistryKv): LeaseEvent[] {
+    const said = this.unusable.get(kv.name);
+    const d = this.decode(kv, said);
+    if ('unusable' in d) {
+      const gone = this.forget(kv.name);
+      return [...(gone ? [gone] : []), ...(said === d.unusable.detail ? [] : [{ type: 'unusable' as const, ...d.unusable }])];
+    }
+    const lease = d.lease;
+    const usable: LeaseEvent[] = this.unusable.delete(kv.name) ? [{ type: 'usable', key: kv.name }] : [];
     if (lease.attrs.BackendType !== this.opts.backendType) {
       this.opts.logger.debug({ subnet: lease.subnet, backendType: lease.attrs.BackendType }, 'lease of another backend type ignored');
-      return this.forget(kv.name);
+      const gone = this.forget(kv.name);
+      return [...usable, ...(gone ? [gone] : [])];
     }
     const old = this.known.get(lease.subnet);
-    if (old && sameLeaseAttrs(old.attrs, lease.attrs)) return undefined;
+    if (old && sameLeaseAttrs(old.attrs, lease.attrs)) return usable;
     this.known.set(lease.subnet, lease);
-    return { type: 'added', lease };
+    return [...usable, { type: 'added', lease }];
   }
 
   private applyDelete(name: string): LeaseEvent | undefined {
+    if (this.unusable.delete(name)) return { type: 'usable', key: name };
     return this.forget(name);
   }
 
@@ -119,12 +164,21 @@ export class LeaseWatch {
     return { type: 'removed', lease: old };
   }
 
-  private decode(kv: RegistryKv): Lease | undefined {
-    try {
-      return decodeLease(kv.name, kv.value);
-    } catch (e) {
-      this.opts.logger.warn({ key: kv.name, err: (e as Error).message }, 'malformed lease skipped');
-      return undefined;
+  /** A lease, or why the key holds none; logs a key's trouble once (`reported` is what was said last). */
+  private decode(kv: RegistryKv, reported: string | undefined): { lease: Lease } | { unusable: { key: string; reason: 'malformed' | 'oversize'; detail: string } } {
+    let unusable: { key: string; reason: 'malformed' | 'oversize'; detail: string };
+    if (kv.oversizeBytes !== undefined) {
+      unusable = { key: kv.name, reason: 'oversize', detail: `value of ${kv.oversizeBytes} bytes is over the ${MAX_LEASE_VALUE_BYTES}-byte limit (not parsed)` };
+    } else {
+      try {
+        const lease = decodeLease(kv.name, kv.value);
+        return { lease: kv.createRevision !== undefined ? { ...lease, order: kv.createRevision } : lease };
+      } catch (e) {
+        unusable = { key: kv.name, reason: 'malformed', detail: (e as Error).message };
+      }
     }
+    if (reported !== unusable.detail) this.opts.logger.warn({ key: kv.name, reason: unusable.reason, err: unusable.detail }, 'lease rejected: unusable value');
+    this.unusable.set(kv.name, unusable.detail);
+    return { unusable };
   }
 }

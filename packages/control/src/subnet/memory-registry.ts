@@ -25,6 +25,8 @@ export class MemoryRegistry implements SubnetRegistry {
   private compactedRevision = 0;
   private unreachable = false;
   revision = 1;
+  /** etcd's cluster_id: changes when the store is wiped (wipe()). */
+  clusterId = '1';
   /** Test hook: runs inside createSubnet before the existence check (inject a racing writer here). */
   beforeCreate: ((name: string) => void) | undefined;
   /** Calls per method, for tests that count round trips. */
@@ -39,10 +41,10 @@ export class MemoryRegistry implements SubnetRegistry {
     return this.config;
   }
 
-  async listSubnets(): Promise<{ kvs: RegistryKv[]; revision: number }> {
+  async listSubnets(): Promise<{ kvs: RegistryKv[]; revision: number; clusterId: string }> {
     this.check();
     this.calls.list++;
-    return { kvs: [...this.kvs.values()].map((kv) => ({ ...kv })), revision: this.revision };
+    return { kvs: [...this.kvs.values()].map((kv) => ({ ...kv })), revision: this.revision, clusterId: this.clusterId };
   }
 
   async createSubnet(name: string, value: string, ttlSec: number): Promise<LeaseGrant | undefined> {
@@ -133,6 +135,24 @@ export class MemoryRegistry implements SubnetRegistry {
     this.history = this.history.filter((h) => h.revision >= revision);
   }
 
+  /** Stores a raw kv as given (a test writes what a registry could hand on, e.g. an oversize marker). */
+  putKv(kv: RegistryKv): void {
+    this.kvs.set(kv.name, { ...kv });
+    this.emit({ type: 'put', kv: { ...kv, modRevision: ++this.revision } });
+  }
+
+  /** Like an etcd wiped and started again: no keys, revision 1, a new cluster id, every watch broken. */
+  wipe(): void {
+    for (const t of this.leaseTimers.values()) clearTimeout(t);
+    this.leaseTimers.clear();
+    this.kvs.clear();
+    this.history = [];
+    this.revision = 1;
+    this.compactedRevision = 0;
+    this.clusterId = String(Number(this.clusterId) + 1);
+    for (const w of [...this.watches]) w.fail(new Error('memory registry: connection lost'));
+  }
+
   /** While true every call rejects and every watch breaks, like an etcd that cannot be reached. */
   setUnreachable(down: boolean): void {
     this.unreachable = down;
@@ -153,7 +173,8 @@ export class MemoryRegistry implements SubnetRegistry {
     const lease = ttlSec > 0 ? String(this.nextLease++) : '0';
     const old = this.kvs.get(name);
     if (old && old.lease !== '0') this.clearLeaseTimer(old.lease);
-    const kv: RegistryKv = { name, value, lease, modRevision: ++this.revision };
+    const revision = ++this.revision;
+    const kv: RegistryKv = { name, value, lease, modRevision: revision, createRevision: old?.createRevision ?? revision };
     this.kvs.set(name, kv);
     if (ttlSec > 0) {
       const t = setTimeout(() => this.expireLease(lease), ttlSec * 1000);

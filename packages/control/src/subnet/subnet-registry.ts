@@ -18,6 +18,21 @@ export interface RegistryKv {
   /** etcd lease id as a decimal string; "0" for a reservation (a key without a lease). */
   lease: string;
   modRevision: number;
+  /** Revision the key was created at (lease order: the earliest of two overlapping leases wins). */
+  createRevision?: number;
+  /** Set (and `value` left empty) when the stored value is larger than MAX_LEASE_VALUE_BYTES. */
+  oversizeBytes?: number;
+}
+
+/**
+ * Largest lease value read: flannel's values are ~150 bytes. A bigger one is never turned into a string
+ * or parsed, only counted (20 values of 1.4 MB held whole cost +47 MB of RSS before this limit).
+ */
+export const MAX_LEASE_VALUE_BYTES = 4096;
+
+/** A key's value as the registry hands it on: bounded, never a string longer than the limit. */
+export function boundedValue(value: Buffer): { value: string; oversizeBytes?: number } {
+  return value.length > MAX_LEASE_VALUE_BYTES ? { value: '', oversizeBytes: value.length } : { value: value.toString() };
 }
 
 export type RegistryEvent = { type: 'put'; kv: RegistryKv } | { type: 'delete'; name: string };
@@ -38,7 +53,8 @@ export interface SubnetRegistry {
   readonly description: string;
   /** The text at `<prefix>/config`, undefined when the key does not exist. */
   getNetworkConfig(): Promise<string | undefined>;
-  listSubnets(): Promise<{ kvs: RegistryKv[]; revision: number }>;
+  /** `clusterId` (etcd's header cluster_id) tells a wiped or replaced cluster from the one seen before. */
+  listSubnets(): Promise<{ kvs: RegistryKv[]; revision: number; clusterId?: string }>;
   /**
    * Creates `name` with a lease of `ttlSec` only if no such key exists (txn `Version(key) == 0`).
    * Resolves with the grant, or undefined when someone else holds the key (the caller retries).

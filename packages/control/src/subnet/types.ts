@@ -43,6 +43,11 @@ export interface Lease {
   attrs: LeaseAttrs;
   /** When the lease runs out (etcd lease TTL); undefined for reservations and Kubernetes nodes. */
   expiration?: Date;
+  /**
+   * Where the lease stands in lease order, lower first: the key's etcd create revision, or the Node's
+   * creation time (ms). The earliest of two overlapping leases wins (lease-admission.ts).
+   */
+  order?: number;
 }
 
 /**
@@ -51,9 +56,20 @@ export interface Lease {
  * is gone. `added` also covers a changed lease (same subnet, new attrs).
  */
 export type LeaseEvent =
-  | { type: 'snapshot'; leases: Lease[] }
+  | {
+      type: 'snapshot';
+      leases: Lease[];
+      /** Keys whose values cannot be leases (see `unusable` below). */
+      unusable?: Array<{ key: string; reason: 'malformed' | 'oversize'; detail: string }>;
+      /** Set when this snapshot follows etcd history going backwards (wipe, restore) or compaction. */
+      historyReset?: string;
+    }
   | { type: 'added'; lease: Lease }
-  | { type: 'removed'; lease: Lease };
+  | { type: 'removed'; lease: Lease }
+  /** A key whose value cannot be a lease (too big, not flannel's JSON): nothing is programmed from it. */
+  | { type: 'unusable'; key: string; reason: 'malformed' | 'oversize'; detail: string }
+  /** The key holds no unusable value any more (deleted, or now a valid lease). */
+  | { type: 'usable'; key: string };
 
 export interface SubnetManager {
   /** The network config (from etcd `<prefix>/config`, or a file in Kubernetes mode). */
@@ -69,5 +85,7 @@ export interface SubnetManager {
   watchLeases(onEvents: (events: LeaseEvent[]) => void, signal: AbortSignal): Promise<void>;
   /** Name for logs ("etcd http://10.0.0.1:2379 prefix /coreos.com/network", "kubernetes node n1"). */
   readonly name: string;
+  /** URLs the manager talks to (etcd endpoints, the API server): no lease may route them into the overlay. */
+  readonly endpoints?: readonly string[];
   close(): Promise<void>;
 }
