@@ -70,6 +70,16 @@ describe('node state file', () => {
     expect(m.list().map((l) => l.subnet)).toEqual(['10.244.4.0/24']);
   });
 
+  it('keeps each lease order the manager gave (lease admission needs it after a restart); a bad stored order is dropped', () => {
+    const m = new PeerLeaseMirror();
+    m.apply([{ type: 'snapshot', leases: [{ ...lease('10.244.3.0/24', '192.168.1.3'), order: 40 }, { ...lease('10.244.2.0/24', '192.168.1.2'), order: 7 }] }]);
+    m.apply([{ type: 'unusable', key: '10.244.9.0-24', reason: 'oversize', detail: '5000 bytes' }]);
+    expect(m.list().map((l) => [l.subnet, l.order])).toEqual([['10.244.3.0/24', 40], ['10.244.2.0/24', 7]]);
+    const peers = [{ ...lease('10.244.2.0/24', '192.168.1.2'), order: 7 }, { ...lease('10.244.3.0/24', '192.168.1.3'), order: -1 }, { ...lease('10.244.4.0/24', '192.168.1.4'), order: 'x' }];
+    const r = parseNodeState(JSON.stringify({ ...STATE, peers }));
+    expect(r.state.peers.map((l) => l.order)).toEqual([7, undefined, undefined]);
+  });
+
   it('a failed write rejects and the next save tries again', async () => {
     const dir = tmp();
     writeFileSync(join(dir, 'file'), '');
