@@ -151,7 +151,7 @@ export class Weftd implements StatusSource {
       mkdirSync(this.config.runDir, { recursive: true });
       return true;
     } catch (e) {
-      this.log.warn({ runDir: this.config.runDir, err: (e as Error).message }, '--run-dir unusable: no state file (restarts wait for etcd), no host lock, no hand-over');
+      this.log.warn({ runDir: this.config.runDir, err: e }, '--run-dir unusable: no state file (restarts wait for etcd), no host lock, no hand-over');
       return false;
     }
   }
@@ -164,7 +164,7 @@ export class Weftd implements StatusSource {
       if (r.droppedPeers > 0) this.log.warn({ path: this.stateFile.path, dropped: r.droppedPeers }, 'state file: malformed peer leases skipped');
       return r.state;
     } catch (e) {
-      this.log.warn({ path: this.stateFile.path, err: (e as Error).message }, 'state file unusable; starting without it');
+      this.log.warn({ path: this.stateFile.path, err: e }, 'state file unusable; starting without it');
       return undefined;
     }
   }
@@ -199,7 +199,7 @@ export class Weftd implements StatusSource {
       const phases = { mainMs: mark('weftd-main'), importedMs: mark('weftd-imported'), openStartMs: Math.round(t0), forwardingMs: Math.round(performance.now()) };
       this.log.info({ dev: st.vtep.name, peers: fdb.length, ...phases }, 'datapath forwarding from the state file');
     } catch (e) {
-      this.log.warn({ err: (e as Error).message }, 'opening the VTEP from the state file failed; it opens once the subnet manager answers');
+      this.log.warn({ err: e }, 'opening the VTEP from the state file failed; it opens once the subnet manager answers');
     }
   }
 
@@ -230,7 +230,7 @@ export class Weftd implements StatusSource {
     const network = this.ensureNetwork();
     const own: Lease = { subnet: saved.ownLease.subnet, attrs: saved.ownLease.attrs };
     for (const p of saved.peers) this.peerLeases.apply([{ type: 'added', lease: p }]);
-    network.setOwnLease(own).catch((e: unknown) => this.log.warn({ err: (e as Error).message }, 'restoring the device address from the state file failed'));
+    network.setOwnLease(own).catch((e: unknown) => this.log.warn({ err: e }, 'restoring the device address from the state file failed'));
     network.handleEvents([{ type: 'snapshot', leases: [own, ...saved.peers] }]);
   }
 
@@ -278,7 +278,7 @@ export class Weftd implements StatusSource {
     };
     this.lastSaved = st;
     if (!this.runDirUsable) return;
-    this.stateFile.save(st).catch((e: unknown) => this.log.warn({ err: (e as Error).message }, 'writing the state file failed'));
+    this.stateFile.save(st).catch((e: unknown) => this.log.warn({ err: e }, 'writing the state file failed'));
   }
 
   /** The control plane: HTTP, underlay, subnet manager, lease, watch. Ends when `signal` aborts. */
@@ -380,7 +380,7 @@ export class Weftd implements StatusSource {
     this.keeper = undefined;
     this.leaseHeld = false;
     for (const step of [() => this.watch, () => this.reprogram, () => this.network?.close(), () => this.iptables?.pause(), () => this.http?.close(), () => this.sm?.close()]) {
-      await Promise.resolve(step()).catch((e: unknown) => this.log.warn({ err: (e as Error).message }, 'stopping the control plane'));
+      await Promise.resolve(step()).catch((e: unknown) => this.log.warn({ err: e }, 'stopping the control plane'));
     }
     this.watch = undefined;
     this.network = undefined;
@@ -524,7 +524,7 @@ export class Weftd implements StatusSource {
         if (signal.aborted) break;
         if (fatal(e)) throw e;
         const retryMs = backoff.next();
-        this.log.warn({ err: (e as Error).message, retryMs }, `${what} failed; retrying`);
+        this.log.warn({ err: e, retryMs }, `${what} failed; retrying`);
         await sleep(retryMs, signal);
       }
     }
@@ -551,7 +551,7 @@ export class Weftd implements StatusSource {
       try {
         await step();
       } catch (e) {
-        this.log.warn({ err: (e as Error).message }, `stopping the ${what} failed`);
+        this.log.warn({ err: e }, `stopping the ${what} failed`);
       }
     }
     this.lock.release();

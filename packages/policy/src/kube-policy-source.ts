@@ -87,7 +87,7 @@ export class KubePolicySource implements PolicySource {
           await new Promise<void>((r) => (wake = r));
           if (signal.aborted) break;
         }
-        this.log.warn({ resource: what, err: String((failed as Error)?.message ?? failed) }, 'policy watch failed: restarting');
+        this.log.warn({ resource: what, err: failed }, 'policy watch failed: restarting');
         await new Promise<void>((r) => {
           const t = setTimeout(r, backoff);
           signal.addEventListener('abort', () => (clearTimeout(t), r()), { once: true });

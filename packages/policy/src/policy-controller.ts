@@ -107,7 +107,7 @@ export class PolicyController {
     } catch (e) {
       this.stats.applyFailures++;
       this.dirty = true;
-      this.log.error({ err: (e as Error).message }, 'applying the policy table failed; the previous one stays in force');
+      this.log.error({ err: e }, 'applying the policy table failed; the previous one stays in force');
       return;
     }
     const t2 = performance.now();

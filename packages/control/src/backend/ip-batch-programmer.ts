@@ -8,7 +8,7 @@
  * here, so lease data cannot add words to a line.
  */
 import { readFile } from 'node:fs/promises';
-import { formatIpv4 } from '@weft/datapath';
+import { formatIpv4, neighDelLine, neighPermanentLine, parseBatchFailures as parseIpBatchFailures, routeDelLine, routeOnlinkLine } from '@weft/netbase';
 import { WEFT_ROUTE_PROTO, type HostAddress, type HostNeighbour, type HostOp, type HostOpFailure, type HostProgrammer, type HostRoute } from './host-programmer.js';
 import { parseIpv4Cidr } from '../net/ipv4-cidr.js';
 import { mustRunHostTool, runHostTool } from '../host/host-tool.js';
@@ -90,13 +90,13 @@ export class IpBatchProgrammer implements HostProgrammer {
 export function ipBatchLine(o: HostOp, dev: string): string {
   switch (o.op) {
     case 'neigh-replace':
-      return `neigh replace ${o.ip} lladdr ${o.mac} dev ${dev} nud permanent`;
+      return neighPermanentLine(o.ip, o.mac, dev);
     case 'neigh-del':
-      return `neigh del ${o.ip} dev ${dev}`;
+      return neighDelLine(o.ip, dev);
     case 'route-replace':
-      return `route replace ${o.dst} via ${o.via} dev ${dev} onlink proto ${WEFT_ROUTE_PROTO}`;
+      return routeOnlinkLine(o.dst, o.via, dev, WEFT_ROUTE_PROTO);
     case 'route-del':
-      return o.legacy ? `route del ${o.dst} via ${gatewayOf(o.dst)} dev ${dev}` : `route del ${o.dst} dev ${dev} proto ${WEFT_ROUTE_PROTO}`;
+      return o.legacy ? `route del ${o.dst} via ${gatewayOf(o.dst)} dev ${dev}` : routeDelLine(o.dst, dev, WEFT_ROUTE_PROTO);
   }
 }
 
@@ -119,19 +119,10 @@ function gatewayOf(dst: string): string {
 
 /** Maps `ip -force -batch` stderr (messages, then `Command failed -:N`) to the ops that failed. */
 export function parseBatchFailures(stderr: string, ops: readonly HostOp[]): HostOpFailure[] {
-  const failures: HostOpFailure[] = [];
-  let message: string[] = [];
-  for (const line of stderr.split('\n')) {
-    const m = /^Command failed -:(\d+)$/.exec(line.trim());
-    if (!m) {
-      if (line.trim()) message.push(line.trim());
-      continue;
-    }
-    const op = ops[Number(m[1]) - 1];
-    if (op) failures.push({ op, message: message.join('; ') || 'failed' });
-    message = [];
-  }
-  return failures;
+  return parseIpBatchFailures(stderr).flatMap((f) => {
+    const op = ops[f.line - 1];
+    return op ? [{ op, message: f.message }] : [];
+  });
 }
 
 function isDelete(o: HostOp): boolean {

@@ -46,7 +46,7 @@ export async function startNetworkPolicy(c: WeftdConfig, isLocal: (ip: string) =
   const applier = new policy.NftApplier();
   const node = { isLocal, nodeAddrs: ipv4Addrs };
   const controller = new policy.PolicyController(new policy.KubePolicySource(kc, log), applier, node, log);
-  const done = controller.run(signal).catch((e: unknown) => log.error({ err: (e as Error).message }, 'network policy controller stopped'));
+  const done = controller.run(signal).catch((e: unknown) => log.error({ err: e }, 'network policy controller stopped'));
   log.info('network policy on: enforcing NetworkPolicy in nftables table inet weft');
   return {
     done,

@@ -19,7 +19,7 @@ export async function cleanupNode(c: WeftdConfig, log: Logger): Promise<number> 
     () => log.info({ dev }, 'VTEP device deleted'),
     (e: Error) => {
       if (!/Cannot find device/.test(e.message)) {
-        log.error({ dev, err: e.message }, 'deleting the VTEP device failed');
+        log.error({ dev, err: e }, 'deleting the VTEP device failed');
         status = 1;
       }
     },

@@ -180,7 +180,7 @@ export class EtcdRegistry implements SubnetRegistry {
     try {
       await this.client.leaseClient.leaseRevoke({ ID: lease });
     } catch (e) {
-      this.opts.logger.debug({ lease, err: (e as Error).message }, 'etcd lease revoke failed (it expires by itself)');
+      this.opts.logger.debug({ lease, err: e }, 'etcd lease revoke failed (it expires by itself)');
     }
   }
 }

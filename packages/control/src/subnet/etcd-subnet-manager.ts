@@ -193,7 +193,7 @@ export class EtcdSubnetManager implements SubnetManager {
       try {
         subnet = parseSubnetKeyName(kv.name);
       } catch (e) {
-        this.log.warn({ key: kv.name, err: (e as Error).message }, 'ignoring a key that is not a subnet');
+        this.log.warn({ key: kv.name, err: e }, 'ignoring a key that is not a subnet');
         continue;
       }
       let attrs: LeaseAttrs | undefined;
@@ -203,7 +203,7 @@ export class EtcdSubnetManager implements SubnetManager {
         try {
           attrs = decodeLeaseAttrs(kv.value);
         } catch (e) {
-          this.log.warn({ key: kv.name, err: (e as Error).message }, 'malformed lease value (its subnet stays taken)');
+          this.log.warn({ key: kv.name, err: e }, 'malformed lease value (its subnet stays taken)');
         }
       }
       entries.push({ kv, subnet, attrs });

@@ -120,7 +120,7 @@ export class KubeSubnetManager implements SubnetManager {
   }
 
   watchLeases(onEvents: (events: LeaseEvent[]) => void, signal: AbortSignal): Promise<void> {
-    void this.markNetworkAvailable().catch((e) => this.log.error({ err: (e as Error).message }, 'could not set the node condition'));
+    void this.markNetworkAvailable().catch((e) => this.log.error({ err: e }, 'could not set the node condition'));
     return new NodeLeaseWatch(this.api, this.kc, this.names, this.log).run(this.getNetworkConfig(), onEvents, AbortSignal.any([signal, this.closing.signal]));
   }
 

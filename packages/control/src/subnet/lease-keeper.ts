@@ -147,7 +147,7 @@ export class LeaseKeeper extends EventEmitter<LeaseKeeperEvents> {
         this.emit('lost', this.current, e.message);
         await this.reacquire(this.current);
       } else {
-        this.log.warn({ subnet: this.current.subnet, err: (e as Error).message, retryMs: this.retry }, 'lease renewal failed: retrying (the node keeps working)');
+        this.log.warn({ subnet: this.current.subnet, err: e, retryMs: this.retry }, 'lease renewal failed: retrying (the node keeps working)');
         this.schedule(this.retry);
       }
     }
@@ -166,7 +166,7 @@ export class LeaseKeeper extends EventEmitter<LeaseKeeperEvents> {
     } catch (e) {
       // Without a lease new peers cannot reach this node: retry sooner than a renewal would.
       const retryMs = Math.min(this.retry, REACQUIRE_RETRY_MS);
-      this.log.warn({ err: (e as Error).message, retryMs }, 're-acquiring our lease failed: retrying');
+      this.log.warn({ err: e, retryMs }, 're-acquiring our lease failed: retrying');
       this.schedule(retryMs);
     }
   }

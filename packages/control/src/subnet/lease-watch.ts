@@ -77,7 +77,7 @@ export class LeaseWatch {
           log.warn({ revision, err: e.message }, 'lease watch fell behind etcd compaction: re-listing');
           compacted = `compacted past revision ${revision}`;
         } else {
-          log.warn({ revision, err: (e as Error).message }, 'lease watch lost its connection: re-listing when it is back');
+          log.warn({ revision, err: e }, 'lease watch lost its connection: re-listing when it is back');
         }
         await sleep(this.backoff.next(), signal);
       }
