@@ -106,11 +106,15 @@ async function setup(lab) {
   const wb = await weft(b, 'weft.1', '02:bb:00:00:00:01', 244, 2, 1, 8472, 'off');
   const oa = await weft(a, 'weft.3', '02:ac:00:00:00:01', 246, 1, 3, 8473, 'on');
   const ob = await weft(b, 'weft.3', '02:bc:00:00:00:01', 246, 2, 3, 8473, 'on');
-  for (const [x, y] of [[ka, kb], [wa, wb], [oa, ob]]) {
+  const floor = (node, peer, mac, index) =>
+    addEndpoint(lab, node, { kind: 'floor', dev: 'flr.4', mac, net: 247, index, vni: 4, port: 8474, floorPeer: peer.underlayIp });
+  const fa = await floor(a, b, '02:ad:00:00:00:01', 1);
+  const fb = await floor(b, a, '02:bd:00:00:00:01', 2);
+  for (const [x, y] of [[ka, kb], [wa, wb], [oa, ob], [fa, fb]]) {
     await connect(lab, a, x, y, b.underlayIp);
     await connect(lab, b, y, x, a.underlayIp);
   }
-  return { a, b, kernel: [ka, kb], weft: [wa, wb], offload: [oa, ob], extra };
+  return { a, b, kernel: [ka, kb], weft: [wa, wb], offload: [oa, ob], floor: [fa, fb], extra };
 }
 
 /** One pass over every configuration; the veths' tx offload is switched as each needs. */
@@ -125,6 +129,7 @@ async function pass(lab, t, results) {
   if (opt['tx-on']) results.weftOffloadTxOn.push(await measure(lab, 'weft offload (veth offloads on)', a, b, ...t.offload, pids(t.offload)));
   await txOffload(false);
   results.kernel.push(await measure(lab, 'kernel (tx off)', a, b, ...t.kernel, []));
+  results.floor.push(await measure(lab, 'floor (C relay)', a, b, ...t.floor, pids(t.floor)));
   results.weft.push(await measure(lab, 'weft per-packet', a, b, ...t.weft, pids(t.weft)));
   results.weftOffload.push(await measure(lab, 'weft offload', a, b, ...t.offload, pids(t.offload)));
 }
@@ -168,7 +173,7 @@ async function main() {
     const loadBefore = load();
     log(`load average before: ${loadBefore}`);
     const t = await setup(lab);
-    const runs = { kernelOffload: [], kernel: [], weft: [], weftOffload: [], ...(opt['tx-on'] ? { weftOffloadTxOn: [] } : {}) };
+    const runs = { kernelOffload: [], kernel: [], floor: [], weft: [], weftOffload: [], ...(opt['tx-on'] ? { weftOffloadTxOn: [] } : {}) };
     for (let r = 0; r < RUNS; r++) await pass(lab, t, runs);
     const loadAfter = load();
     const med = (rs) => Object.fromEntries(Object.keys(rs[0]).map((key) => [key, median(rs, key)]));

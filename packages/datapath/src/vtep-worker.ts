@@ -34,6 +34,8 @@ import { LinuxUdp } from './linux/udp.js';
 import { parseMac } from './mac-address.js';
 import type { VtepFeatures } from './offload-features.js';
 import { PacketArena } from './packet-arena.js';
+import type { OffloadTapPort, OffloadUdpPort } from './ports.js';
+import { RttTracer, TracingTap, TracingUdp } from './rtt-trace.js';
 import { VtepState, type VtepRuntimeOptions } from './vtep-state.js';
 
 export interface VtepWorkerData {
@@ -63,7 +65,8 @@ function main(d: VtepWorkerData): void {
     ...d.options,
   });
   const ctrl = new Int32Array(d.ctrl);
-  const { encap, decap } = routines(d, st);
+  const tracer = process.env['WEFT_RTT_TRACE'] ? new RttTracer(process.env['WEFT_RTT_TRACE']) : undefined;
+  const { encap, decap } = routines(d, st, tracer);
 
   const pollBuf = new ArrayBuffer(3 * SIZEOF_POLLFD);
   const pollDv = new DataView(pollBuf);
@@ -138,7 +141,9 @@ function main(d: VtepWorkerData): void {
       st.c[C_LOOP_BATCHES]++;
     } else {
       st.c[C_LOOP_POLLS]++;
+      if (tracer) tracer.flush();
       c.poll(pollAddr, 3, 1000);
+      if (tracer) tracer.woke();
       if ((pollDv.getInt16(2 * SIZEOF_POLLFD + 6, true) & POLLIN) !== 0) c.read(d.wakeFd, wakeBuf, 8);
     }
     if (st.now - lastAge >= 1000) {
@@ -152,21 +157,24 @@ function main(d: VtepWorkerData): void {
 }
 
 /** The TAP, the socket and the two routines for the chosen mode, on arenas attached to both. */
-function routines(d: VtepWorkerData, st: VtepState): { encap: { run(): number }; decap: { run(): number } } {
+function routines(d: VtepWorkerData, st: VtepState, tracer?: RttTracer): { encap: { run(): number }; decap: { run(): number } } {
   const f = d.features;
   const offload = f.mode === 'offload';
   const slotSize = offload ? PacketArena.offloadSlotSize() : PacketArena.slotSizeFor(d.mtu);
   const txArena = new PacketArena(d.batch, slotSize, offload ? OFFLOAD_TX_SCRATCH : 0);
   const rxArena = new PacketArena(d.batch, slotSize, offload ? 64 : 0);
-  const tap = new LinuxTap(d.tapFd, { vnetHdr: offload });
-  const udp = offload
+  const linuxTap = new LinuxTap(d.tapFd, { vnetHdr: offload });
+  const linuxUdp = offload
     ? new LinuxUdp(d.udpFd, st.c, d.batch + 64, { gso: f.udpGso, gro: f.udpGro, batchMessages: OFFLOAD_TX_MESSAGES, batchIovs: OFFLOAD_TX_IOVS })
     : new LinuxUdp(d.udpFd, st.c, d.batch + 64);
-  tap.attach(txArena);
-  tap.attach(rxArena);
-  udp.attachSend(txArena);
-  udp.attachReceive(rxArena);
-  udp.setDestinationPort(d.port);
+  linuxTap.attach(txArena);
+  linuxTap.attach(rxArena);
+  linuxUdp.attachSend(txArena);
+  linuxUdp.attachReceive(rxArena);
+  linuxUdp.setDestinationPort(d.port);
+  // WEFT_RTT_TRACE: the routines get tracing ports (rtt-trace.ts); otherwise the plain ones, untouched.
+  const tap: OffloadTapPort = tracer ? new TracingTap(linuxTap, tracer) : linuxTap;
+  const udp: OffloadUdpPort = tracer ? new TracingUdp(linuxUdp, tracer) : linuxUdp;
   if (!offload) return { encap: new EncapRoutine(st, tap, udp, txArena), decap: new DecapRoutine(st, tap, udp, rxArena) };
   return {
     encap: new EncapOffloadRoutine(st, tap, udp, txArena, f.udpGso),
