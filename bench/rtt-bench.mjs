@@ -18,13 +18,14 @@ import { machineInfo, percentile, table, writeResult } from './lib.mjs';
 const { values: opt } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
+    warm: { type: 'boolean', default: false },
     'weft-args': { type: 'string', default: '' },
     only: { type: 'string', default: '' },
     help: { type: 'boolean', short: 'h' },
   },
 });
 if (opt.help) {
-  console.log('usage: pnpm bench:rtt [--quick] [--only kernel,floor,weft,offload,traced] [--weft-args "..."]');
+  console.log('usage: pnpm bench:rtt [--quick] [--only kernel,floor,floorjs,weft,offload,traced] [--weft-args "..."]');
   process.exit(0);
 }
 if (process.getuid?.() !== 0) {
@@ -53,6 +54,7 @@ async function rttSet(lab, a, b, x, y, loaded) {
   }
   try {
     await ping(lab, a, x.ip, y.ip, 0.2, 3);
+    if (opt.warm) await lab.exec(a.ns, 'ping', ['-q', '-f', '-c', '20000', '-I', x.ip, y.ip], 60_000);
     for (const [interval, count] of INTERVALS) {
       const rtts = await ping(lab, a, x.ip, y.ip, interval, count);
       out[`${interval * 1000}ms`] = { p50: percentile(rtts, 50), p99: percentile(rtts, 99), n: rtts.length };
@@ -125,10 +127,15 @@ async function main() {
     const want = (k) => !opt.only || opt.only.split(',').includes(k);
     if (want('kernel')) await mk('kernel vxlan', { kind: 'kernel', dev: 'kvx.2', mac: '02:ca:00:00:00:01', net: 245, vni: 2, port: 4789 }, { kind: 'kernel', dev: 'kvx.2', mac: '02:cb:00:00:00:01', net: 245, vni: 2, port: 4789 });
     if (want('floor')) await mk('floor (C relay)', { kind: 'floor', dev: 'flr.4', mac: '02:ad:00:00:00:01', net: 247, vni: 4, port: 8474, floorPeer: b.underlayIp }, { kind: 'floor', dev: 'flr.4', mac: '02:bd:00:00:00:01', net: 247, vni: 4, port: 8474, floorPeer: a.underlayIp });
+    if (want('floorjs')) await mk('floor in JS (koffi)', { kind: 'floor', floorJs: true, dev: 'flj.6', mac: '02:af:00:00:00:01', net: 249, vni: 6, port: 8476, floorPeer: b.underlayIp }, { kind: 'floor', floorJs: true, dev: 'flj.6', mac: '02:bf:00:00:00:01', net: 249, vni: 6, port: 8476, floorPeer: a.underlayIp });
+    if (want('floorjsw')) await mk('floor in JS, worker thread', { kind: 'floor', floorJs: true, floorArgs: ['-w'], dev: 'flw.7', mac: '02:a7:00:00:00:01', net: 250, vni: 7, port: 8477, floorPeer: b.underlayIp }, { kind: 'floor', floorJs: true, floorArgs: ['-w'], dev: 'flw.7', mac: '02:b7:00:00:00:01', net: 250, vni: 7, port: 8477, floorPeer: a.underlayIp });
     const weft = (dev, mac, net, vni, port, mode, env) => ({ kind: 'weft', dev, mac, net, vni, port, weftArgs: ['--offload', mode, ...extra], ...(env ? { env } : {}) });
     if (want('weft')) await mk('weft per-packet', weft('weft.1', '02:aa:00:00:00:01', 244, 1, 8472, 'off'), weft('weft.1', '02:bb:00:00:00:01', 244, 1, 8472, 'off'));
     if (want('offload')) await mk('weft offload', weft('weft.3', '02:ac:00:00:00:01', 246, 3, 8473, 'on'), weft('weft.3', '02:bc:00:00:00:01', 246, 3, 8473, 'on'));
     const env = { ...process.env, WEFT_RTT_TRACE: traceFile };
+    const fenv = (flags) => ({ ...process.env, WEFT_V8_FLAGS: flags });
+    if (want('sp')) await mk('weft --always-sparkplug', weft('weft.8', '02:a8:00:00:00:01', 251, 8, 8478, 'off', fenv('--always-sparkplug --no-flush-bytecode')), weft('weft.8', '02:b8:00:00:00:01', 251, 8, 8478, 'off', fenv('--always-sparkplug --no-flush-bytecode')));
+    if (want('mg')) await mk('weft --maglev', weft('weft.9', '02:a9:00:00:00:01', 252, 9, 8479, 'off', fenv('--maglev --always-sparkplug --no-flush-bytecode')), weft('weft.9', '02:b9:00:00:00:01', 252, 9, 8479, 'off', fenv('--maglev --always-sparkplug --no-flush-bytecode')));
     if (want('traced')) await mk('weft per-packet, traced', weft('weft.5', '02:ae:00:00:00:01', 248, 5, 8475, 'off', env), weft('weft.5', '02:be:00:00:00:01', 248, 5, 8475, 'off', env));
 
     const results = {};

@@ -12,11 +12,13 @@
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { setFlagsFromString } from 'node:v8';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import { CTRL_PENDING, CTRL_SLOTS, type FdbSpec, type VtepCommand, type VtepEvent } from './commands.js';
 import { type CounterSnapshot, newCounterArray, snapshotCounters } from './counters.js';
 import type { FdbEntry } from './fdb.js';
 import { parseIpv4 } from './ipv4-address.js';
+import { readKernelDrops } from './kernel-drops.js';
 import { EFD_CLOEXEC, EFD_NONBLOCK, SOL_SOCKET, SOL_UDP, SO_NO_CHECK, TUN_F_CSUM, TUN_F_TSO4, UDP_GRO, libc, setIntOpt, sysError } from './linux/libc.js';
 import { LinuxTap, assertIfName, configureVnetHeader, openTap, setTapOffloads } from './linux/tap.js';
 import { enableUdpGro, openVxlanSocket, probeUdpGso } from './linux/udp.js';
@@ -155,6 +157,7 @@ export class Vtep implements VtepControl {
       ctrl: this.ctrl.buffer as SharedArrayBuffer,
       commands: this.channel.port2,
     };
+    if (process.env['WEFT_V8_FLAGS']) setFlagsFromString(process.env['WEFT_V8_FLAGS']);
     const worker = new Worker(new URL('./vtep-worker.js', import.meta.url), {
       workerData: data,
       transferList: [this.channel.port2],
@@ -201,8 +204,9 @@ export class Vtep implements VtepControl {
     this.send({ op: 'options', options });
   }
 
+  /** weft's counters, and the kernel's drop counters of this TAP and VXLAN port (a few small file reads). */
   counters(): CounterSnapshot {
-    return snapshotCounters(this.counterArray);
+    return { ...snapshotCounters(this.counterArray), kernel: readKernelDrops(this.name, this.port) };
   }
 
   fdbEntries(): Promise<FdbEntry[]> {

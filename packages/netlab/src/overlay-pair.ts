@@ -34,6 +34,7 @@ export interface PairNode {
 
 const WEFT_VTEP = fileURLToPath(new URL('../../datapath/bin/weft-vtep', import.meta.url));
 export const FLOOR_RELAY = fileURLToPath(new URL('../../../bench/floor/floor-relay', import.meta.url));
+export const FLOOR_RELAY_JS = fileURLToPath(new URL('../../../bench/floor/relay.mjs', import.meta.url));
 export const TCP_HASH = fileURLToPath(new URL('./tcp-hash.js', import.meta.url));
 
 /** Two namespaces joined by a veth underlay (MTU 1500). */
@@ -67,6 +68,8 @@ export interface EndpointSpec {
   /** Floor endpoints: the peer's underlay address (the relay sends every frame there) and extra flags. */
   floorPeer?: string;
   floorArgs?: string[];
+  /** Floor endpoints: run relay.c's loop written in JavaScript (bench/floor/relay.mjs) instead. */
+  floorJs?: boolean;
   /** Environment of the weft-vtep process (default: this process's), e.g. WEFT_RTT_TRACE. */
   env?: NodeJS.ProcessEnv;
 }
@@ -85,7 +88,9 @@ export async function addEndpoint(lab: Lab, node: PairNode, s: EndpointSpec): Pr
   } else if (s.kind === 'floor') {
     if (!s.floorPeer) throw new Error('a floor endpoint needs floorPeer');
     const args = ['-d', s.dev, '-p', s.floorPeer, '-P', String(port), '-n', String(vni), ...(s.floorArgs ?? [])];
-    ep.proc = lab.spawn(node.ns, `floor-relay ${s.dev}@${node.ns}`, FLOOR_RELAY, args);
+    ep.proc = s.floorJs
+      ? lab.spawn(node.ns, `floor-relay.mjs ${s.dev}@${node.ns}`, process.execPath, [FLOOR_RELAY_JS, ...args])
+      : lab.spawn(node.ns, `floor-relay ${s.dev}@${node.ns}`, FLOOR_RELAY, args);
     await ep.proc.waitFor(/^ready /m, 15_000);
     await lab.exec(node.ns, 'ip', ['link', 'set', s.dev, 'address', s.mac, 'mtu', String(mtu), 'up']);
   } else {
