@@ -28,6 +28,8 @@ Usage: weft-vtep --dev NAME --mtu N [options]
   --learning         learn source MACs from known peers
   --flood            flood broadcast/multicast to every peer (default: drop and count)
   --batch N          packets per batch (default 64)
+  --source-ports N   flow entropy: send from N sockets on distinct source ports, one per inner flow
+                     hash (default 8; 0 = every datagram from the VXLAN port)
   --offload MODE     on | off | auto (default auto): virtio_net_hdr + TSO on the TAP, UDP GSO/GRO on
                      the socket; auto uses what the kernel supports, on fails without all of them
   --persist          keep the TAP after exit
@@ -48,6 +50,7 @@ async function main(): Promise<void> {
       learning: { type: 'boolean' },
       flood: { type: 'boolean' },
       batch: { type: 'string' },
+      'source-ports': { type: 'string' },
       offload: { type: 'string' },
       persist: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -66,6 +69,7 @@ async function main(): Promise<void> {
     ...(values.mac ? { mac: values.mac } : {}),
     ...(values['local-ip'] ? { localIp: values['local-ip'] } : {}),
     ...(values.batch ? { batchSize: Number(values.batch) } : {}),
+    ...(values['source-ports'] ? { sourcePorts: Number(values['source-ports']) } : {}),
     ...(values.persist ? { persist: true } : {}),
     offload: parseOffloadSetting(values.offload),
     peerCheck: !values['no-peer-check'],

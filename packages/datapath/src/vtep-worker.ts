@@ -41,6 +41,8 @@ import { VtepState, type VtepRuntimeOptions } from './vtep-state.js';
 export interface VtepWorkerData {
   tapFd: number;
   udpFd: number;
+  /** Flow entropy: send sockets bound to distinct source ports (empty: send from udpFd). */
+  sourceFds: number[];
   wakeFd: number;
   vni: number;
   port: number;
@@ -164,9 +166,10 @@ function routines(d: VtepWorkerData, st: VtepState, tracer?: RttTracer): { encap
   const txArena = new PacketArena(d.batch, slotSize, offload ? OFFLOAD_TX_SCRATCH : 0);
   const rxArena = new PacketArena(d.batch, slotSize, offload ? 64 : 0);
   const linuxTap = new LinuxTap(d.tapFd, { vnetHdr: offload });
+  const sourceFds = d.sourceFds;
   const linuxUdp = offload
-    ? new LinuxUdp(d.udpFd, st.c, d.batch + 64, { gso: f.udpGso, gro: f.udpGro, batchMessages: OFFLOAD_TX_MESSAGES, batchIovs: OFFLOAD_TX_IOVS })
-    : new LinuxUdp(d.udpFd, st.c, d.batch + 64);
+    ? new LinuxUdp(d.udpFd, st.c, d.batch + 64, { gso: f.udpGso, gro: f.udpGro, batchMessages: OFFLOAD_TX_MESSAGES, batchIovs: OFFLOAD_TX_IOVS, sourceFds })
+    : new LinuxUdp(d.udpFd, st.c, d.batch + 64, { sourceFds });
   linuxTap.attach(txArena);
   linuxTap.attach(rxArena);
   linuxUdp.attachSend(txArena);
@@ -176,10 +179,9 @@ function routines(d: VtepWorkerData, st: VtepState, tracer?: RttTracer): { encap
   const tap: OffloadTapPort = tracer ? new TracingTap(linuxTap, tracer) : linuxTap;
   const udp: OffloadUdpPort = tracer ? new TracingUdp(linuxUdp, tracer) : linuxUdp;
   if (!offload) return { encap: new EncapRoutine(st, tap, udp, txArena), decap: new DecapRoutine(st, tap, udp, rxArena) };
-  return {
-    encap: new EncapOffloadRoutine(st, tap, udp, txArena, f.udpGso),
-    decap: new DecapOffloadRoutine(st, tap, udp, rxArena),
-  };
+  const encap = new EncapOffloadRoutine(st, tap, udp, txArena, f.udpGso);
+  encap.spreadFlows(linuxUdp.sourceCount);
+  return { encap, decap: new DecapOffloadRoutine(st, tap, udp, rxArena) };
 }
 
 main(workerData as VtepWorkerData);

@@ -43,6 +43,11 @@ export interface VtepOptions extends VtepRuntimeOptions {
   mac?: string;
   /** Keep the TAP after the process exits, so a restart re-attaches to it with routes intact. */
   persist?: boolean;
+  /**
+   * Flow entropy (RFC 7348 §5): send from this many UDP sockets bound to distinct ephemeral source
+   * ports, chosen per inner flow. 0 or 1: every datagram leaves from the VXLAN port. Default 8.
+   */
+  sourcePorts?: number;
   /** Packets per batch (recvmmsg/sendmmsg and TAP reads per loop turn). Default 64. */
   batchSize?: number;
   learnMax?: number;
@@ -95,6 +100,7 @@ export class Vtep implements VtepControl {
     private readonly tapFd: number,
     private readonly udpFd: number,
     private readonly wakeFd: number,
+    private readonly sourceFds: number[],
   ) {}
 
   static async open(o: VtepOptions): Promise<Vtep> {
@@ -127,10 +133,11 @@ export class Vtep implements VtepControl {
       const { features, warnings } = decideFeatures(setting, support);
       applySocketFeatures(udpFd, features, support);
       for (const w of warnings) o.onWarning?.(w);
+      const sourceFds = openSourceSockets(localIp, o.sourcePorts ?? DEFAULT_SOURCE_PORTS, features, support, undo);
       const wakeFd = libc().eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
       if (wakeFd < 0) throw sysError('eventfd');
       undo.push(() => libc().close(wakeFd));
-      const vtep = new Vtep(o.name, mac, o.mtu, vni, port, features, tapFd, udpFd, wakeFd);
+      const vtep = new Vtep(o.name, mac, o.mtu, vni, port, features, tapFd, udpFd, wakeFd, sourceFds);
       await vtep.start(o);
       return vtep;
     } catch (e) {
@@ -143,6 +150,7 @@ export class Vtep implements VtepControl {
     const data: VtepWorkerData = {
       tapFd: this.tapFd,
       udpFd: this.udpFd,
+      sourceFds: this.sourceFds,
       wakeFd: this.wakeFd,
       vni: this.vni,
       port: this.port,
@@ -241,6 +249,7 @@ export class Vtep implements VtepControl {
     this.channel.port1.close();
     const c = libc();
     c.close(this.udpFd);
+    for (const fd of this.sourceFds) c.close(fd);
     c.close(this.tapFd);
     c.close(this.wakeFd);
   }
@@ -284,6 +293,26 @@ function openSocket(localIp: number, port: number): number {
     }
     throw e;
   }
+}
+
+const DEFAULT_SOURCE_PORTS = 8;
+const MAX_SOURCE_PORTS = 64;
+
+/**
+ * Flow entropy: `n` send sockets bound to ephemeral ports (the kernel picks them from
+ * ip_local_port_range, as Linux vxlan draws its source ports from it), with the VXLAN socket's
+ * options. Fewer than two: none (every datagram leaves from the VXLAN port).
+ */
+function openSourceSockets(localIp: number, n: number, f: VtepFeatures, s: OffloadSupport, undo: Array<() => void>): number[] {
+  if (!Number.isInteger(n) || n < 0 || n > MAX_SOURCE_PORTS) throw new Error(`source ports ${n} out of range (0..${MAX_SOURCE_PORTS})`);
+  const fds: number[] = [];
+  for (let i = 0; n > 1 && i < n; i++) {
+    const fd = openVxlanSocket(localIp, 0);
+    undo.push(() => libc().close(fd));
+    applySocketFeatures(fd, f, s);
+    fds.push(fd);
+  }
+  return fds;
 }
 
 function probeSocketOffloads(fd: number, support: OffloadSupport): void {
