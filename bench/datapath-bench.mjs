@@ -54,10 +54,10 @@ async function iperfTcp(lab, srv, cli, ip) {
   return { gbps: j.end.sum_received.bits_per_second / 1e9, retransmits: j.end.sum_sent.retransmits ?? 0 };
 }
 
-async function iperfUdp64(lab, srv, cli, ip) {
+async function iperfUdp64(lab, srv, cli, ip, streams = 1) {
   const s = lab.spawn(srv.ns, 'iperf3 -s', 'iperf3', ['-s', '-1', '-B', ip, '--forceflush']);
   await s.waitFor(/Server listening/);
-  const { stdout } = await lab.exec(cli.ns, 'iperf3', ['-c', ip, '-u', '-l', '64', '-b', '0', '-t', String(DURATION), '-J'], (DURATION + 30) * 1000);
+  const { stdout } = await lab.exec(cli.ns, 'iperf3', ['-c', ip, '-u', '-l', '64', '-b', '0', '-P', String(streams), '-t', String(DURATION), '-J'], (DURATION + 30) * 1000);
   await s.exited;
   const sum = JSON.parse(stdout).end.sum;
   const delivered = sum.packets - sum.lost_packets;
@@ -130,21 +130,26 @@ async function setup(lab) {
   const extra = opt['weft-args'] ? opt['weft-args'].split(/\s+/) : [];
   const ka = await addEndpoint(lab, a, { kind: 'kernel', dev: 'kvx.2', mac: '02:ca:00:00:00:01', net: 245, index: 1, vni: 2, port: 4789, txOff: false });
   const kb = await addEndpoint(lab, b, { kind: 'kernel', dev: 'kvx.2', mac: '02:cb:00:00:00:01', net: 245, index: 2, vni: 2, port: 4789, txOff: false });
-  const weft = (node, dev, mac, net, index, vni, port, mode) =>
-    addEndpoint(lab, node, { kind: 'weft', dev, mac, net, index, vni, port, weftArgs: ['--offload', mode, ...extra] });
+  const weft = (node, dev, mac, net, index, vni, port, mode, more = []) =>
+    addEndpoint(lab, node, { kind: 'weft', dev, mac, net, index, vni, port, weftArgs: ['--offload', mode, ...more, ...extra] });
   const wa = await weft(a, 'weft.1', '02:aa:00:00:00:01', 244, 1, 1, 8472, 'off');
   const wb = await weft(b, 'weft.1', '02:bb:00:00:00:01', 244, 2, 1, 8472, 'off');
   const oa = await weft(a, 'weft.3', '02:ac:00:00:00:01', 246, 1, 3, 8473, 'on');
   const ob = await weft(b, 'weft.3', '02:bc:00:00:00:01', 246, 2, 3, 8473, 'on');
+  // flow entropy off (--source-ports 0), to measure its cost with 4 interleaved flows
+  const w0a = await weft(a, 'weft.5', '02:ae:00:00:00:01', 248, 1, 5, 8475, 'off', ['--source-ports', '0']);
+  const w0b = await weft(b, 'weft.5', '02:be:00:00:00:01', 248, 2, 5, 8475, 'off', ['--source-ports', '0']);
+  const o0a = await weft(a, 'weft.6', '02:af:00:00:00:01', 249, 1, 6, 8476, 'on', ['--source-ports', '0']);
+  const o0b = await weft(b, 'weft.6', '02:bf:00:00:00:01', 249, 2, 6, 8476, 'on', ['--source-ports', '0']);
   const floor = (node, peer, mac, index) =>
     addEndpoint(lab, node, { kind: 'floor', dev: 'flr.4', mac, net: 247, index, vni: 4, port: 8474, floorPeer: peer.underlayIp });
   const fa = await floor(a, b, '02:ad:00:00:00:01', 1);
   const fb = await floor(b, a, '02:bd:00:00:00:01', 2);
-  for (const [x, y] of [[ka, kb], [wa, wb], [oa, ob], [fa, fb]]) {
+  for (const [x, y] of [[ka, kb], [wa, wb], [oa, ob], [fa, fb], [w0a, w0b], [o0a, o0b]]) {
     await connect(lab, a, x, y, b.underlayIp);
     await connect(lab, b, y, x, a.underlayIp);
   }
-  return { a, b, kernel: [ka, kb], weft: [wa, wb], offload: [oa, ob], floor: [fa, fb], extra };
+  return { a, b, kernel: [ka, kb], weft: [wa, wb], offload: [oa, ob], floor: [fa, fb], weftNoEntropy: [w0a, w0b], offloadNoEntropy: [o0a, o0b], extra };
 }
 
 /** One pass over every configuration; the veths' tx offload is switched as each needs. */
@@ -162,6 +167,17 @@ async function pass(lab, t, results) {
   results.floor.push(await measure(lab, 'floor (C relay)', a, b, ...t.floor, pids(t.floor)));
   results.weft.push(await measure(lab, 'weft per-packet', a, b, ...t.weft, pids(t.weft)));
   results.weftOffload.push(await measure(lab, 'weft offload', a, b, ...t.offload, pids(t.offload)));
+  // flow entropy's cost: 4 interleaved 64 B flows, source ports 8 (default) vs 0, same run
+  const four = async (label, [x, y]) => {
+    log(`${label}: UDP 64-byte, 4 flows`);
+    return (await iperfUdp64(lab, b, a, y.ip, 4)).pps;
+  };
+  results.entropy.push({
+    perPacket8: await four('weft per-packet, 8 source ports', t.weft),
+    perPacket0: await four('weft per-packet, source ports 0', t.weftNoEntropy),
+    offload8: await four('weft offload, 8 source ports', t.offload),
+    offload0: await four('weft offload, source ports 0', t.offloadNoEntropy),
+  });
 }
 
 const COLUMNS = [
@@ -217,6 +233,10 @@ function report(m) {
     row('idle RTT p90 (ms)', (x) => f(x.rttP90Ms, 3)),
   ];
   console.log(table(rows));
+  const e = m.entropy;
+  if (e) {
+    console.log(`\nflow entropy, 4 interleaved 64 B flows, delivered kpps: per-packet ${f(e.perPacket8 / 1e3, 1)} with 8 source ports vs ${f(e.perPacket0 / 1e3, 1)} with 0 (${f(e.perPacket8 / e.perPacket0, 3)}x); offload ${f(e.offload8 / 1e3, 1)} vs ${f(e.offload0 / 1e3, 1)} (${f(e.offload8 / e.offload0, 3)}x)`);
+  }
   const targets = targetsOf(m);
   console.log('\ntargets (weft offload unless noted; pps and RTT: the better weft mode)');
   console.log(table([['target', 'measured', 'result'], ...Object.values(targets).map((t) => [t.want, t.got, t.ok ? 'met' : 'MISSED'])]));
@@ -233,7 +253,7 @@ async function main() {
     const loadBefore = load();
     log(`load average before: ${loadBefore}`);
     const t = await setup(lab);
-    const runs = { kernelOffload: [], kernel: [], floor: [], weft: [], weftOffload: [], ...(txOn ? { weftOffloadTxOn: [] } : {}) };
+    const runs = { kernelOffload: [], kernel: [], floor: [], weft: [], weftOffload: [], entropy: [], ...(txOn ? { weftOffloadTxOn: [] } : {}) };
     for (let r = 0; r < RUNS; r++) await pass(lab, t, runs);
     const loadAfter = load();
     const med = (rs) => Object.fromEntries(Object.keys(rs[0]).map((key) => [key, median(rs, key)]));

@@ -3,7 +3,8 @@
 //
 // Same two namespaces and veth underlay as bench:datapath (underlay tx offload off, the anchor's
 // condition), contenders side by side: kernel vxlan, the C floor relay (bench/floor), weft per-packet,
-// weft offload, and a weft per-packet pair run with WEFT_RTT_TRACE (its ports stamp ICMP echoes; see
+// the same loop in JavaScript (bench/floor/relay.mjs), weft offload, weft per-packet without its JIT
+// warm-up, and a weft per-packet pair run with WEFT_RTT_TRACE (its ports stamp ICMP echoes; see
 // packages/datapath/src/rtt-trace.ts). For each contender: ping RTT p50/p99 at 10 ms, 50 ms and 1 s
 // intervals, idle and with an iperf3 TCP stream running across the same overlay. Then the traced pair's
 // breakdown: per stage, the median time since ping sent the echo, and the wake-up share.
@@ -25,7 +26,7 @@ const { values: opt } = parseArgs({
   },
 });
 if (opt.help) {
-  console.log('usage: pnpm bench:rtt [--quick] [--only kernel,floor,floorjs,weft,offload,traced] [--weft-args "..."]');
+  console.log('usage: pnpm bench:rtt [--quick] [--only kernel,floor,floorjs,weft,cold,offload,traced] [--weft-args "..."]');
   process.exit(0);
 }
 if (process.getuid?.() !== 0) {
@@ -128,14 +129,11 @@ async function main() {
     if (want('kernel')) await mk('kernel vxlan', { kind: 'kernel', dev: 'kvx.2', mac: '02:ca:00:00:00:01', net: 245, vni: 2, port: 4789 }, { kind: 'kernel', dev: 'kvx.2', mac: '02:cb:00:00:00:01', net: 245, vni: 2, port: 4789 });
     if (want('floor')) await mk('floor (C relay)', { kind: 'floor', dev: 'flr.4', mac: '02:ad:00:00:00:01', net: 247, vni: 4, port: 8474, floorPeer: b.underlayIp }, { kind: 'floor', dev: 'flr.4', mac: '02:bd:00:00:00:01', net: 247, vni: 4, port: 8474, floorPeer: a.underlayIp });
     if (want('floorjs')) await mk('floor in JS (koffi)', { kind: 'floor', floorJs: true, dev: 'flj.6', mac: '02:af:00:00:00:01', net: 249, vni: 6, port: 8476, floorPeer: b.underlayIp }, { kind: 'floor', floorJs: true, dev: 'flj.6', mac: '02:bf:00:00:00:01', net: 249, vni: 6, port: 8476, floorPeer: a.underlayIp });
-    if (want('floorjsw')) await mk('floor in JS, worker thread', { kind: 'floor', floorJs: true, floorArgs: ['-w'], dev: 'flw.7', mac: '02:a7:00:00:00:01', net: 250, vni: 7, port: 8477, floorPeer: b.underlayIp }, { kind: 'floor', floorJs: true, floorArgs: ['-w'], dev: 'flw.7', mac: '02:b7:00:00:00:01', net: 250, vni: 7, port: 8477, floorPeer: a.underlayIp });
-    const weft = (dev, mac, net, vni, port, mode, env) => ({ kind: 'weft', dev, mac, net, vni, port, weftArgs: ['--offload', mode, ...extra], ...(env ? { env } : {}) });
+    const weft = (dev, mac, net, vni, port, mode, env, more = []) => ({ kind: 'weft', dev, mac, net, vni, port, weftArgs: ['--offload', mode, ...more, ...extra], ...(env ? { env } : {}) });
     if (want('weft')) await mk('weft per-packet', weft('weft.1', '02:aa:00:00:00:01', 244, 1, 8472, 'off'), weft('weft.1', '02:bb:00:00:00:01', 244, 1, 8472, 'off'));
+    if (want('cold')) await mk('weft per-packet, no JIT warm-up', weft('weft.10', '02:a0:00:00:00:01', 253, 10, 8480, 'off', undefined, ['--no-jit-warmup']), weft('weft.10', '02:b0:00:00:00:01', 253, 10, 8480, 'off', undefined, ['--no-jit-warmup']));
     if (want('offload')) await mk('weft offload', weft('weft.3', '02:ac:00:00:00:01', 246, 3, 8473, 'on'), weft('weft.3', '02:bc:00:00:00:01', 246, 3, 8473, 'on'));
     const env = { ...process.env, WEFT_RTT_TRACE: traceFile };
-    const fenv = (flags) => ({ ...process.env, WEFT_V8_FLAGS: flags });
-    if (want('sp')) await mk('weft --always-sparkplug', weft('weft.8', '02:a8:00:00:00:01', 251, 8, 8478, 'off', fenv('--always-sparkplug --no-flush-bytecode')), weft('weft.8', '02:b8:00:00:00:01', 251, 8, 8478, 'off', fenv('--always-sparkplug --no-flush-bytecode')));
-    if (want('mg')) await mk('weft --maglev', weft('weft.9', '02:a9:00:00:00:01', 252, 9, 8479, 'off', fenv('--maglev --always-sparkplug --no-flush-bytecode')), weft('weft.9', '02:b9:00:00:00:01', 252, 9, 8479, 'off', fenv('--maglev --always-sparkplug --no-flush-bytecode')));
     if (want('traced')) await mk('weft per-packet, traced', weft('weft.5', '02:ae:00:00:00:01', 248, 5, 8475, 'off', env), weft('weft.5', '02:be:00:00:00:01', 248, 5, 8475, 'off', env));
 
     const results = {};

@@ -32,6 +32,7 @@ Usage: weft-vtep --dev NAME --mtu N [options]
                      hash (default 8; 0 = every datagram from the VXLAN port)
   --offload MODE     on | off | auto (default auto): virtio_net_hdr + TSO on the TAP, UDP GSO/GRO on
                      the socket; auto uses what the kernel supports, on fails without all of them
+  --no-jit-warmup    skip the start-up warm-up of the hot path (see jit-warmup.ts)
   --persist          keep the TAP after exit
   -h, --help         this text
 `;
@@ -51,6 +52,7 @@ async function main(): Promise<void> {
       flood: { type: 'boolean' },
       batch: { type: 'string' },
       'source-ports': { type: 'string' },
+      'no-jit-warmup': { type: 'boolean' },
       offload: { type: 'string' },
       persist: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -69,6 +71,7 @@ async function main(): Promise<void> {
     ...(values.mac ? { mac: values.mac } : {}),
     ...(values['local-ip'] ? { localIp: values['local-ip'] } : {}),
     ...(values.batch ? { batchSize: Number(values.batch) } : {}),
+    ...(values['no-jit-warmup'] ? { jitWarmup: false } : {}),
     ...(values['source-ports'] ? { sourcePorts: Number(values['source-ports']) } : {}),
     ...(values.persist ? { persist: true } : {}),
     offload: parseOffloadSetting(values.offload),

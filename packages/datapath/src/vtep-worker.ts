@@ -36,6 +36,7 @@ import type { VtepFeatures } from './offload-features.js';
 import { PacketArena } from './packet-arena.js';
 import type { OffloadTapPort, OffloadUdpPort } from './ports.js';
 import { RttTracer, TracingTap, TracingUdp } from './rtt-trace.js';
+import { openWarmupFds, runWarmup } from './jit-warmup.js';
 import { VtepState, type VtepRuntimeOptions } from './vtep-state.js';
 
 export interface VtepWorkerData {
@@ -44,6 +45,8 @@ export interface VtepWorkerData {
   /** Flow entropy: send sockets bound to distinct source ports (empty: send from udpFd). */
   sourceFds: number[];
   wakeFd: number;
+  /** Run the hot path over private stand-ins before ready (jit-warmup.ts). */
+  jitWarmup: boolean;
   vni: number;
   port: number;
   mtu: number;
@@ -68,6 +71,7 @@ function main(d: VtepWorkerData): void {
   });
   const ctrl = new Int32Array(d.ctrl);
   const tracer = process.env['WEFT_RTT_TRACE'] ? new RttTracer(process.env['WEFT_RTT_TRACE']) : undefined;
+  warmUp(d);
   const { encap, decap } = routines(d, st, tracer);
 
   const pollBuf = new ArrayBuffer(3 * SIZEOF_POLLFD);
@@ -156,6 +160,27 @@ function main(d: VtepWorkerData): void {
   }
   post({ op: 'stopped' });
   d.commands.close();
+}
+
+/**
+ * Runs the hot path over private stand-ins first (jit-warmup.ts): same classes, a scratch state whose
+ * FDB points the warm-up peer MAC at 127.0.0.1, so V8 has optimized code before the first real packet.
+ */
+function warmUp(d: VtepWorkerData): void {
+  if (!d.jitWarmup) return;
+  const offload = d.features.mode === 'offload';
+  const fds = openWarmupFds(d.sourceFds.length, !(offload && d.features.udpGso), offload && d.features.udpGro);
+  if (!fds) return;
+  try {
+    const st = new VtepState({ vni: d.vni, ownMac: d.ownMac, ...d.options, peerCheck: true });
+    const peer = parseMac('02:77:00:00:00:01');
+    st.fdb.setPinned(peer.hi, peer.lo, 0x7f000001);
+    const r = routines({ ...d, tapFd: fds.tap, udpFd: fds.udp, sourceFds: fds.sources, port: fds.peerPort }, st);
+    const mac = (s: string): Uint8Array => Uint8Array.from(s.split(':').map((x) => parseInt(x, 16)));
+    runWarmup(fds, r, { peerMac: mac('02:77:00:00:00:01'), srcMac: mac('02:77:00:00:00:02'), vnetHdr: offload, rounds: 1500, perRound: 8 });
+  } finally {
+    fds.close();
+  }
 }
 
 /** The TAP, the socket and the two routines for the chosen mode, on arenas attached to both. */
