@@ -177,7 +177,7 @@ function warmUp(d: VtepWorkerData): void {
     st.fdb.setPinned(peer.hi, peer.lo, 0x7f000001);
     const r = routines({ ...d, tapFd: fds.tap, udpFd: fds.udp, sourceFds: fds.sources, port: fds.peerPort }, st);
     const mac = (s: string): Uint8Array => Uint8Array.from(s.split(':').map((x) => parseInt(x, 16)));
-    runWarmup(fds, r, { peerMac: mac('02:77:00:00:00:01'), srcMac: mac('02:77:00:00:00:02'), vnetHdr: offload, rounds: 1500, perRound: 8 });
+    runWarmup(fds, r, { peerMac: mac('02:77:00:00:00:01'), srcMac: mac('02:77:00:00:00:02'), vnetHdr: offload, rounds: 6000, perRound: 2 });
   } finally {
     fds.close();
   }
