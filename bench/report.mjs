@@ -81,8 +81,8 @@ function datapathSection(d) {
 function rttSection(r) {
   if (!r) return '_RTT benchmark not run (`pnpm bench:rtt`)._';
   const cols = (r.intervals ?? []).map(([i]) => `${i * 1000}ms`);
-  const rows = [['contender | condition', ...cols.map((c) => `${c} p50 / p99`)],
-    ...Object.entries(r.results).map(([k, v]) => [k, ...cols.map((c) => `${f2(v[c]?.p50, 3)} / ${f2(v[c]?.p99, 3)}`)])];
+  const rows = [['contender, condition', ...cols.map((c) => `${c} p50 / p99`)],
+    ...Object.entries(r.results).map(([k, v]) => [k.replace(' | ', ', '), ...cols.map((c) => `${f2(v[c]?.p50, 3)} / ${f2(v[c]?.p99, 3)}`)])];
   let md = `${mdTable(rows)}\n\nping RTT in ms. Load average before ${r.loadBefore}, after ${r.loadAfter}.`;
   if (r.trace) {
     md += `\n\nWhere a 50 ms ping's round trip goes in weft per-packet (${r.trace.echoes} echoes, medians, µs since ping sent):\n\n` +
