@@ -27,7 +27,7 @@ Usage: weft-vtep --dev NAME --mtu N [options]
   --no-peer-check    accept VXLAN from any source (default: only FDB underlay addresses)
   --learning         learn source MACs from known peers
   --flood            flood broadcast/multicast to every peer (default: drop and count)
-  --batch N          packets per batch (default 64)
+  --batch N          packets per batch (default 128)
   --source-ports N   flow entropy: send from N sockets on distinct source ports, one per inner flow
                      hash (default 8; 0 = every datagram from the VXLAN port)
   --offload MODE     on | off | auto (default auto): virtio_net_hdr + TSO on the TAP, UDP GSO/GRO on

@@ -53,7 +53,7 @@ export interface VtepOptions extends VtepRuntimeOptions {
    * Default true.
    */
   jitWarmup?: boolean;
-  /** Packets per batch (recvmmsg/sendmmsg and TAP reads per loop turn). Default 64. */
+  /** Packets per batch (recvmmsg/sendmmsg and TAP reads per loop turn). Default 128 (measured against 64: see the datapath README). */
   batchSize?: number;
   learnMax?: number;
   ageingMs?: number;
@@ -161,7 +161,7 @@ export class Vtep implements VtepControl {
       vni: this.vni,
       port: this.port,
       mtu: this.mtu,
-      batch: o.batchSize ?? 64,
+      batch: o.batchSize ?? 128,
       ownMac: this.mac,
       features: this.features,
       options: { peerCheck: o.peerCheck ?? true, learning: o.learning ?? false, flood: o.flood ?? false },
