@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// pnpm bench: every weft benchmark in turn (datapath vs kernel vxlan, control plane, CNI plugin),
+// pnpm bench: every weft benchmark in turn (datapath vs kernel vxlan and the floor relay, RTT, control plane, CNI plugin),
 // then the combined report (bench/report.mjs). One failing benchmark does not stop the others; the
 // exit code says whether all ran.
 import { spawnSync } from 'node:child_process';
@@ -10,6 +10,7 @@ import { writeReport } from './report.mjs';
 const here = dirname(fileURLToPath(import.meta.url));
 const BENCHES = [
   ['datapath', 'datapath-bench.mjs', process.argv.slice(2)],
+  ['rtt', 'rtt-bench.mjs', []],
   ['control', 'control-bench.mjs', []],
   ['cni', 'cni-bench.mjs', []],
 ];

@@ -24,5 +24,6 @@ if ! command -v pnpm >/dev/null || [ "$(pnpm --version)" != "$PNPM_VERSION" ]; t
 fi
 
 pnpm install --frozen-lockfile
+make -s -C bench/floor   # the C floor contender of bench/datapath-bench.mjs
 pnpm build
 echo "setup: done. Run the tests with: pnpm test"

@@ -189,7 +189,7 @@ export class Weftd implements StatusSource {
         },
       );
       for (const v of verdicts) if (v.status === 'accepted') fdb.push({ mac: v.peer.vtepMac, remote: v.peer.publicIp });
-      await this.openVtepWith(st.vtep, fdb);
+      await this.openVtepWith(st.vtep, fdb, { restart: true });
       this.netConfig = st.network;
       this.lastSaved = st;
       const mark = (n: string): number | undefined => {
@@ -413,7 +413,11 @@ export class Weftd implements StatusSource {
   }
 
   /** Opens the VTEP (multi-queue persistent TAP, SO_REUSEPORT socket) and starts watching its worker. */
-  private async openVtepWith(v: StateVtep, fdb: Array<{ mac: string; remote: string }>): Promise<void> {
+  /**
+   * `restart`: forwarding from the state file, so the node's pods wait for this VTEP. The JIT warm-up (~0.3-0.5 s,
+   * jit-warmup.ts) then runs only when another weftd still forwards meanwhile (a surge); a cold restart forwards at once.
+   */
+  private async openVtepWith(v: StateVtep, fdb: Array<{ mac: string; remote: string }>, opts: { restart?: boolean } = {}): Promise<void> {
     const { name, mtu, vni, port, mac, bind, offload } = v;
     const dlog = this.log.child({ component: 'datapath', dev: name });
     this.vtep = await Vtep.open({
@@ -428,6 +432,7 @@ export class Weftd implements StatusSource {
       replaceSingleQueue: this.lock.held,
       reusePort: true,
       joinRunning: !this.lock.held,
+      jitWarmup: !opts.restart || !this.lock.held,
       fdb,
       offload,
       onWarning: (m) => dlog.warn(m),

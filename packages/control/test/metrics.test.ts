@@ -62,6 +62,16 @@ describe('weftd metrics', () => {
     expect(text).toContain('weft_datapath_drops_total{reason="rx_unknown_peer"} 0');
   });
 
+  it('exports the kernel drop counters around the VTEP as weft_kernel_*_total', () => {
+    const withKernel = { ...status, counters: { ...status.counters!, kernel: { tap_tx_dropped: 5, tap_rx_dropped: 0, udp_rx_drops: 17 } } };
+    const t = renderExposition(weftdMetrics(withKernel, ready, 1));
+    expect(t).toContain('# TYPE weft_kernel_tap_tx_dropped_total counter\nweft_kernel_tap_tx_dropped_total 5\n');
+    expect(t).toContain('weft_kernel_tap_rx_dropped_total 0\n');
+    expect(t).toContain('weft_kernel_udp_rx_drops_total 17\n');
+    const unknown = { ...status, counters: { ...status.counters!, kernel: { tap_tx_dropped: NaN, tap_rx_dropped: NaN, udp_rx_drops: NaN } } };
+    expect(renderExposition(weftdMetrics(unknown, ready, 1))).not.toContain('weft_kernel_udp_rx_drops_total ');
+  });
+
   it('every line is a comment or `name{labels} value`', () => {
     for (const line of text.trimEnd().split('\n')) {
       expect(line).toMatch(/^(# (HELP|TYPE) [a-z_]+ .+|[a-z_]+(\{[a-z_]+="[^"]*"\})? [-+0-9.eInf]+)$/);

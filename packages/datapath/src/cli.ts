@@ -27,9 +27,12 @@ Usage: weft-vtep --dev NAME --mtu N [options]
   --no-peer-check    accept VXLAN from any source (default: only FDB underlay addresses)
   --learning         learn source MACs from known peers
   --flood            flood broadcast/multicast to every peer (default: drop and count)
-  --batch N          packets per batch (default 64)
+  --batch N          packets per batch (default 128)
+  --source-ports N   flow entropy: send from N sockets on distinct source ports, one per inner flow
+                     hash (default 8; 0 = every datagram from the VXLAN port)
   --offload MODE     on | off | auto (default auto): virtio_net_hdr + TSO on the TAP, UDP GSO/GRO on
                      the socket; auto uses what the kernel supports, on fails without all of them
+  --no-jit-warmup    skip the start-up warm-up of the hot path (see jit-warmup.ts)
   --persist          keep the TAP after exit
   -h, --help         this text
 `;
@@ -48,6 +51,8 @@ async function main(): Promise<void> {
       learning: { type: 'boolean' },
       flood: { type: 'boolean' },
       batch: { type: 'string' },
+      'source-ports': { type: 'string' },
+      'no-jit-warmup': { type: 'boolean' },
       offload: { type: 'string' },
       persist: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -66,6 +71,8 @@ async function main(): Promise<void> {
     ...(values.mac ? { mac: values.mac } : {}),
     ...(values['local-ip'] ? { localIp: values['local-ip'] } : {}),
     ...(values.batch ? { batchSize: Number(values.batch) } : {}),
+    ...(values['no-jit-warmup'] ? { jitWarmup: false } : {}),
+    ...(values['source-ports'] ? { sourcePorts: Number(values['source-ports']) } : {}),
     ...(values.persist ? { persist: true } : {}),
     offload: parseOffloadSetting(values.offload),
     peerCheck: !values['no-peer-check'],

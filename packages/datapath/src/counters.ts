@@ -6,6 +6,8 @@
  * reading costs nothing on the hot path. Every drop has a reason, and every reason has a slot.
  */
 
+import type { KernelDrops } from './kernel-drops.js';
+
 export const DROP_REASONS = [
   // decap (UDP -> TAP)
   'rx_runt', // datagram shorter than VXLAN header + 14-byte inner Ethernet header
@@ -100,6 +102,8 @@ export const C_LOOP_HEARTBEAT = COUNTER_INDEX.loop_heartbeat;
 export interface CounterSnapshot {
   counters: Record<CounterName, number>;
   drops: Record<DropReason, number>;
+  /** The kernel's drop counters around the VTEP (kernel-drops.ts); absent where unknown (fakes). */
+  kernel?: KernelDrops;
 }
 
 export function newCounterArray(shared = true): Float64Array {

@@ -51,6 +51,11 @@ export class EncapOffloadRoutine {
     this.segmenter = new TcpSegmenter(arena);
   }
 
+  /** Flow entropy: segments of distinct inner flows go to distinct messages, by source socket (flow-hash.ts). */
+  spreadFlows(sources: number): void {
+    if (sources > 1) this.batch.spread(this.arena.dv, sources);
+  }
+
   /** Moves one batch. Returns the number of frames read from the TAP (0: the TAP was empty). */
   run(): number {
     const { arena } = this;

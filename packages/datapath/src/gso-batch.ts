@@ -15,7 +15,9 @@
  * Per-segment headers (TSO) are carved from the arena's scratch region with `allocHeader`.
  * The caller checks `hasRoom` before adding a frame's segments and sends + `reset`s when full.
  */
+import { flowSource } from './flow-hash.js';
 import { IoVecList } from './iovec-list.js';
+import { VXLAN_HEADER_LEN } from './vxlan-header.js';
 
 /** Linux UDP_MAX_SEGMENTS on older kernels (newer allow 128). */
 export const GSO_MAX_SEGMENTS = 64;
@@ -30,7 +32,11 @@ export class GsoBatch {
   readonly segSize: Int32Array;
   readonly segs: Int32Array;
   readonly bytes: Int32Array;
+  /** Flow entropy: the source socket of each message (flow-hash.ts); all 0 unless `spread` was called. */
+  readonly src: Int32Array;
   count = 0;
+  private sources = 1;
+  private view: DataView | undefined;
   private open = false;
   private segStart = 0;
   private hdrNext: number;
@@ -50,8 +56,18 @@ export class GsoBatch {
     this.segSize = new Int32Array(capacity);
     this.segs = new Int32Array(capacity);
     this.bytes = new Int32Array(capacity);
+    this.src = new Int32Array(capacity);
     this.hdrNext = hdrBase;
     this.hdrEnd = hdrBase + hdrBytes;
+  }
+
+  /**
+   * Flow entropy on: each segment's inner flow (hashed from its headers in `view`, the arena) picks one
+   * of `sources` sockets, and only segments of the same source join one message.
+   */
+  spread(view: DataView, sources: number): void {
+    this.view = view;
+    this.sources = sources;
   }
 
   reset(): void {
@@ -86,7 +102,8 @@ export class GsoBatch {
   endSegment(dst: number, size: number): void {
     const n = this.iov.count - this.segStart;
     const m = this.count - 1;
-    if (this.open && this.dst[m] === dst && this.segs[m]! < this.maxSegments && size <= this.segSize[m]! && this.bytes[m]! + size <= GSO_MAX_BYTES) {
+    const src = this.sources > 1 ? this.sourceOf(size) : 0;
+    if (this.open && this.dst[m] === dst && this.src[m] === src && this.segs[m]! < this.maxSegments && size <= this.segSize[m]! && this.bytes[m]! + size <= GSO_MAX_BYTES) {
       this.segs[m]!++;
       this.bytes[m] += size;
       this.iovCount[m] += n;
@@ -95,12 +112,19 @@ export class GsoBatch {
     }
     const k = this.count++;
     this.dst[k] = dst;
+    this.src[k] = src;
     this.firstIov[k] = this.segStart;
     this.iovCount[k] = n;
     this.segSize[k] = size;
     this.segs[k] = 1;
     this.bytes[k] = size;
     this.open = this.maxSegments > 1;
+  }
+
+  /** The source socket of the segment begun last: its first iovec starts with the VXLAN header. */
+  private sourceOf(size: number): number {
+    const first = this.iov.off[this.segStart]!;
+    return flowSource(this.view!, first + VXLAN_HEADER_LEN, Math.min(size, this.iov.len[this.segStart]!) - VXLAN_HEADER_LEN, this.sources);
   }
 
   /** Adds a segment that is one contiguous datagram (VXLAN header already in front of the frame). */

@@ -16,6 +16,7 @@ export {
   snapshotCounters,
   totalDrops,
 } from './counters.js';
+export { KERNEL_DROPS, type KernelDropName, type KernelDrops, parseUdpDrops, readKernelDrops } from './kernel-drops.js';
 export {
   VXLAN_DEFAULT_PORT,
   VXLAN_DEFAULT_VNI,

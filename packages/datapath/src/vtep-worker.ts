@@ -13,6 +13,9 @@
  * the wake-up for a ping reply) measured worse idle RTT on this 2-vCPU VM, quiet or loaded (ping average
  * 0.56 ms without, 0.66-1.15 ms with 200-1000 µs): the spinning thread takes the core the peer needs.
  *
+ * Before it reports ready, the worker runs its hot path over private stand-ins (jit-warmup.ts) so the first
+ * real packets meet optimized code; with WEFT_RTT_TRACE=<file> its ports stamp ICMP echoes (rtt-trace.ts).
+ *
  * The routines depend on the mode chosen at open (offload-features.ts): per-packet (encap.ts,
  * decap.ts) or offload (encap-offload.ts, decap-offload.ts: 64 KB slots, virtio headers, GSO/GRO).
  *
@@ -35,6 +38,9 @@ import { LinuxUdp, steerToNewestSocket } from './linux/udp.js';
 import { parseMac } from './mac-address.js';
 import type { VtepFeatures } from './offload-features.js';
 import { PacketArena } from './packet-arena.js';
+import type { OffloadTapPort, OffloadUdpPort } from './ports.js';
+import { RttTracer, TracingTap, TracingUdp } from './rtt-trace.js';
+import { openWarmupFds, runWarmup } from './jit-warmup.js';
 import { VtepState, type VtepRuntimeOptions } from './vtep-state.js';
 
 /** Idle sleep: short enough that the heartbeat moves several times within the watchdog's 1 s. */
@@ -43,7 +49,11 @@ const IDLE_POLL_MS = 200;
 export interface VtepWorkerData {
   tapFd: number;
   udpFd: number;
+  /** Flow entropy: send sockets bound to distinct source ports (empty: send from udpFd). */
+  sourceFds: number[];
   wakeFd: number;
+  /** Run the hot path over private stand-ins before ready (jit-warmup.ts). */
+  jitWarmup: boolean;
   vni: number;
   port: number;
   mtu: number;
@@ -73,7 +83,9 @@ function main(d: VtepWorkerData): void {
     ...d.options,
   });
   const ctrl = new Int32Array(d.ctrl);
-  const { encap, decap } = routines(d, st);
+  const tracer = process.env['WEFT_RTT_TRACE'] ? new RttTracer(process.env['WEFT_RTT_TRACE']) : undefined;
+  warmUp(d);
+  const { encap, decap } = routines(d, st, tracer);
 
   const pollBuf = new ArrayBuffer(3 * SIZEOF_POLLFD);
   const pollDv = new DataView(pollBuf);
@@ -158,7 +170,9 @@ function main(d: VtepWorkerData): void {
       st.c[C_LOOP_BATCHES]++;
     } else {
       st.c[C_LOOP_POLLS]++;
+      if (tracer) tracer.flush();
       c.poll(pollAddr, 3, IDLE_POLL_MS);
+      if (tracer) tracer.woke();
       if ((pollDv.getInt16(2 * SIZEOF_POLLFD + 6, true) & POLLIN) !== 0) c.read(d.wakeFd, wakeBuf, 8);
     }
     if (st.now - lastAge >= 1000) {
@@ -171,27 +185,51 @@ function main(d: VtepWorkerData): void {
   d.commands.close();
 }
 
+/**
+ * Runs the hot path over private stand-ins first (jit-warmup.ts): same classes, a scratch state whose
+ * FDB points the warm-up peer MAC at 127.0.0.1, so V8 has optimized code before the first real packet.
+ */
+function warmUp(d: VtepWorkerData): void {
+  if (!d.jitWarmup) return;
+  const offload = d.features.mode === 'offload';
+  const fds = openWarmupFds(d.sourceFds.length, !(offload && d.features.udpGso), offload && d.features.udpGro);
+  if (!fds) return;
+  try {
+    const st = new VtepState({ vni: d.vni, ownMac: d.ownMac, ...d.options, peerCheck: true });
+    const peer = parseMac('02:77:00:00:00:01');
+    st.fdb.setPinned(peer.hi, peer.lo, 0x7f000001);
+    const r = routines({ ...d, tapFd: fds.tap, udpFd: fds.udp, sourceFds: fds.sources, port: fds.peerPort }, st);
+    const mac = (s: string): Uint8Array => Uint8Array.from(s.split(':').map((x) => parseInt(x, 16)));
+    runWarmup(fds, r, { peerMac: mac('02:77:00:00:00:01'), srcMac: mac('02:77:00:00:00:02'), vnetHdr: offload, rounds: 6000, perRound: 2 });
+  } finally {
+    fds.close();
+  }
+}
+
 /** The TAP, the socket and the two routines for the chosen mode, on arenas attached to both. */
-function routines(d: VtepWorkerData, st: VtepState): { encap: { run(): number }; decap: { run(): number } } {
+function routines(d: VtepWorkerData, st: VtepState, tracer?: RttTracer): { encap: { run(): number }; decap: { run(): number } } {
   const f = d.features;
   const offload = f.mode === 'offload';
   const slotSize = offload ? PacketArena.offloadSlotSize() : PacketArena.slotSizeFor(d.mtu);
   const txArena = new PacketArena(d.batch, slotSize, offload ? OFFLOAD_TX_SCRATCH : 0);
   const rxArena = new PacketArena(d.batch, slotSize, offload ? 64 : 0);
-  const tap = new LinuxTap(d.tapFd, { vnetHdr: offload, counters: st.c });
-  const udp = offload
-    ? new LinuxUdp(d.udpFd, st.c, d.batch + 64, { gso: f.udpGso, gro: f.udpGro, batchMessages: OFFLOAD_TX_MESSAGES, batchIovs: OFFLOAD_TX_IOVS })
-    : new LinuxUdp(d.udpFd, st.c, d.batch + 64);
-  tap.attach(txArena);
-  tap.attach(rxArena);
-  udp.attachSend(txArena);
-  udp.attachReceive(rxArena);
-  udp.setDestinationPort(d.port);
+  const linuxTap = new LinuxTap(d.tapFd, { vnetHdr: offload, counters: st.c });
+  const sourceFds = d.sourceFds;
+  const linuxUdp = offload
+    ? new LinuxUdp(d.udpFd, st.c, d.batch + 64, { gso: f.udpGso, gro: f.udpGro, batchMessages: OFFLOAD_TX_MESSAGES, batchIovs: OFFLOAD_TX_IOVS, sourceFds })
+    : new LinuxUdp(d.udpFd, st.c, d.batch + 64, { sourceFds });
+  linuxTap.attach(txArena);
+  linuxTap.attach(rxArena);
+  linuxUdp.attachSend(txArena);
+  linuxUdp.attachReceive(rxArena);
+  linuxUdp.setDestinationPort(d.port);
+  // WEFT_RTT_TRACE: the routines get tracing ports (rtt-trace.ts); otherwise the plain ones, untouched.
+  const tap: OffloadTapPort = tracer ? new TracingTap(linuxTap, tracer) : linuxTap;
+  const udp: OffloadUdpPort = tracer ? new TracingUdp(linuxUdp, tracer) : linuxUdp;
   if (!offload) return { encap: new EncapRoutine(st, tap, udp, txArena), decap: new DecapRoutine(st, tap, udp, rxArena) };
-  return {
-    encap: new EncapOffloadRoutine(st, tap, udp, txArena, f.udpGso),
-    decap: new DecapOffloadRoutine(st, tap, udp, rxArena),
-  };
+  const encap = new EncapOffloadRoutine(st, tap, udp, txArena, f.udpGso);
+  encap.spreadFlows(linuxUdp.sourceCount);
+  return { encap, decap: new DecapOffloadRoutine(st, tap, udp, rxArena) };
 }
 
 // A worker started ahead of its VTEP (worker-prestart.ts) gets its data in its first message.

@@ -3,13 +3,19 @@
  * for counters, base units, `_timestamp_seconds`); datapath drops are one family with a `reason`
  * label, one sample per reason the datapath knows (zeros included, so rates work from the start).
  */
-import { COUNTERS, DROP_REASONS, type CounterName } from '@weft/datapath';
+import { COUNTERS, DROP_REASONS, KERNEL_DROPS, type CounterName } from '@weft/datapath';
 import type { MetricFamily } from './prometheus-text.js';
 import type { NodeStatus, Readiness } from './node-status.js';
 import { REJECT_REASONS } from '../subnet/lease-admission.js';
 
 /** Datapath counters that are gauges (levels), not monotonic counts. */
 const DATAPATH_GAUGES: ReadonlySet<CounterName> = new Set(['fdb_entries', 'fdb_learned', 'fdb_peers']);
+
+const KERNEL_HELP: Record<(typeof KERNEL_DROPS)[number], string> = {
+  tap_tx_dropped: 'Frames the host sent into the VTEP TAP that its queue could not hold (the datapath read too slowly).',
+  tap_rx_dropped: 'Frames the datapath wrote into the TAP that the kernel dropped.',
+  udp_rx_drops: 'VXLAN datagrams the socket receive buffer could not hold (/proc/net/udp drops).',
+};
 
 function one(name: string, help: string, type: MetricFamily['type'], value: number | undefined): MetricFamily {
   return { name, help, type, samples: value === undefined ? [] : [{ value }] };
@@ -56,6 +62,12 @@ export function weftdMetrics(s: NodeStatus, r: Readiness, rssBytes: number): Met
       type: 'counter',
       samples: DROP_REASONS.map((reason) => ({ labels: { reason }, value: s.counters!.drops[reason] })),
     });
+    // The kernel's own drops around the VTEP (TAP queue, socket buffer): loss weft's counters cannot see.
+    const k = s.counters.kernel;
+    for (const n of KERNEL_DROPS) {
+      const v = k?.[n];
+      families.push(one(`weft_kernel_${n}_total`, KERNEL_HELP[n], 'counter', v !== undefined && Number.isFinite(v) ? v : undefined));
+    }
   }
   if (s.policy) {
     const p = s.policy;

@@ -1,10 +1,12 @@
 /**
  * The VXLAN UDP socket, batched with recvmmsg/sendmmsg.
  *
- * One non-blocking IPv4 socket bound to the VXLAN port (8472 by default) both receives and sends, so
- * the outer source port is that port for every flow (see the README: a flow-hashed source port would
- * need one socket per port and would split every batch; the receive side, kernel vxlan included,
- * accepts any source port). Options, each for a reason:
+ * One non-blocking IPv4 socket bound to the VXLAN port (8472 by default) receives. It also sends,
+ * unless flow entropy is on (`sourceFds`, RFC 7348 §5): then a few more sockets bound to ephemeral
+ * ports send, each message from the one its inner flow hashes to (flow-hash.ts). The send vector is
+ * laid out grouped by socket (a stable counting sort), so a batch costs one sendmmsg per socket used,
+ * not one per run of equal sockets. Receivers, kernel vxlan included, accept any source port.
+ * Options, each for a reason:
  * - SO_NO_CHECK: outer UDP checksum zero over IPv4, as RFC 7348 recommends and Linux vxlan sends.
  *   Not with UDP GSO: Linux refuses GSO on such a socket (EINVAL), so in offload mode the outer
  *   checksum is computed (by the NIC, or by the kernel while it segments) — correct, hence accepted
@@ -23,6 +25,7 @@ import { C_TX_BYTES, C_TX_GSO_MESSAGES, C_TX_PACKETS, C_UDP_RECV_ERRORS, C_UDP_S
 import type { GsoBatch } from '../gso-batch.js';
 import { type PacketArena, type SendList, DGRAM_OFF } from '../packet-arena.js';
 import type { OffloadUdpPort } from '../ports.js';
+import { flowSource } from '../flow-hash.js';
 import { VXLAN_HEADER_LEN } from '../vxlan-header.js';
 import {
   AF_INET,
@@ -200,6 +203,11 @@ export interface UdpOffloads {
   /** sendBatch vector size (messages, iovecs). */
   batchMessages?: number;
   batchIovs?: number;
+  /**
+   * Flow entropy: send from these sockets (bound to distinct source ports) instead of the VXLAN
+   * socket, one chosen per message by its inner flow (flow-hash.ts). Fewer than two: off.
+   */
+  sourceFds?: readonly number[];
 }
 
 export class LinuxUdp implements OffloadUdpPort {
@@ -212,6 +220,13 @@ export class LinuxUdp implements OffloadUdpPort {
   private txArena: PacketArena | undefined;
   private txList: SendList | undefined;
   private txBatch: GsoBatch | undefined;
+  /** Flow entropy: the send sockets, messages per socket in the current send, and the message at each
+   *  vector position (the vector is laid out grouped by socket: one sendmmsg per socket). */
+  private readonly sources: Int32Array;
+  private readonly perSource: Int32Array;
+  private readonly nextAt: Int32Array;
+  private readonly order: Int32Array;
+  private readonly srcOf: Int32Array;
   /** errno of the last receive failure other than EAGAIN, 0 if none. */
   lastRecvErrno = 0;
   /** errno of the last send failure, 0 if none. */
@@ -230,6 +245,34 @@ export class LinuxUdp implements OffloadUdpPort {
     this.tx.dv.setInt32(this.tx.pollfd, fd, true);
     this.tx.dv.setInt16(this.tx.pollfd + 4, POLLOUT, true);
     if (this.tx.controlSpace > 0) this.initSegmentCmsgs();
+    const fds = offloads.sourceFds && offloads.sourceFds.length > 1 ? offloads.sourceFds : [fd];
+    this.sources = Int32Array.from(fds);
+    this.perSource = new Int32Array(fds.length);
+    this.nextAt = new Int32Array(fds.length);
+    this.order = new Int32Array(this.tx.n);
+    this.srcOf = new Int32Array(this.tx.n);
+  }
+
+  /** Number of send sockets (1: flow entropy off). */
+  get sourceCount(): number {
+    return this.sources.length;
+  }
+
+  /**
+   * Vector positions grouped by source socket (a stable counting sort, so one flow keeps its order):
+   * fills `order` (position -> message); `srcOf[k]` must hold message k's source.
+   */
+  private layOut(count: number): void {
+    const per = this.perSource;
+    const next = this.nextAt;
+    per.fill(0);
+    for (let k = 0; k < count; k++) per[this.srcOf[k]!]!++;
+    let at = 0;
+    for (let s = 0; s < per.length; s++) {
+      next[s] = at;
+      at += per[s]!;
+    }
+    for (let k = 0; k < count; k++) this.order[next[this.srcOf[k]!]!++] = k;
   }
 
   private initSegmentCmsgs(): void {
@@ -309,14 +352,25 @@ export class LinuxUdp implements OffloadUdpPort {
     const v = this.tx;
     const dv = v.dv;
     const count = list.count;
-    for (let k = 0; k < count; k++) {
-      const slot = list.slot[k]!;
-      v.setIov(k, arena.base + arena.datagramOffset(slot), arena.len[slot]!);
-      if (v.controlSpace > 0) {
-        v.pointIov(k, k, 1);
-        dv.setUint32(k * SIZEOF_MMSGHDR + MSGHDR_CONTROLLEN, 0, true);
+    const spread = this.sources.length > 1;
+    if (spread) {
+      const n = this.sources.length;
+      for (let k = 0; k < count; k++) {
+        const slot = list.slot[k]!;
+        const len = arena.len[slot]! - VXLAN_HEADER_LEN;
+        this.srcOf[k] = flowSource(arena.dv, arena.datagramOffset(slot) + VXLAN_HEADER_LEN, len, n);
       }
-      dv.setUint32(v.names + k * SIZEOF_SOCKADDR_IN + 4, list.dst[k]!);
+      this.layOut(count);
+    }
+    for (let p = 0; p < count; p++) {
+      const k = spread ? this.order[p]! : p;
+      const slot = list.slot[k]!;
+      v.setIov(p, arena.base + arena.datagramOffset(slot), arena.len[slot]!);
+      if (v.controlSpace > 0) {
+        v.pointIov(p, p, 1);
+        dv.setUint32(p * SIZEOF_MMSGHDR + MSGHDR_CONTROLLEN, 0, true);
+      }
+      dv.setUint32(v.names + p * SIZEOF_SOCKADDR_IN + 4, list.dst[k]!);
     }
     this.txArena = arena;
     this.txList = list;
@@ -328,38 +382,59 @@ export class LinuxUdp implements OffloadUdpPort {
     const v = this.tx;
     const dv = v.dv;
     const iov = batch.iov;
+    const spread = this.sources.length > 1;
+    if (spread) {
+      this.srcOf.set(batch.src.subarray(0, batch.count));
+      this.layOut(batch.count);
+    }
     for (let i = 0; i < iov.count; i++) v.setIov(i, arena.base + iov.off[i]!, iov.len[i]!);
-    for (let k = 0; k < batch.count; k++) {
-      const m = k * SIZEOF_MMSGHDR;
-      v.pointIov(k, batch.firstIov[k]!, batch.iovCount[k]!);
-      dv.setUint32(v.names + k * SIZEOF_SOCKADDR_IN + 4, batch.dst[k]!);
+    for (let p = 0; p < batch.count; p++) {
+      const k = spread ? this.order[p]! : p;
+      const m = p * SIZEOF_MMSGHDR;
+      v.pointIov(p, batch.firstIov[k]!, batch.iovCount[k]!);
+      dv.setUint32(v.names + p * SIZEOF_SOCKADDR_IN + 4, batch.dst[k]!);
       const segs = batch.segs[k]!;
       dv.setUint32(m + MSGHDR_CONTROLLEN, segs > 1 ? CONTROL_SPACE : 0, true);
-      if (segs > 1) dv.setUint16(v.controls + k * CONTROL_SPACE + CMSG_HDR, batch.segSize[k]!, true);
+      if (segs > 1) dv.setUint16(v.controls + p * CONTROL_SPACE + CMSG_HDR, batch.segSize[k]!, true);
     }
     this.txBatch = batch;
     this.transmit(batch.count);
   }
 
-  /** Datagrams in message k of the current send (a GSO message of n segments is n datagrams). */
-  private datagrams(k: number): number {
-    return this.txBatch ? this.txBatch.segs[k]! : 1;
+  /** Datagrams in the message at vector position p of the current send (a GSO message of n segments is n datagrams). */
+  private datagrams(p: number): number {
+    return this.txBatch ? this.txBatch.segs[this.sources.length > 1 ? this.order[p]! : p]! : 1;
   }
 
-  /** Inner frame bytes in message k of the current send. */
-  private innerBytes(k: number): number {
+  /** Inner frame bytes in the message at vector position p of the current send. */
+  private innerBytes(p: number): number {
+    const k = this.sources.length > 1 ? this.order[p]! : p;
     const b = this.txBatch;
     if (b) return b.bytes[k]! - b.segs[k]! * VXLAN_HEADER_LEN;
     return this.txArena!.len[this.txList!.slot[k]!]! - VXLAN_HEADER_LEN;
   }
 
-  /** sendmmsg until every message went out or failed; counted per datagram. */
+  /** Sends the vector: one sendmmsg run per source socket (its group of positions), or one in all. */
   private transmit(count: number): void {
+    if (this.sources.length === 1) {
+      this.transmitRange(this.fd, 0, count);
+      return;
+    }
+    let at = 0;
+    for (let s = 0; s < this.sources.length; s++) {
+      const n = this.perSource[s]!;
+      if (n > 0) this.transmitRange(this.sources[s]!, at, at + n);
+      at += n;
+    }
+  }
+
+  /** sendmmsg of positions [from, count) on `fd` until every message went out or failed; counted per datagram. */
+  private transmitRange(fd: number, from: number, count: number): void {
     const c = this.counters;
-    let off = 0;
+    let off = from;
     let waited = false;
     while (off < count) {
-      const r = this.c.sendmmsg(this.fd, this.tx.base + off * SIZEOF_MMSGHDR, count - off, 0);
+      const r = this.c.sendmmsg(fd, this.tx.base + off * SIZEOF_MMSGHDR, count - off, 0);
       if (r > 0) {
         for (let k = off; k < off + r; k++) {
           const d = this.datagrams(k);
@@ -373,6 +448,7 @@ export class LinuxUdp implements OffloadUdpPort {
       const e = errno();
       if (e === EAGAIN && !waited) {
         waited = true; // the send buffer is full: give the NIC/peer 20 ms, then drop what is left
+        this.tx.dv.setInt32(this.tx.pollfd, fd, true);
         this.c.poll(this.tx.base + this.tx.pollfd, 1, 20);
         continue;
       }
