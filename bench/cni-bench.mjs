@@ -50,11 +50,20 @@ async function main(pods) {
     const node = await lab.addNetns('node');
     const podNs = [];
     for (let i = 0; i < pods; i++) podNs.push(await lab.addNetns(`p${i}`));
-    writeFileSync(join(dir, 'subnet.env'), 'FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.1.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n');
-    writeFileSync(join(dir, 'subnet-sea.env'), 'FLANNEL_NETWORK=10.246.0.0/16\nFLANNEL_SUBNET=10.246.1.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n');
+    writeFileSync(
+      join(dir, 'subnet.env'),
+      'FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.1.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n',
+    );
+    writeFileSync(
+      join(dir, 'subnet-sea.env'),
+      'FLANNEL_NETWORK=10.246.0.0/16\nFLANNEL_SUBNET=10.246.1.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n',
+    );
     const { buildCniPlugin } = await import('@weft/installer/build');
     await buildCniPlugin({ entry: WEFT, outfile: join(dir, 'weft-sea') });
-    writeFileSync(join(dir, 'subnet-sock.env'), 'FLANNEL_NETWORK=10.245.0.0/16\nFLANNEL_SUBNET=10.245.1.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n');
+    writeFileSync(
+      join(dir, 'subnet-sock.env'),
+      'FLANNEL_NETWORK=10.245.0.0/16\nFLANNEL_SUBNET=10.245.1.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n',
+    );
     const socket = join(dir, 'cni.sock');
     const srv = lab.spawn(node, 'cni-socket-server', process.execPath, [fileURLToPath(import.meta.url), '--server', socket], ENV);
     await srv.waitFor(/listening/);
@@ -68,7 +77,12 @@ async function main(pods) {
 }
 
 function report(samples, pods) {
-  const stats = (xs) => ({ p50: round(percentile(xs, 50)), p95: round(percentile(xs, 95)), mean: round(xs.reduce((a, b) => a + b, 0) / xs.length), n: xs.length });
+  const stats = (xs) => ({
+    p50: round(percentile(xs, 50)),
+    p95: round(percentile(xs, 95)),
+    mean: round(xs.reduce((a, b) => a + b, 0) / xs.length),
+    n: xs.length,
+  });
   const rows = {};
   const tickMs = 1000 / 100; // USER_HZ
   for (const [name, s] of Object.entries(samples)) {
@@ -93,9 +107,13 @@ function report(samples, pods) {
   const file = writeResult('cni', data);
   const lines = [['contender', 'ADD p50', 'ADD p95', 'ADD cpu', 'DEL p50', 'DEL p95', 'DEL cpu']];
   for (const [name, r] of Object.entries(rows)) lines.push([name, r.add.p50, r.add.p95, r.add.cpuMs, r.del.p50, r.del.p95, r.del.cpuMs]);
-  console.log(`\nCNI ADD/DEL latency (wall p50/p95) and mean CPU per call, ms, ${pods} pods (${data.machine.cpus} cpus, node ${data.machine.node})\n`);
+  console.log(
+    `\nCNI ADD/DEL latency (wall p50/p95) and mean CPU per call, ms, ${pods} pods (${data.machine.cpus} cpus, node ${data.machine.node})\n`,
+  );
   console.log(table(lines));
-  console.log(`\nover node -e 0 (p50): weft ADD +${data.weftOverFloorMs.add} ms, DEL +${data.weftOverFloorMs.del} ms; shipped ADD +${data.shippedOverFloorMs.add} ms, DEL +${data.shippedOverFloorMs.del} ms`);
+  console.log(
+    `\nover node -e 0 (p50): weft ADD +${data.weftOverFloorMs.add} ms, DEL +${data.weftOverFloorMs.del} ms; shipped ADD +${data.shippedOverFloorMs.add} ms, DEL +${data.shippedOverFloorMs.del} ms`,
+  );
   console.log(`load average before ${data.loadAverage.before.join(' ')}, after ${data.loadAverage.after.join(' ')}`);
   console.log(`written to ${file}`);
 }
@@ -107,7 +125,14 @@ function round(x) {
 // ---- inside the node namespace -------------------------------------------------------------
 
 async function driver({ dir, socket, serverPid, pods }) {
-  const weftConf = { cniVersion: '1.0.0', name: 'weft', type: 'weft', subnetFile: join(dir, 'subnet.env'), dataDir: join(dir, 'ipam'), hairpinMode: true };
+  const weftConf = {
+    cniVersion: '1.0.0',
+    name: 'weft',
+    type: 'weft',
+    subnetFile: join(dir, 'subnet.env'),
+    dataDir: join(dir, 'ipam'),
+    hairpinMode: true,
+  };
   // One pod namespace serves all three, so only weft installs the default route; the others route their own network.
   const sockConf = { ...weftConf, name: 'weft-sock', bridge: 'cni1', subnetFile: join(dir, 'subnet-sock.env'), isDefaultGateway: false };
   const seaConf = { ...weftConf, name: 'weft-sea', bridge: 'cni3', subnetFile: join(dir, 'subnet-sea.env'), isDefaultGateway: false };
@@ -127,7 +152,13 @@ async function driver({ dir, socket, serverPid, pods }) {
     weft: { file: WEFT, args: [], conf: weftConf, ifname: 'eth0', env: {} },
     'weft, shipped (single executable)': { file: join(dir, 'weft-sea'), args: [], conf: seaConf, ifname: 'eth3', env: {} },
     'bridge+host-local (reference)': { file: join(REF_DIR, 'bridge'), args: [], conf: refConf, ifname: 'eth1', env: { CNI_PATH: REF_DIR } },
-    'weft shim over a socket (prototype)': { file: process.execPath, args: [SHIM], conf: sockConf, ifname: 'eth2', env: { WEFT_CNI_SOCKET: socket } },
+    'weft shim over a socket (prototype)': {
+      file: process.execPath,
+      args: [SHIM],
+      conf: sockConf,
+      ifname: 'eth2',
+      env: { WEFT_CNI_SOCKET: socket },
+    },
   };
   const names = Object.keys(contenders);
   const samples = Object.fromEntries(names.map((n) => [n, { add: [], del: [], addCpuTicks: 0, delCpuTicks: 0 }]));

@@ -31,7 +31,14 @@ async function plug(u, ns, port, ip) {
 }
 
 async function startWeftd(ns, name) {
-  const p = lab.spawn(ns, name, process.execPath, [WEFTD, `--etcd-endpoints=${ETCD}`, `--subnet-file=${join(dir, name, 'subnet.env')}`, '--iface=eth0', '--healthz-ip=127.0.0.1', '--healthz-port=8081']);
+  const p = lab.spawn(ns, name, process.execPath, [
+    WEFTD,
+    `--etcd-endpoints=${ETCD}`,
+    `--subnet-file=${join(dir, name, 'subnet.env')}`,
+    '--iface=eth0',
+    '--healthz-ip=127.0.0.1',
+    '--healthz-port=8081',
+  ]);
   await p.waitFor(/"msg":"weftd is up"/, 60_000);
   return p;
 }
@@ -67,7 +74,10 @@ function rssMiB(pid) {
 
 /** From weftd's JSON log: ms between the lease snapshot and the reconcile that followed it (the last pair). */
 function reconcileMs(p) {
-  const lines = p.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+  const lines = p.stdout
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l));
   const snap = lines.filter((l) => l.msg === 'lease snapshot').at(-1);
   const rec = lines.filter((l) => l.msg === 'reconciled peers against the host').at(-1);
   return { ms: rec.time - snap.time, log: rec };
@@ -76,7 +86,10 @@ function reconcileMs(p) {
 async function spawnVsBatch(ns) {
   await lab.addVeth(ns, 'sp0', ns, 'sp1');
   await lab.ipBatch(ns, ['addr add 10.255.0.0/32 dev sp0']);
-  const lines = (i, dev) => [`neigh replace 10.9.${i >> 8}.${i & 255} lladdr 0e:00:00:00:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')} dev ${dev} nud permanent`, `route replace 10.${100 + (i >> 8)}.${i & 255}.0/24 via 10.9.${i >> 8}.${i & 255} dev ${dev} onlink`];
+  const lines = (i, dev) => [
+    `neigh replace 10.9.${i >> 8}.${i & 255} lladdr 0e:00:00:00:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')} dev ${dev} nud permanent`,
+    `route replace 10.${100 + (i >> 8)}.${i & 255}.0/24 via 10.9.${i >> 8}.${i & 255} dev ${dev} onlink`,
+  ];
   const all = Array.from({ length: N }, (_, i) => lines(i, 'sp0')).flat();
   let t0 = performance.now();
   await ipBatch(all, ns);
@@ -94,7 +107,14 @@ async function main() {
   const etcdNs = await lab.addNetns('etcd');
   await plug(u, etcdNs, 'etcd0', ETCD_IP);
   etcd = await startEtcd(lab, { netns: etcdNs, ip: ETCD_IP });
-  await lab.exec(etcdNs, 'env', ['ETCDCTL_API=3', 'etcdctl', `--endpoints=${ETCD}`, 'put', `${PREFIX}/config`, JSON.stringify({ Network: '10.0.0.0/8', SubnetLen: 24, Backend: { Type: 'vxlan' } })]);
+  await lab.exec(etcdNs, 'env', [
+    'ETCDCTL_API=3',
+    'etcdctl',
+    `--endpoints=${ETCD}`,
+    'put',
+    `${PREFIX}/config`,
+    JSON.stringify({ Network: '10.0.0.0/8', SubnetLen: 24, Backend: { Type: 'vxlan' } }),
+  ]);
   const n1 = await lab.addNetns('n1');
   const n2 = await lab.addNetns('n2');
   await plug(u, n1, 'n1', '192.168.50.1');
@@ -138,8 +158,17 @@ async function main() {
     date: new Date().toISOString(),
     leaseToRouteMs: { n: samples.length, p50: percentile(samples, 50), p99: percentile(samples, 99), max: Math.max(...samples) },
     burst1000: { ms: burst.ms, programmingRounds: burstRounds, peers: peers1 },
-    syncFromScratch1000: { processStartToRoutesMs: syncMs, snapshotToReconciledMs: syncReconcile.ms, reconcile: syncReconcile.log, programmingRounds: syncRounds },
-    restartWith1000: { processStartToReconciledMs: restartMs, snapshotToReconciledMs: restartReconcile.ms, reconcile: restartReconcile.log },
+    syncFromScratch1000: {
+      processStartToRoutesMs: syncMs,
+      snapshotToReconciledMs: syncReconcile.ms,
+      reconcile: syncReconcile.log,
+      programmingRounds: syncRounds,
+    },
+    restartWith1000: {
+      processStartToReconciledMs: restartMs,
+      snapshotToReconciledMs: restartReconcile.ms,
+      reconcile: restartReconcile.log,
+    },
     rssMiBWith1000Peers: rss1000,
     rssMiBWithNoPeers: rss0,
     ipBatchVsSpawn: spawn,
@@ -152,7 +181,10 @@ async function main() {
     [`fresh weftd, ${N} leases: start → all routes (ms)`, f(syncMs)],
     ['  snapshot → reconciled (ms), programming rounds', `${f(syncReconcile.ms)}, ${syncRounds}`],
     [`restart with ${N} routes in place: start → reconciled (ms)`, f(restartMs)],
-    ['  snapshot → reconciled (ms), changes made', `${f(restartReconcile.ms)}, ${restartReconcile.log.added + restartReconcile.log.removedRoutes + restartReconcile.log.removedNeighbours}`],
+    [
+      '  snapshot → reconciled (ms), changes made',
+      `${f(restartReconcile.ms)}, ${restartReconcile.log.added + restartReconcile.log.removedRoutes + restartReconcile.log.removedNeighbours}`,
+    ],
     [`weftd RSS with ${N} peers / with none (MiB)`, `${f(rss1000)} / ${f(rss0)}`],
     [`${spawn.changes} neigh+route changes: one ip -batch (ms)`, f(spawn.batchMs)],
     [`  the same as ${spawn.changes} ip processes (ms)`, f(spawn.spawnMs)],

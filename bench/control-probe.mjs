@@ -17,7 +17,12 @@ const hex = (v) => v.toString(16).padStart(2, '0');
 
 function fakeLease(n) {
   const subnet = `10.${1 + (n >> 8)}.${n & 255}.0/24`;
-  const value = { PublicIP: `192.168.200.${n & 255}`, PublicIPv6: null, BackendType: 'vxlan', BackendData: { VNI: 1, VtepMAC: `0e:00:00:00:${hex(n >> 8)}:${hex(n & 255)}` } };
+  const value = {
+    PublicIP: `192.168.200.${n & 255}`,
+    PublicIPv6: null,
+    BackendType: 'vxlan',
+    BackendData: { VNI: 1, VtepMAC: `0e:00:00:00:${hex(n >> 8)}:${hex(n & 255)}` },
+  };
   return { subnet, key: `${prefix}/subnets/${subnet.replace('/', '-')}`, value: JSON.stringify(value) };
 }
 
@@ -31,7 +36,13 @@ function watchRoutes() {
     const w = waiters.get(`${deleted ? '-' : '+'}${dst}`);
     if (w) w();
   });
-  const until = (sign, dst) => new Promise((resolve) => waiters.set(`${sign}${dst}`, () => { waiters.delete(`${sign}${dst}`); resolve(); }));
+  const until = (sign, dst) =>
+    new Promise((resolve) =>
+      waiters.set(`${sign}${dst}`, () => {
+        waiters.delete(`${sign}${dst}`);
+        resolve();
+      }),
+    );
   return { until, stop: () => mon.kill() };
 }
 
@@ -57,7 +68,10 @@ if (mode === 'latency') {
   const t0 = performance.now();
   for (let i = 0; i < leases.length; i += 100) {
     const ops = leases.slice(i, i + 100).map((l) => (mode === 'fill' ? etcd.put(l.key).value(l.value) : etcd.delete().key(l.key)));
-    await etcd.if(leases[i].key, 'Version', '>', -1).then(...ops).commit();
+    await etcd
+      .if(leases[i].key, 'Version', '>', -1)
+      .then(...ops)
+      .commit();
   }
   await seen;
   process.stdout.write(JSON.stringify({ ms: performance.now() - t0 }) + '\n');

@@ -57,7 +57,12 @@ async function iperfTcp(lab, srv, cli, ip) {
 async function iperfUdp64(lab, srv, cli, ip, streams = 1) {
   const s = lab.spawn(srv.ns, 'iperf3 -s', 'iperf3', ['-s', '-1', '-B', ip, '--forceflush']);
   await s.waitFor(/Server listening/);
-  const { stdout } = await lab.exec(cli.ns, 'iperf3', ['-c', ip, '-u', '-l', '64', '-b', '0', '-P', String(streams), '-t', String(DURATION), '-J'], (DURATION + 30) * 1000);
+  const { stdout } = await lab.exec(
+    cli.ns,
+    'iperf3',
+    ['-c', ip, '-u', '-l', '64', '-b', '0', '-P', String(streams), '-t', String(DURATION), '-J'],
+    (DURATION + 30) * 1000,
+  );
   await s.exited;
   const sum = JSON.parse(stdout).end.sum;
   const delivered = sum.packets - sum.lost_packets;
@@ -119,17 +124,41 @@ async function measure(lab, kind, a, b, ea, eb, pids) {
 }
 
 function median(rs, k) {
-  return percentile(rs.map((r) => r[k]), 50);
+  return percentile(
+    rs.map((r) => r[k]),
+    50,
+  );
 }
 
 const f = (x, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : '-');
-const load = () => loadavg().map((x) => x.toFixed(2)).join(' ');
+const load = () =>
+  loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
 
 async function setup(lab) {
   const [a, b] = await buildPair(lab);
   const extra = opt['weft-args'] ? opt['weft-args'].split(/\s+/) : [];
-  const ka = await addEndpoint(lab, a, { kind: 'kernel', dev: 'kvx.2', mac: '02:ca:00:00:00:01', net: 245, index: 1, vni: 2, port: 4789, txOff: false });
-  const kb = await addEndpoint(lab, b, { kind: 'kernel', dev: 'kvx.2', mac: '02:cb:00:00:00:01', net: 245, index: 2, vni: 2, port: 4789, txOff: false });
+  const ka = await addEndpoint(lab, a, {
+    kind: 'kernel',
+    dev: 'kvx.2',
+    mac: '02:ca:00:00:00:01',
+    net: 245,
+    index: 1,
+    vni: 2,
+    port: 4789,
+    txOff: false,
+  });
+  const kb = await addEndpoint(lab, b, {
+    kind: 'kernel',
+    dev: 'kvx.2',
+    mac: '02:cb:00:00:00:01',
+    net: 245,
+    index: 2,
+    vni: 2,
+    port: 4789,
+    txOff: false,
+  });
   const weft = (node, dev, mac, net, index, vni, port, mode, more = []) =>
     addEndpoint(lab, node, { kind: 'weft', dev, mac, net, index, vni, port, weftArgs: ['--offload', mode, ...more, ...extra] });
   const wa = await weft(a, 'weft.1', '02:aa:00:00:00:01', 244, 1, 1, 8472, 'off');
@@ -145,11 +174,28 @@ async function setup(lab) {
     addEndpoint(lab, node, { kind: 'floor', dev: 'flr.4', mac, net: 247, index, vni: 4, port: 8474, floorPeer: peer.underlayIp });
   const fa = await floor(a, b, '02:ad:00:00:00:01', 1);
   const fb = await floor(b, a, '02:bd:00:00:00:01', 2);
-  for (const [x, y] of [[ka, kb], [wa, wb], [oa, ob], [fa, fb], [w0a, w0b], [o0a, o0b]]) {
+  for (const [x, y] of [
+    [ka, kb],
+    [wa, wb],
+    [oa, ob],
+    [fa, fb],
+    [w0a, w0b],
+    [o0a, o0b],
+  ]) {
     await connect(lab, a, x, y, b.underlayIp);
     await connect(lab, b, y, x, a.underlayIp);
   }
-  return { a, b, kernel: [ka, kb], weft: [wa, wb], offload: [oa, ob], floor: [fa, fb], weftNoEntropy: [w0a, w0b], offloadNoEntropy: [o0a, o0b], extra };
+  return {
+    a,
+    b,
+    kernel: [ka, kb],
+    weft: [wa, wb],
+    offload: [oa, ob],
+    floor: [fa, fb],
+    weftNoEntropy: [w0a, w0b],
+    offloadNoEntropy: [o0a, o0b],
+    extra,
+  };
 }
 
 /** One pass over every configuration; the veths' tx offload is switched as each needs. */
@@ -204,7 +250,12 @@ export function targetsOf(m) {
     tcpTxOff: { want: 'TCP >= 0.9x kernel (tx off)', got: `${f(o.tcpGbps / k.tcpGbps)}x`, ok: o.tcpGbps >= 0.9 * k.tcpGbps },
     cpuPerGbit: { want: 'CPU/Gbit <= 1.5x kernel (tx off)', got: `${f(cpg(o) / cpg(k))}x`, ok: cpg(o) <= 1.5 * cpg(k) },
   };
-  if (ot) t.tcpOffloadsOn = { want: 'TCP >= 0.6x kernel (offloads on)', got: `${f(ot.tcpGbps / ko.tcpGbps)}x`, ok: ot.tcpGbps >= 0.6 * ko.tcpGbps };
+  if (ot)
+    t.tcpOffloadsOn = {
+      want: 'TCP >= 0.6x kernel (offloads on)',
+      got: `${f(ot.tcpGbps / ko.tcpGbps)}x`,
+      ok: ot.tcpGbps >= 0.6 * ko.tcpGbps,
+    };
   return t;
 }
 
@@ -228,14 +279,17 @@ function report(m) {
     row('lost: receiver TAP (kpps)', (x) => f(x.lossReceiverDevPps / 1e3, 1)),
     row('lost: iperf3 server socket (kpps)', (x) => f(x.lossReceiverUdpPps / 1e3, 1)),
     row('lost: not in a kernel counter (kpps)', (x) =>
-      f((x.udp64SentPps - x.udp64Pps - x.lossSenderDevPps - x.lossVxlanSocketPps - x.lossReceiverDevPps - x.lossReceiverUdpPps) / 1e3, 1)),
+      f((x.udp64SentPps - x.udp64Pps - x.lossSenderDevPps - x.lossVxlanSocketPps - x.lossReceiverDevPps - x.lossReceiverUdpPps) / 1e3, 1),
+    ),
     row('idle RTT median (ms)', (x) => f(x.rttMs, 3)),
     row('idle RTT p90 (ms)', (x) => f(x.rttP90Ms, 3)),
   ];
   console.log(table(rows));
   const e = m.entropy;
   if (e) {
-    console.log(`\nflow entropy, 4 interleaved 64 B flows, delivered kpps: per-packet ${f(e.perPacket8 / 1e3, 1)} with 8 source ports vs ${f(e.perPacket0 / 1e3, 1)} with 0 (${f(e.perPacket8 / e.perPacket0, 3)}x); offload ${f(e.offload8 / 1e3, 1)} vs ${f(e.offload0 / 1e3, 1)} (${f(e.offload8 / e.offload0, 3)}x)`);
+    console.log(
+      `\nflow entropy, 4 interleaved 64 B flows, delivered kpps: per-packet ${f(e.perPacket8 / 1e3, 1)} with 8 source ports vs ${f(e.perPacket0 / 1e3, 1)} with 0 (${f(e.perPacket8 / e.perPacket0, 3)}x); offload ${f(e.offload8 / 1e3, 1)} vs ${f(e.offload0 / 1e3, 1)} (${f(e.offload8 / e.offload0, 3)}x)`,
+    );
   }
   const targets = targetsOf(m);
   console.log('\ntargets (weft offload unless noted; pps and RTT: the better weft mode)');
@@ -253,14 +307,34 @@ async function main() {
     const loadBefore = load();
     log(`load average before: ${loadBefore}`);
     const t = await setup(lab);
-    const runs = { kernelOffload: [], kernel: [], floor: [], weft: [], weftOffload: [], entropy: [], ...(txOn ? { weftOffloadTxOn: [] } : {}) };
+    const runs = {
+      kernelOffload: [],
+      kernel: [],
+      floor: [],
+      weft: [],
+      weftOffload: [],
+      entropy: [],
+      ...(txOn ? { weftOffloadTxOn: [] } : {}),
+    };
     for (let r = 0; r < RUNS; r++) await pass(lab, t, runs);
     const loadAfter = load();
     const med = (rs) => Object.fromEntries(Object.keys(rs[0]).map((key) => [key, median(rs, key)]));
     const medians = Object.fromEntries(Object.entries(runs).map(([k, rs]) => [k, med(rs)]));
-    console.log(`\nweft datapath vs kernel vxlan — ${machineInfo().cpus} cores, ${DURATION}s per test, ${RUNS} run(s), medians; load average before ${loadBefore}, after ${loadAfter}\n`);
+    console.log(
+      `\nweft datapath vs kernel vxlan — ${machineInfo().cpus} cores, ${DURATION}s per test, ${RUNS} run(s), medians; load average before ${loadBefore}, after ${loadAfter}\n`,
+    );
     const targets = report(medians);
-    const file = writeResult(`datapath-${new Date().toISOString().slice(11, 19).replaceAll(':', '')}`, { date: new Date().toISOString(), machine: machineInfo(), loadBefore, loadAfter, durationS: DURATION, runs, median: medians, targets, weftArgs: t.extra });
+    const file = writeResult(`datapath-${new Date().toISOString().slice(11, 19).replaceAll(':', '')}`, {
+      date: new Date().toISOString(),
+      machine: machineInfo(),
+      loadBefore,
+      loadAfter,
+      durationS: DURATION,
+      runs,
+      median: medians,
+      targets,
+      weftArgs: t.extra,
+    });
     console.log(`\nwritten ${file}`);
   } finally {
     await lab.destroy();

@@ -49,7 +49,12 @@ export async function withCpu(pids, fn) {
 
 export function machineInfo() {
   const c = cpus();
-  return { cpus: c.length, model: c[0]?.model ?? 'unknown', node: process.version, kernel: readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim() };
+  return {
+    cpus: c.length,
+    model: c[0]?.model ?? 'unknown',
+    node: process.version,
+    kernel: readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim(),
+  };
 }
 
 export function writeResult(name, data) {

@@ -5,7 +5,9 @@ import b from 'benny';
 import { Fdb, parseMac, writeVxlanHeader } from '@weft/datapath';
 
 const N = 1000;
-const macs = Array.from({ length: N }, (_, i) => parseMac(`02:${(i >> 8).toString(16).padStart(2, '0')}:00:00:${(i & 0xff).toString(16).padStart(2, '0')}:01`));
+const macs = Array.from({ length: N }, (_, i) =>
+  parseMac(`02:${(i >> 8).toString(16).padStart(2, '0')}:00:00:${(i & 0xff).toString(16).padStart(2, '0')}:01`),
+);
 const fdb = new Fdb();
 const map = new Map();
 for (let i = 0; i < N; i++) {
@@ -17,7 +19,7 @@ const bytes = new Uint8Array(frame.buffer);
 let sink = 0;
 
 await b.suite(
-  'FDB lookup of a frame\'s destination MAC (1000 entries)',
+  "FDB lookup of a frame's destination MAC (1000 entries)",
   b.add('shipped: PairTable on (hi16, lo32), read from the frame', () => {
     for (let i = 0; i < N; i++) {
       frame.setUint16(64, macs[i].hi);
@@ -43,8 +45,14 @@ await b.suite(
   }),
   b.add('alternative: eight byte stores', () => {
     for (let i = 0; i < N; i++) {
-      bytes[56] = 8; bytes[57] = 0; bytes[58] = 0; bytes[59] = 0;
-      bytes[60] = 0; bytes[61] = 0; bytes[62] = 1; bytes[63] = 0;
+      bytes[56] = 8;
+      bytes[57] = 0;
+      bytes[58] = 0;
+      bytes[59] = 0;
+      bytes[60] = 0;
+      bytes[61] = 0;
+      bytes[62] = 1;
+      bytes[63] = 0;
     }
   }),
   b.cycle(),

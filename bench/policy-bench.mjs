@@ -42,7 +42,11 @@ const ipAt = (base, i) => {
 
 function podObject(ns, name, ip, labels) {
   const ports = [80, 81].map((p) => ({ name: `serve-${p}-tcp`, containerPort: p, protocol: 'TCP' }));
-  return { metadata: { name, namespace: ns, labels }, spec: { containers: [{ name: 'c', ports }] }, status: { phase: 'Running', podIP: ip } };
+  return {
+    metadata: { name, namespace: ns, labels },
+    spec: { containers: [{ name: 'c', ports }] },
+    status: { phase: 'Running', podIP: ip },
+  };
 }
 
 /** Policy i of a realistic mix: selectors, namespace selectors, named and numeric ports, ipBlocks, egress. */
@@ -51,11 +55,44 @@ function policyObject(i, variant = 0) {
   const kind = i % 5;
   const podSelector = { matchLabels: { app: `a${i % 20}` } };
   const spec =
-    kind === 0 ? { podSelector, ingress: [{ from: [{ podSelector: { matchLabels: { app: `a${(i + 1 + variant) % 20}` } } }], ports: [{ port: 80 }] }] }
-    : kind === 1 ? { podSelector, ingress: [{ from: [{ namespaceSelector: { matchLabels: { team: `t${(i + variant) % 3}` } } }], ports: [{ port: 'serve-81-tcp' }] }] }
-    : kind === 2 ? { podSelector, ingress: [{ from: [{ namespaceSelector: {}, podSelector: { matchExpressions: [{ key: 'tier', operator: 'In', values: ['web'] }] } }] }] }
-    : kind === 3 ? { podSelector, ingress: [{ from: [{ ipBlock: { cidr: '10.0.0.0/8', except: [`10.${variant}.0.0/16`] } }], ports: [{ port: 8000, endPort: 8100 }] }] }
-    : { podSelector, policyTypes: ['Egress'], egress: [{ to: [{ namespaceSelector: { matchLabels: { team: `t${(i + variant) % 3}` } } }], ports: [{ port: 80 }, { port: 53, protocol: 'UDP' }] }] };
+    kind === 0
+      ? {
+          podSelector,
+          ingress: [{ from: [{ podSelector: { matchLabels: { app: `a${(i + 1 + variant) % 20}` } } }], ports: [{ port: 80 }] }],
+        }
+      : kind === 1
+        ? {
+            podSelector,
+            ingress: [
+              { from: [{ namespaceSelector: { matchLabels: { team: `t${(i + variant) % 3}` } } }], ports: [{ port: 'serve-81-tcp' }] },
+            ],
+          }
+        : kind === 2
+          ? {
+              podSelector,
+              ingress: [
+                {
+                  from: [{ namespaceSelector: {}, podSelector: { matchExpressions: [{ key: 'tier', operator: 'In', values: ['web'] }] } }],
+                },
+              ],
+            }
+          : kind === 3
+            ? {
+                podSelector,
+                ingress: [
+                  { from: [{ ipBlock: { cidr: '10.0.0.0/8', except: [`10.${variant}.0.0/16`] } }], ports: [{ port: 8000, endPort: 8100 }] },
+                ],
+              }
+            : {
+                podSelector,
+                policyTypes: ['Egress'],
+                egress: [
+                  {
+                    to: [{ namespaceSelector: { matchLabels: { team: `t${(i + variant) % 3}` } } }],
+                    ports: [{ port: 80 }, { port: 53, protocol: 'UDP' }],
+                  },
+                ],
+              };
   return { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: `pol${i}`, namespace: ns }, spec };
 }
 
@@ -80,7 +117,7 @@ function appliedTracker(proc) {
       if (!line.includes('"policy table applied"')) continue;
       const m = JSON.parse(line);
       applied = Math.max(applied, m.resourceVersion);
-      for (const w of [...waiters]) if (applied >= w.rv) waiters.splice(waiters.indexOf(w), 1), w.resolve(performance.now());
+      for (const w of [...waiters]) if (applied >= w.rv) (waiters.splice(waiters.indexOf(w), 1), w.resolve(performance.now()));
     }
   });
   return {
@@ -109,7 +146,10 @@ async function iperf(from, to) {
 /** Median of 200 echo RTTs (the median, not ping's mean: on a loaded machine a few scheduling stalls dominate the mean). */
 async function rtt(from, to) {
   const { stdout } = await lab.exec(from.ns, 'ping', ['-c', '200', '-i', '0.005', to.ip], 60_000);
-  return percentile([...stdout.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1])), 50);
+  return percentile(
+    [...stdout.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1])),
+    50,
+  );
 }
 
 try {
@@ -127,11 +167,16 @@ try {
   await new Promise((r) => bridge.listen(sock, () => r()));
   c = new WeftCluster(lab, dir, { underlay: '192.168.62' });
   await c.buildUnderlay();
-  await c.etcdctl(['put', '/coreos.com/network/config', JSON.stringify({ Network: '10.244.0.0/16', SubnetLen: 20, Backend: { Type: 'vxlan' } })]);
+  await c.etcdctl([
+    'put',
+    '/coreos.com/network/config',
+    JSON.stringify({ Network: '10.244.0.0/16', SubnetLen: 20, Backend: { Type: 'vxlan' } }),
+  ]);
   const n1 = await c.addNode(1);
   const n2 = await c.addNode(2);
-  for (const n of [n1, n2]) await (lab.spawn(n.ns, `forwarder ${n.name}`, process.execPath, ['-e', FORWARDER, sock])).waitFor(/forwarding/);
-  for (let t = 0; t < 10; t++) api.put('namespaces', { metadata: { name: `ns${t}`, labels: { team: `t${t % 3}`, 'kubernetes.io/metadata.name': `ns${t}` } } });
+  for (const n of [n1, n2]) await lab.spawn(n.ns, `forwarder ${n.name}`, process.execPath, ['-e', FORWARDER, sock]).waitFor(/forwarding/);
+  for (let t = 0; t < 10; t++)
+    api.put('namespaces', { metadata: { name: `ns${t}`, labels: { team: `t${t % 3}`, 'kubernetes.io/metadata.name': `ns${t}` } } });
   const policyArgs = ['--iface=eth0', '--network-policy', '--kube-api-url=http://127.0.0.1:6443'];
   const w1 = await c.startWeftd(n1, policyArgs);
   await c.startWeftd(n2, policyArgs);
@@ -142,7 +187,8 @@ try {
   const growth = [];
   const addPods = (from, to) => {
     let last;
-    for (let i = from; i < to; i++) last = api.put('pods', podObject(`ns${i % 10}`, `p${i}`, ipAt(base1, 100 + i), { app: `a${i % 20}`, tier: i % 2 ? 'web' : 'db' }));
+    for (let i = from; i < to; i++)
+      last = api.put('pods', podObject(`ns${i % 10}`, `p${i}`, ipAt(base1, 100 + i), { app: `a${i % 20}`, tier: i % 2 ? 'web' : 'db' }));
     return last;
   };
   let last;
@@ -169,7 +215,7 @@ try {
   const w0 = performance.now();
   for (let k = 0; k < CHANGES; k++) {
     const start = performance.now();
-    const o = api.put('networkpolicies', policyObject(k * 7 % 200, 1 + (k % 5)));
+    const o = api.put('networkpolicies', policyObject((k * 7) % 200, 1 + (k % 5)));
     const done = await applied.until(rvOf(o));
     latencies.push(done - start);
     await new Promise((r) => setTimeout(r, 50));
@@ -177,9 +223,16 @@ try {
   const busyCores = (procTicks(w1.pid) - t0) / 100 / ((performance.now() - w0) / 1000);
   const st = JSON.parse(await c.http(n1, '/v1/status')).policy;
   results.changeToEnforced = {
-    pods: 1000, policies: 200, changes: CHANGES,
-    p50Ms: +percentile(latencies, 50).toFixed(1), p99Ms: +percentile(latencies, 99).toFixed(1), maxMs: +Math.max(...latencies).toFixed(1),
-    lastCompileMs: +st.lastCompileMs.toFixed(1), lastApplyMs: +st.lastApplyMs.toFixed(1), table: st.table, loadavg: loadavg()[0],
+    pods: 1000,
+    policies: 200,
+    changes: CHANGES,
+    p50Ms: +percentile(latencies, 50).toFixed(1),
+    p99Ms: +percentile(latencies, 99).toFixed(1),
+    maxMs: +Math.max(...latencies).toFixed(1),
+    lastCompileMs: +st.lastCompileMs.toFixed(1),
+    lastApplyMs: +st.lastApplyMs.toFixed(1),
+    table: st.table,
+    loadavg: loadavg()[0],
   };
   console.log('change → enforced', results.changeToEnforced);
   const i0 = procTicks(w1.pid);
@@ -191,21 +244,49 @@ try {
   const pA = await c.addPod(n1, 1);
   const pB = await c.addPod(n2, 2);
   const pC = await c.addPod(n1, 3);
-  for (const [p, name] of [[pA, 'pa'], [pB, 'pb'], [pC, 'pc']]) api.put('pods', podObject('perf', name, p.ip, { app: name }));
+  for (const [p, name] of [
+    [pA, 'pa'],
+    [pB, 'pb'],
+    [pC, 'pc'],
+  ])
+    api.put('pods', podObject('perf', name, p.ip, { app: name }));
   api.put('namespaces', { metadata: { name: 'perf', labels: { 'kubernetes.io/metadata.name': 'perf' } } });
   for (const p of [pB, pC]) lab.spawn(p.ns, `iperf3 ${p.name}`, 'iperf3', ['-s']);
   await new Promise((r) => setTimeout(r, 500));
   const perfPolicies = (on) => {
     let o;
     for (let i = 0; i < 100; i++) {
-      if (!on) { api.remove('networkpolicies', 'perf', `perf${i}`); continue; }
+      if (!on) {
+        api.remove('networkpolicies', 'perf', `perf${i}`);
+        continue;
+      }
       const target = i % 2 ? 'pb' : 'pc';
       // 98 of the 100 on each side allow something else; the last ones let pa reach pb/pc (any protocol: ping too).
       const last = i >= 98;
       const allowFrom = last ? { podSelector: { matchLabels: { app: 'pa' } } } : { podSelector: { matchLabels: { app: `nobody${i}` } } };
       const ports = last ? {} : { ports: [{ port: 5201 }, { port: 1000 + i }] };
-      o = api.put('networkpolicies', { metadata: { name: `perf${i}`, namespace: 'perf' }, spec: { podSelector: { matchLabels: { app: target } }, policyTypes: ['Ingress', 'Egress'], ingress: [{ from: [allowFrom], ...ports }], egress: [{ to: [{ ipBlock: { cidr: '10.0.0.0/8' } }] }] } });
-      api.put('networkpolicies', { metadata: { name: `perfa${i}`, namespace: 'perf' }, spec: { podSelector: { matchLabels: { app: 'pa' } }, policyTypes: ['Egress'], egress: [{ to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': i === 0 ? 'perf' : `other${i}` } } }], ...(i === 0 ? {} : ports) }] } });
+      o = api.put('networkpolicies', {
+        metadata: { name: `perf${i}`, namespace: 'perf' },
+        spec: {
+          podSelector: { matchLabels: { app: target } },
+          policyTypes: ['Ingress', 'Egress'],
+          ingress: [{ from: [allowFrom], ...ports }],
+          egress: [{ to: [{ ipBlock: { cidr: '10.0.0.0/8' } }] }],
+        },
+      });
+      api.put('networkpolicies', {
+        metadata: { name: `perfa${i}`, namespace: 'perf' },
+        spec: {
+          podSelector: { matchLabels: { app: 'pa' } },
+          policyTypes: ['Egress'],
+          egress: [
+            {
+              to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': i === 0 ? 'perf' : `other${i}` } } }],
+              ...(i === 0 ? {} : ports),
+            },
+          ],
+        },
+      });
     }
     if (!on) for (let i = 0; i < 100; i++) api.remove('networkpolicies', 'perf', `perfa${i}`);
     return o;
@@ -221,9 +302,21 @@ try {
       perf.sameNode[key].push({ gbps: await iperf(pA, pC), rttMs: await rtt(pA, pC) });
     }
   }
-  const summarize = (runs) => ({ gbps: +percentile(runs.map((r) => r.gbps), 50).toFixed(2), rttMs: +percentile(runs.map((r) => r.rttMs), 50).toFixed(3), runs }); // medians
+  const summarize = (runs) => ({
+    gbps: +percentile(
+      runs.map((r) => r.gbps),
+      50,
+    ).toFixed(2),
+    rttMs: +percentile(
+      runs.map((r) => r.rttMs),
+      50,
+    ).toFixed(3),
+    runs,
+  }); // medians
   results.datapath = {
-    policiesSelectingThePods: '100 on the sender (egress), 100 on each receiver (ingress + egress)', rounds: 5, note: 'ping is an ICMP flow: after the first echo it is established; new TCP connections walk the chains',
+    policiesSelectingThePods: '100 on the sender (egress), 100 on each receiver (ingress + egress)',
+    rounds: 5,
+    note: 'ping is an ICMP flow: after the first echo it is established; new TCP connections walk the chains',
     across: { none: summarize(perf.across.none), policies: summarize(perf.across.policies) },
     sameNode: { none: summarize(perf.sameNode.none), policies: summarize(perf.sameNode.policies) },
     loadavg: loadavg()[0],
@@ -234,10 +327,17 @@ try {
   const n3 = await c.addNode(3);
   const w3 = await c.startWeftd(n3, ['--iface=eth0']);
   await new Promise((r) => setTimeout(r, 2000));
-  results.weftd = { rssMiBWithPolicy: +(rssKiB(w1.pid) / 1024).toFixed(1), rssMiBWithoutPolicy: +(rssKiB(w3.pid) / 1024).toFixed(1), cpuCoresDuringChanges: +busyCores.toFixed(3), cpuCoresIdle: +idleCores.toFixed(4) };
+  results.weftd = {
+    rssMiBWithPolicy: +(rssKiB(w1.pid) / 1024).toFixed(1),
+    rssMiBWithoutPolicy: +(rssKiB(w3.pid) / 1024).toFixed(1),
+    cpuCoresDuringChanges: +busyCores.toFixed(3),
+    cpuCoresIdle: +idleCores.toFixed(4),
+  };
   console.log('weftd', results.weftd);
   results.growthTable = growth;
-  console.table(growth.map((g) => ({ pods: g.pods, policies: g.policies, rules: g.rules, elements: g.elements, sets: g.sets, chains: g.chains })));
+  console.table(
+    growth.map((g) => ({ pods: g.pods, policies: g.policies, rules: g.rules, elements: g.elements, sets: g.sets, chains: g.chains })),
+  );
   results.loadavgEnd = loadavg()[0];
   console.log('written', writeResult('policy', results));
 } finally {

@@ -58,7 +58,13 @@ function datapathSection(d) {
   const cols = Object.keys(m).filter((c) => m[c]?.tcpGbps !== undefined);
   const anchor = m.kernel;
   const floor = m.floor;
-  const lost = (x) => x.udp64SentPps - x.udp64Pps - (x.lossSenderDevPps ?? 0) - (x.lossVxlanSocketPps ?? 0) - (x.lossReceiverDevPps ?? 0) - (x.lossReceiverUdpPps ?? 0);
+  const lost = (x) =>
+    x.udp64SentPps -
+    x.udp64Pps -
+    (x.lossSenderDevPps ?? 0) -
+    (x.lossVxlanSocketPps ?? 0) -
+    (x.lossReceiverDevPps ?? 0) -
+    (x.lossReceiverUdpPps ?? 0);
   const rows = [
     ['metric', ...cols.map((c) => LABELS[c] ?? c)],
     ['TCP 1 stream, Gbit/s', ...cols.map((c) => f2(m[c].tcpGbps))],
@@ -66,27 +72,53 @@ function datapathSection(d) {
     ['TCP retransmits', ...cols.map((c) => String(m[c].tcpRetransmits ?? '–'))],
     ['machine CPU per Gbit/s (cores)', ...cols.map((c) => f2(m[c].tcpMachineCores / m[c].tcpGbps, 3))],
     ['UDP 64 B sent → delivered, kpps', ...cols.map((c) => `${f2(m[c].udp64SentPps / 1e3, 0)} → ${f2(m[c].udp64Pps / 1e3, 1)}`)],
-    ['… delivered vs anchor / vs floor', ...cols.map((c) => `${f2(m[c].udp64Pps / anchor.udp64Pps)}× / ${floor ? f2(m[c].udp64Pps / floor.udp64Pps) : '–'}×`)],
-    ['… lost in sender TAP queue / iperf3 socket / nowhere counted, kpps', ...cols.map((c) => `${f2((m[c].lossSenderDevPps ?? NaN) / 1e3, 0)} / ${f2((m[c].lossReceiverUdpPps ?? NaN) / 1e3, 0)} / ${f2(lost(m[c]) / 1e3, 0)}`)],
+    [
+      '… delivered vs anchor / vs floor',
+      ...cols.map((c) => `${f2(m[c].udp64Pps / anchor.udp64Pps)}× / ${floor ? f2(m[c].udp64Pps / floor.udp64Pps) : '–'}×`),
+    ],
+    [
+      '… lost in sender TAP queue / iperf3 socket / nowhere counted, kpps',
+      ...cols.map(
+        (c) =>
+          `${f2((m[c].lossSenderDevPps ?? NaN) / 1e3, 0)} / ${f2((m[c].lossReceiverUdpPps ?? NaN) / 1e3, 0)} / ${f2(lost(m[c]) / 1e3, 0)}`,
+      ),
+    ],
     ['idle RTT median / p90, ms', ...cols.map((c) => `${f2(m[c].rttMs, 3)} / ${f2(m[c].rttP90Ms, 3)}`)],
   ];
-  const targets = Object.values(d.targets ?? {}).map((v) => `${v.want}: ${v.got ?? ''} ${v.ok ? 'met' : '**missed**'}`).join('; ');
+  const targets = Object.values(d.targets ?? {})
+    .map((v) => `${v.want}: ${v.got ?? ''} ${v.ok ? 'met' : '**missed**'}`)
+    .join('; ');
   const e = m.entropy;
-  const entropy = e ? ` Flow entropy (8 source ports vs 0), 4 interleaved 64 B flows: per-packet ${f2(e.perPacket8 / e.perPacket0)}×, offload ${f2(e.offload8 / e.offload0)}× the pps.` : '';
-  const bars = cols.map((c) => ({ what: `this run: ${LABELS[c] ?? c}`, gbps: m[c].tcpGbps, kind: c.startsWith('weft') ? 'weft (this run)' : c === 'floor' ? 'floor (this run)' : 'kernel (this run)' }));
+  const entropy = e
+    ? ` Flow entropy (8 source ports vs 0), 4 interleaved 64 B flows: per-packet ${f2(e.perPacket8 / e.perPacket0)}×, offload ${f2(e.offload8 / e.offload0)}× the pps.`
+    : '';
+  const bars = cols.map((c) => ({
+    what: `this run: ${LABELS[c] ?? c}`,
+    gbps: m[c].tcpGbps,
+    kind: c.startsWith('weft') ? 'weft (this run)' : c === 'floor' ? 'floor (this run)' : 'kernel (this run)',
+  }));
   const load = d.loadBefore ? ` Load average before ${d.loadBefore}, after ${d.loadAfter}.` : '';
-  return { md: `${mdTable(rows)}\n\nTargets: ${targets || 'n/a'}.${entropy} ${d.durationS}s per test, ${d.runs?.weft?.length ?? 1} run(s), medians.${load}`, bars };
+  return {
+    md: `${mdTable(rows)}\n\nTargets: ${targets || 'n/a'}.${entropy} ${d.durationS}s per test, ${d.runs?.weft?.length ?? 1} run(s), medians.${load}`,
+    bars,
+  };
 }
 
 function rttSection(r) {
   if (!r) return '_RTT benchmark not run (`pnpm bench:rtt`)._';
   const cols = (r.intervals ?? []).map(([i]) => `${i * 1000}ms`);
-  const rows = [['contender, condition', ...cols.map((c) => `${c} p50 / p99`)],
-    ...Object.entries(r.results).map(([k, v]) => [k.replace(' | ', ', '), ...cols.map((c) => `${f2(v[c]?.p50, 3)} / ${f2(v[c]?.p99, 3)}`)])];
+  const rows = [
+    ['contender, condition', ...cols.map((c) => `${c} p50 / p99`)],
+    ...Object.entries(r.results).map(([k, v]) => [k.replace(' | ', ', '), ...cols.map((c) => `${f2(v[c]?.p50, 3)} / ${f2(v[c]?.p99, 3)}`)]),
+  ];
   let md = `${mdTable(rows)}\n\nping RTT in ms. Load average before ${r.loadBefore}, after ${r.loadAfter}.`;
   if (r.trace) {
-    md += `\n\nWhere a 50 ms ping's round trip goes in weft per-packet (${r.trace.echoes} echoes, medians, µs since ping sent):\n\n` +
-      mdTable([['stage', 'at', 'step', 'poll() returned at'], ...r.trace.rows.map((x) => [x.stage, f2(x.atUs, 0), f2(x.stepUs, 0), x.wakeAtUs == null ? '' : f2(x.wakeAtUs, 0)])]);
+    md +=
+      `\n\nWhere a 50 ms ping's round trip goes in weft per-packet (${r.trace.echoes} echoes, medians, µs since ping sent):\n\n` +
+      mdTable([
+        ['stage', 'at', 'step', 'poll() returned at'],
+        ...r.trace.rows.map((x) => [x.stage, f2(x.atUs, 0), f2(x.stepUs, 0), x.wakeAtUs == null ? '' : f2(x.wakeAtUs, 0)]),
+      ]);
   }
   return md;
 }
@@ -95,19 +127,32 @@ function controlSection(c) {
   if (!c) return '_control benchmark not run (`node bench/control-bench.mjs`)._';
   return mdTable([
     ['measure', 'value'],
-    ['lease written in etcd → route + neighbour + FDB on a peer, p50 / p99', `${f2(c.leaseToRouteMs?.p50, 1)} / ${f2(c.leaseToRouteMs?.p99, 1)} ms (n=${c.leaseToRouteMs?.n})`],
+    [
+      'lease written in etcd → route + neighbour + FDB on a peer, p50 / p99',
+      `${f2(c.leaseToRouteMs?.p50, 1)} / ${f2(c.leaseToRouteMs?.p99, 1)} ms (n=${c.leaseToRouteMs?.n})`,
+    ],
     ['1000 leases appear at once → all programmed', `${f2(c.burst1000?.ms, 0)} ms`],
-    ['weftd start → 1000 leases synced from scratch', `${f2(c.syncFromScratch1000?.processStartToRoutesMs, 0)} ms (snapshot → reconciled ${c.syncFromScratch1000?.snapshotToReconciledMs} ms)`],
-    ['weftd restart with 1000 leases programmed', `${f2(c.restartWith1000?.processStartToReconciledMs, 0)} ms, ${c.restartWith1000?.reconcile?.added ?? '–'} changes`],
+    [
+      'weftd start → 1000 leases synced from scratch',
+      `${f2(c.syncFromScratch1000?.processStartToRoutesMs, 0)} ms (snapshot → reconciled ${c.syncFromScratch1000?.snapshotToReconciledMs} ms)`,
+    ],
+    [
+      'weftd restart with 1000 leases programmed',
+      `${f2(c.restartWith1000?.processStartToReconciledMs, 0)} ms, ${c.restartWith1000?.reconcile?.added ?? '–'} changes`,
+    ],
     ['weftd RSS with 1000 peers / none', `${f2(c.rssMiBWith1000Peers, 1)} / ${f2(c.rssMiBWithNoPeers, 1)} MiB`],
-    ['2000 route+neighbour changes: ip -batch vs one spawn each', `${f2(c.ipBatchVsSpawn?.batchMs, 0)} ms vs ${f2(c.ipBatchVsSpawn?.spawnMs, 0)} ms`],
+    [
+      '2000 route+neighbour changes: ip -batch vs one spawn each',
+      `${f2(c.ipBatchVsSpawn?.batchMs, 0)} ms vs ${f2(c.ipBatchVsSpawn?.spawnMs, 0)} ms`,
+    ],
   ]);
 }
 
 function cniSection(c) {
   if (!c) return '_CNI benchmark not run (`node bench/cni-bench.mjs`)._';
   const rows = [['plugin', 'ADD p50', 'ADD p95', 'DEL p50', 'DEL p95']];
-  for (const [name, r] of Object.entries(c.rows)) rows.push([name, ...[r.add.p50, r.add.p95, r.del.p50, r.del.p95].map((x) => `${f2(x, 1)} ms`)]);
+  for (const [name, r] of Object.entries(c.rows))
+    rows.push([name, ...[r.add.p50, r.add.p95, r.del.p50, r.del.p95].map((x) => `${f2(x, 1)} ms`)]);
   const overText = (o) => `ADD +${f2(o.add, 1)} ms, DEL +${f2(o.del, 1)} ms`;
   const parts = [
     c.shippedOverFloorMs && `as shipped (single executable) ${overText(c.shippedOverFloorMs)}`,
@@ -128,7 +173,13 @@ async function chart(bars) {
     encoding: {
       y: { field: 'what', type: 'nominal', sort: null, title: null, axis: { labelLimit: 0 } },
       x: { field: 'gbps', type: 'quantitative', title: 'Gbit/s' },
-      color: { field: 'kind', type: 'nominal', title: null, scale: { range: ['#2b6cb0', '#a0aec0', '#dd6b20', '#38a169'] }, legend: { orient: 'bottom', labelLimit: 0 } },
+      color: {
+        field: 'kind',
+        type: 'nominal',
+        title: null,
+        scale: { range: ['#2b6cb0', '#a0aec0', '#dd6b20', '#38a169'] },
+        legend: { orient: 'bottom', labelLimit: 0 },
+      },
     },
     config: { font: 'sans-serif', background: 'white' },
   }).spec;
@@ -147,7 +198,9 @@ export async function writeReport() {
   const svgName = `${day}-tcp.svg`;
   writeFileSync(join(RESULTS_DIR, svgName), svg);
   copyFileSync(join(RESULTS_DIR, svgName), join(RESULTS_DIR, 'latest-tcp.svg'));
-  const header = `Report written ${new Date().toISOString()} on ${machine.cpus} cores (${machine.model}), Linux ${machine.kernel}, Node ${machine.node}; load average now ${loadavg().map((x) => x.toFixed(2)).join(' ')} (each section notes the load of its own run).`;
+  const header = `Report written ${new Date().toISOString()} on ${machine.cpus} cores (${machine.model}), Linux ${machine.kernel}, Node ${machine.node}; load average now ${loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ')} (each section notes the load of its own run).`;
   const body = [
     `### Datapath: weft vs Linux kernel vxlan (same run, same namespaces, same veth underlay)`,
     dpSec.md,
@@ -159,10 +212,20 @@ export async function writeReport() {
     `### CNI plugin (ADD/DEL latency, ${cni?.data?.pods ?? '–'} pods)`,
     cniSection(cni?.data),
   ].join('\n\n');
-  const md = `# weft benchmark report, ${day}\n\n${header}\n\n${body.replace('(SVG)', `(${svgName})`)}\n\nSources: ${[dp, rtt, ctl, cni].filter(Boolean).map((x) => x.file).join(', ')}\n`;
+  const md = `# weft benchmark report, ${day}\n\n${header}\n\n${body.replace('(SVG)', `(${svgName})`)}\n\nSources: ${[dp, rtt, ctl, cni]
+    .filter(Boolean)
+    .map((x) => x.file)
+    .join(', ')}\n`;
   writeFileSync(join(RESULTS_DIR, `${day}.md`), md);
   copyFileSync(join(RESULTS_DIR, `${day}.md`), join(RESULTS_DIR, 'latest.md'));
-  writeFileSync(join(RESULTS_DIR, `${day}.json`), JSON.stringify({ date: new Date().toISOString(), machine, datapath: dp?.data, rtt: rtt?.data, control: ctl?.data, cni: cni?.data }, null, 2) + '\n');
+  writeFileSync(
+    join(RESULTS_DIR, `${day}.json`),
+    JSON.stringify(
+      { date: new Date().toISOString(), machine, datapath: dp?.data, rtt: rtt?.data, control: ctl?.data, cni: cni?.data },
+      null,
+      2,
+    ) + '\n',
+  );
   if (existsSync(README)) {
     const readme = readFileSync(README, 'utf8');
     const section = `<!-- bench:start -->\n${header}\n\n${body.replace('(SVG)', '(bench/results/latest-tcp.svg)')}\n<!-- bench:end -->`;
@@ -174,8 +237,11 @@ export async function writeReport() {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  writeReport().then((f) => console.log(`report: ${f}`), (e) => {
-    console.error(`bench report failed: ${e.message}`);
-    process.exit(1);
-  });
+  writeReport().then(
+    (f) => console.log(`report: ${f}`),
+    (e) => {
+      console.error(`bench report failed: ${e.message}`);
+      process.exit(1);
+    },
+  );
 }

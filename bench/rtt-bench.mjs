@@ -34,13 +34,31 @@ if (process.getuid?.() !== 0) {
   process.exit(1);
 }
 const log = (m) => process.stderr.write(`[rtt] ${m}\n`);
-const load = () => loadavg().map((x) => x.toFixed(2)).join(' ');
+const load = () =>
+  loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
 const f = (x, d = 3) => (Number.isFinite(x) ? x.toFixed(d) : '-');
 // interval (s) -> pings; --quick for a smoke run
-const INTERVALS = opt.quick ? [[0.01, 100], [0.05, 40], [1, 5]] : [[0.01, 500], [0.05, 200], [1, 30]];
+const INTERVALS = opt.quick
+  ? [
+      [0.01, 100],
+      [0.05, 40],
+      [1, 5],
+    ]
+  : [
+      [0.01, 500],
+      [0.05, 200],
+      [1, 30],
+    ];
 
 async function ping(lab, node, from, to, interval, count) {
-  const { stdout } = await lab.exec(node.ns, 'ping', ['-c', String(count), '-i', String(interval), '-I', from, to], (count * interval + 30) * 1000);
+  const { stdout } = await lab.exec(
+    node.ns,
+    'ping',
+    ['-c', String(count), '-i', String(interval), '-I', from, to],
+    (count * interval + 30) * 1000,
+  );
   return [...stdout.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]));
 }
 
@@ -80,7 +98,11 @@ const STAGES = [
 
 /** Joins the traced records per echo and takes medians per stage (µs since ping sent the echo). */
 function breakdown(file, rtts) {
-  const recs = readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  const recs = readFileSync(file, 'utf8')
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
   const bySeq = new Map();
   for (const r of recs) {
     const k = `${r.id}/${r.seq}`;
@@ -91,7 +113,10 @@ function breakdown(file, rtts) {
   const rows = [];
   let prev = 0;
   for (const [t, s, label] of STAGES) {
-    const at = percentile(complete.map((e) => e[`${t}/${s}`].us), 50);
+    const at = percentile(
+      complete.map((e) => e[`${t}/${s}`].us),
+      50,
+    );
     const wakes = complete.map((e) => e[`${t}/${s}`].wake).filter((w) => w !== null && w !== undefined);
     const wake = wakes.length ? percentile(wakes, 50) : null;
     rows.push({ stage: label, atUs: at, stepUs: at - prev, wakeAtUs: wake, sleptShare: wakes.length / Math.max(1, complete.length) });
@@ -126,15 +151,59 @@ async function main() {
       pairs[name] = [x, y];
     };
     const want = (k) => !opt.only || opt.only.split(',').includes(k);
-    if (want('kernel')) await mk('kernel vxlan', { kind: 'kernel', dev: 'kvx.2', mac: '02:ca:00:00:00:01', net: 245, vni: 2, port: 4789 }, { kind: 'kernel', dev: 'kvx.2', mac: '02:cb:00:00:00:01', net: 245, vni: 2, port: 4789 });
-    if (want('floor')) await mk('floor (C relay)', { kind: 'floor', dev: 'flr.4', mac: '02:ad:00:00:00:01', net: 247, vni: 4, port: 8474, floorPeer: b.underlayIp }, { kind: 'floor', dev: 'flr.4', mac: '02:bd:00:00:00:01', net: 247, vni: 4, port: 8474, floorPeer: a.underlayIp });
-    if (want('floorjs')) await mk('floor in JS (koffi)', { kind: 'floor', floorJs: true, dev: 'flj.6', mac: '02:af:00:00:00:01', net: 249, vni: 6, port: 8476, floorPeer: b.underlayIp }, { kind: 'floor', floorJs: true, dev: 'flj.6', mac: '02:bf:00:00:00:01', net: 249, vni: 6, port: 8476, floorPeer: a.underlayIp });
-    const weft = (dev, mac, net, vni, port, mode, env, more = []) => ({ kind: 'weft', dev, mac, net, vni, port, weftArgs: ['--offload', mode, ...more, ...extra], ...(env ? { env } : {}) });
-    if (want('weft')) await mk('weft per-packet', weft('weft.1', '02:aa:00:00:00:01', 244, 1, 8472, 'off'), weft('weft.1', '02:bb:00:00:00:01', 244, 1, 8472, 'off'));
-    if (want('cold')) await mk('weft per-packet, no JIT warm-up', weft('weft.10', '02:a0:00:00:00:01', 253, 10, 8480, 'off', undefined, ['--no-jit-warmup']), weft('weft.10', '02:b0:00:00:00:01', 253, 10, 8480, 'off', undefined, ['--no-jit-warmup']));
-    if (want('offload')) await mk('weft offload', weft('weft.3', '02:ac:00:00:00:01', 246, 3, 8473, 'on'), weft('weft.3', '02:bc:00:00:00:01', 246, 3, 8473, 'on'));
+    if (want('kernel'))
+      await mk(
+        'kernel vxlan',
+        { kind: 'kernel', dev: 'kvx.2', mac: '02:ca:00:00:00:01', net: 245, vni: 2, port: 4789 },
+        { kind: 'kernel', dev: 'kvx.2', mac: '02:cb:00:00:00:01', net: 245, vni: 2, port: 4789 },
+      );
+    if (want('floor'))
+      await mk(
+        'floor (C relay)',
+        { kind: 'floor', dev: 'flr.4', mac: '02:ad:00:00:00:01', net: 247, vni: 4, port: 8474, floorPeer: b.underlayIp },
+        { kind: 'floor', dev: 'flr.4', mac: '02:bd:00:00:00:01', net: 247, vni: 4, port: 8474, floorPeer: a.underlayIp },
+      );
+    if (want('floorjs'))
+      await mk(
+        'floor in JS (koffi)',
+        { kind: 'floor', floorJs: true, dev: 'flj.6', mac: '02:af:00:00:00:01', net: 249, vni: 6, port: 8476, floorPeer: b.underlayIp },
+        { kind: 'floor', floorJs: true, dev: 'flj.6', mac: '02:bf:00:00:00:01', net: 249, vni: 6, port: 8476, floorPeer: a.underlayIp },
+      );
+    const weft = (dev, mac, net, vni, port, mode, env, more = []) => ({
+      kind: 'weft',
+      dev,
+      mac,
+      net,
+      vni,
+      port,
+      weftArgs: ['--offload', mode, ...more, ...extra],
+      ...(env ? { env } : {}),
+    });
+    if (want('weft'))
+      await mk(
+        'weft per-packet',
+        weft('weft.1', '02:aa:00:00:00:01', 244, 1, 8472, 'off'),
+        weft('weft.1', '02:bb:00:00:00:01', 244, 1, 8472, 'off'),
+      );
+    if (want('cold'))
+      await mk(
+        'weft per-packet, no JIT warm-up',
+        weft('weft.10', '02:a0:00:00:00:01', 253, 10, 8480, 'off', undefined, ['--no-jit-warmup']),
+        weft('weft.10', '02:b0:00:00:00:01', 253, 10, 8480, 'off', undefined, ['--no-jit-warmup']),
+      );
+    if (want('offload'))
+      await mk(
+        'weft offload',
+        weft('weft.3', '02:ac:00:00:00:01', 246, 3, 8473, 'on'),
+        weft('weft.3', '02:bc:00:00:00:01', 246, 3, 8473, 'on'),
+      );
     const env = { ...process.env, WEFT_RTT_TRACE: traceFile };
-    if (want('traced')) await mk('weft per-packet, traced', weft('weft.5', '02:ae:00:00:00:01', 248, 5, 8475, 'off', env), weft('weft.5', '02:be:00:00:00:01', 248, 5, 8475, 'off', env));
+    if (want('traced'))
+      await mk(
+        'weft per-packet, traced',
+        weft('weft.5', '02:ae:00:00:00:01', 248, 5, 8475, 'off', env),
+        weft('weft.5', '02:be:00:00:00:01', 248, 5, 8475, 'off', env),
+      );
 
     const results = {};
     for (const [name, [x, y]] of Object.entries(pairs)) {
@@ -157,14 +226,37 @@ async function main() {
     const loadAfter = load();
     console.log(`\nping RTT (ms) — ${machineInfo().cpus} cores; load average before ${loadBefore}, after ${loadAfter}\n`);
     const cols = INTERVALS.map(([i]) => `${i * 1000}ms`);
-    console.log(table([['contender | condition', ...cols.flatMap((c) => [`${c} p50`, `${c} p99`])],
-      ...Object.entries(results).map(([k, r]) => [k, ...cols.flatMap((c) => [f(r[c].p50), f(r[c].p99)])])]));
+    console.log(
+      table([
+        ['contender | condition', ...cols.flatMap((c) => [`${c} p50`, `${c} p99`])],
+        ...Object.entries(results).map(([k, r]) => [k, ...cols.flatMap((c) => [f(r[c].p50), f(r[c].p99)])]),
+      ]),
+    );
     if (trace) {
       console.log(`\nweft per-packet, 50 ms pings, ${trace.echoes} echoes traced: medians in µs since ping sent the echo\n`);
-      console.log(table([['stage', 'at (µs)', 'step (µs)', 'poll returned at (µs)', 'batches after a sleep'],
-        ...trace.rows.map((r) => [r.stage, f(r.atUs, 0), f(r.stepUs, 0), r.wakeAtUs === null ? '' : f(r.wakeAtUs, 0), r.sleptShare === null ? '' : `${Math.round(r.sleptShare * 100)}%`])]));
+      console.log(
+        table([
+          ['stage', 'at (µs)', 'step (µs)', 'poll returned at (µs)', 'batches after a sleep'],
+          ...trace.rows.map((r) => [
+            r.stage,
+            f(r.atUs, 0),
+            f(r.stepUs, 0),
+            r.wakeAtUs === null ? '' : f(r.wakeAtUs, 0),
+            r.sleptShare === null ? '' : `${Math.round(r.sleptShare * 100)}%`,
+          ]),
+        ]),
+      );
     }
-    const file = writeResult(`rtt-${new Date().toISOString().slice(11, 19).replaceAll(':', '')}`, { date: new Date().toISOString(), machine: machineInfo(), loadBefore, loadAfter, intervals: INTERVALS, results, trace, weftArgs: extra });
+    const file = writeResult(`rtt-${new Date().toISOString().slice(11, 19).replaceAll(':', '')}`, {
+      date: new Date().toISOString(),
+      machine: machineInfo(),
+      loadBefore,
+      loadAfter,
+      intervals: INTERVALS,
+      results,
+      trace,
+      weftArgs: extra,
+    });
     console.log(`\nwritten ${file}`);
   } finally {
     await lab.destroy();

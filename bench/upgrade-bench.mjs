@@ -16,7 +16,9 @@ import { parseArgs } from 'node:util';
 import { Lab, UpgradeLab } from '@weft/netlab';
 import { machineInfo, percentile, table, writeResult } from './lib.mjs';
 
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' }, events: { type: 'string', default: 'kill,term,etcdDown,surge' } } });
+const { values } = parseArgs({
+  options: { runs: { type: 'string', default: '3' }, events: { type: 'string', default: 'kill,term,etcdDown,surge' } },
+});
 const RUNS = Number(values.runs);
 const EVENTS = values.events.split(',');
 const TARGETS = { kill: { gapMs: 300 }, term: { gapMs: 300 }, etcdDown: { gapMs: 1000 }, surge: { lostMs: 20 } };
@@ -41,7 +43,9 @@ try {
       const r = await u.run(ev);
       const phases = ev === 'surge' ? undefined : phasesOf(u.n1.weftd);
       results[ev].push({ ...r, load, ...(phases ? { phases } : {}) });
-      console.log(`${ev} #${i + 1}: gap ${r.longestGapMs} ms, lost ${r.lost}/${r.sent}, tcp ${r.tcp?.ok ? 'ok' : 'FAILED'} (stalled intervals ${r.tcp?.stalledIntervals}), load ${load.toFixed(2)}${phases ? `, phases ${JSON.stringify(phases)}` : ''}`);
+      console.log(
+        `${ev} #${i + 1}: gap ${r.longestGapMs} ms, lost ${r.lost}/${r.sent}, tcp ${r.tcp?.ok ? 'ok' : 'FAILED'} (stalled intervals ${r.tcp?.stalledIntervals}), load ${load.toFixed(2)}${phases ? `, phases ${JSON.stringify(phases)}` : ''}`,
+      );
       await u.settle();
     }
   }
@@ -55,11 +59,28 @@ try {
     const medGap = percentile(gaps, 50);
     const medLostMs = percentile(lost, 50) * 10;
     const met = t.gapMs !== undefined ? medGap <= t.gapMs : medLostMs <= t.lostMs;
-    summary[ev] = { medianGapMs: medGap, maxGapMs: Math.max(...gaps), medianLost: percentile(lost, 50), target: t, met, tcpOk: rs.every((r) => r.tcp?.ok) };
-    rows.push([ev, medGap, Math.max(...gaps), `${percentile(lost, 50)} (${medLostMs})`, t.gapMs !== undefined ? `gap ≤ ${t.gapMs}` : `loss ≤ ${t.lostMs} ms`, met ? 'yes' : 'NO', summary[ev].tcpOk ? 'yes' : 'NO']);
+    summary[ev] = {
+      medianGapMs: medGap,
+      maxGapMs: Math.max(...gaps),
+      medianLost: percentile(lost, 50),
+      target: t,
+      met,
+      tcpOk: rs.every((r) => r.tcp?.ok),
+    };
+    rows.push([
+      ev,
+      medGap,
+      Math.max(...gaps),
+      `${percentile(lost, 50)} (${medLostMs})`,
+      t.gapMs !== undefined ? `gap ≤ ${t.gapMs}` : `loss ≤ ${t.lostMs} ms`,
+      met ? 'yes' : 'NO',
+      summary[ev].tcpOk ? 'yes' : 'NO',
+    ]);
   }
   const loadAfter = loadavg();
-  console.log(`\n${table(rows)}\nload average before ${loadBefore.map((l) => l.toFixed(2)).join(' ')}, after ${loadAfter.map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(
+    `\n${table(rows)}\nload average before ${loadBefore.map((l) => l.toFixed(2)).join(' ')}, after ${loadAfter.map((l) => l.toFixed(2)).join(' ')}`,
+  );
   const file = writeResult('upgrade', { machine: machineInfo(), runs: RUNS, loadBefore, loadAfter, summary, results });
   console.log(`results: ${file}`);
 } finally {

@@ -40,7 +40,8 @@ describe('weftd cluster (etcd, three nodes, containers)', () => {
   });
 
   afterAll(async () => {
-    if (process.env.WEFT_TEST_LOGS) for (const n of w?.nodes ?? []) console.log(`--- weftd n${n.index}\n${n.weftd?.stdout}${n.weftd?.stderr}`);
+    if (process.env.WEFT_TEST_LOGS)
+      for (const n of w?.nodes ?? []) console.log(`--- weftd n${n.index}\n${n.weftd?.stdout}${n.weftd?.stderr}`);
     await lab?.destroy();
     await etcdAgain?.stop();
     await w?.etcd?.stop();
@@ -50,7 +51,12 @@ describe('weftd cluster (etcd, three nodes, containers)', () => {
   it('an invalid network config in etcd stops weftd with exit 2 and the field named', async () => {
     await w.etcdctl(['put', '/bad/config', JSON.stringify({ Network: NETWORK, Backend: { Type: 'host-gw' } })]);
     const x = await w.addHost('x', 9);
-    const p = lab.spawn(x, 'weftd-bad', process.execPath, [WEFTD_BIN, `--etcd-endpoints=http://${ETCD_IP}:2379`, '--etcd-prefix=/bad', '--subnet-file=/dev/null/none']);
+    const p = lab.spawn(x, 'weftd-bad', process.execPath, [
+      WEFTD_BIN,
+      `--etcd-endpoints=http://${ETCD_IP}:2379`,
+      '--etcd-prefix=/bad',
+      '--subnet-file=/dev/null/none',
+    ]);
     expect(await p.exited).toBe(2);
     expect(p.stderr).toMatch(/^weftd: .*Backend\.Type.*host-gw.*\n$/);
   });
@@ -67,7 +73,9 @@ describe('weftd cluster (etcd, three nodes, containers)', () => {
     const s1 = await w.status(node(1));
     expect(s1.vtep?.mtu).toBe(1450);
     expect(s1.lease?.publicIp).toBe(node(1).ip);
-    expect(readFileSync(node(1).subnetFile, 'utf8')).toMatch(/^FLANNEL_NETWORK=10\.244\.0\.0\/16\nFLANNEL_SUBNET=10\.244\.\d+\.1\/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=false\n$/);
+    expect(readFileSync(node(1).subnetFile, 'utf8')).toMatch(
+      /^FLANNEL_NETWORK=10\.244\.0\.0\/16\nFLANNEL_SUBNET=10\.244\.\d+\.1\/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=false\n$/,
+    );
     expect(await w.http(node(1), '/readyz')).toBe('ok\n');
     expect(await w.http(node(1), '/metrics')).toMatch(/^weft_peers 2$/m);
     for (const a of [1, 2, 3]) for (const b of [1, 2, 3]) if (a !== b) await ping(lab, lab.ns(`c${a}`), containerIp.get(b)!);
@@ -124,7 +132,10 @@ describe('weftd cluster (etcd, three nodes, containers)', () => {
     // planted while it was down are removed.
     const subnet2 = subnetOf(node(2));
     await node(2).weftd!.stop();
-    await lab.ipBatch(node(2).ns, ['neigh replace 10.244.251.0 lladdr 0e:00:00:00:02:51 dev weft.1 nud permanent', 'route replace 10.244.251.0/24 via 10.244.251.0 dev weft.1 onlink']);
+    await lab.ipBatch(node(2).ns, [
+      'neigh replace 10.244.251.0 lladdr 0e:00:00:00:02:51 dev weft.1 nud permanent',
+      'route replace 10.244.251.0/24 via 10.244.251.0 dev weft.1 onlink',
+    ]);
     const p2 = await w.startWeftd(node(2), ['--iface=eth0']);
     expect(subnetOf(node(2))).toBe(subnet2);
     await p2.waitFor(/"removedRoutes":1,"removedNeighbours":1,"added":0,"fdbReplaced":false,"failed":0/);
@@ -135,12 +146,18 @@ describe('weftd cluster (etcd, three nodes, containers)', () => {
   it('etcd killed → pings keep working; etcd back → a fourth node joins and is reached', async () => {
     await w.etcd!.process.stop();
     await new Promise((r) => setTimeout(r, 1500));
-    for (const [a, b] of [[1, 2], [2, 3], [3, 1]] as const) await ping(lab, lab.ns(`c${a}`), containerIp.get(b)!);
+    for (const [a, b] of [
+      [1, 2],
+      [2, 3],
+      [3, 1],
+    ] as const)
+      await ping(lab, lab.ns(`c${a}`), containerIp.get(b)!);
     etcdAgain = await startEtcd(lab, { netns: w.etcdNs, ip: ETCD_IP, dataDir: w.etcd!.dataDir });
     const n4 = await w.addNode(4);
     await w.startWeftd(n4);
     containerIp.set(4, await w.addContainer(n4, subnetOf(n4)));
-    for (const i of [1, 2, 3, 4]) await waitUntil(`n${i} to program three peers`, async () => (await w.status(node(i))).peers.length === 3, 15_000);
+    for (const i of [1, 2, 3, 4])
+      await waitUntil(`n${i} to program three peers`, async () => (await w.status(node(i))).peers.length === 3, 15_000);
     for (const i of [1, 2, 3]) {
       await ping(lab, lab.ns(`c${i}`), containerIp.get(4)!);
       await ping(lab, lab.ns('c4'), containerIp.get(i)!);
@@ -154,11 +171,12 @@ describe('weftd cluster (etcd, three nodes, containers)', () => {
     await n1.weftd!.waitFor(/"msg":"lease re-acquired"/, 10_000);
     expect((await w.etcdctl(['get', keyOf(s1), '--print-value-only'])).stdout).toContain(`"PublicIP":"${n1.ip}"`);
     expect(await w.http(n1, '/readyz')).toBe('ok\n');
-    for (const i of [2, 3, 4]) await waitUntil(`n${i} to program n1 again`, async () => (await w.status(node(i))).peers.some((p) => p.subnet === s1));
+    for (const i of [2, 3, 4])
+      await waitUntil(`n${i} to program n1 again`, async () => (await w.status(node(i))).peers.some((p) => p.subnet === s1));
     await ping(lab, lab.ns('c2'), containerIp.get(1)!);
   });
 
-  it('mixed cluster: a node on flannel\'s kernel vxlan backend and weft nodes ping both ways', async () => {
+  it("mixed cluster: a node on flannel's kernel vxlan backend and weft nodes ping both ways", async () => {
     const f = await w.addHost('f', 5);
     const fMac = '0e:fa:00:00:00:05';
     const fSubnet = '10.244.250.0/24';
@@ -171,17 +189,25 @@ describe('weftd cluster (etcd, three nodes, containers)', () => {
     const fNode: WeftNode = { index: 5, name: 'f', ns: f, ip: '192.168.50.5', dir: '', subnetFile: '' };
     const fIp = await w.addContainer(fNode, fSubnet);
     // flannel's lease, in flannel's JSON, as its etcd subnet manager writes it.
-    await w.etcdctl(['put', keyOf(fSubnet), JSON.stringify({ PublicIP: '192.168.50.5', PublicIPv6: null, BackendType: 'vxlan', BackendData: { VNI: 1, VtepMAC: fMac } })]);
+    await w.etcdctl([
+      'put',
+      keyOf(fSubnet),
+      JSON.stringify({ PublicIP: '192.168.50.5', PublicIPv6: null, BackendType: 'vxlan', BackendData: { VNI: 1, VtepMAC: fMac } }),
+    ]);
     // What flanneld would program for each weft node it sees.
     const lines: string[] = [];
     for (const i of [1, 2, 3, 4]) {
       const s = await w.status(node(i));
       const gw = s.lease!.subnet.split('/')[0]!;
-      lines.push(`neigh replace ${gw} lladdr ${s.vtep!.mac} dev flannel.1 nud permanent`, `route replace ${s.lease!.subnet} via ${gw} dev flannel.1 onlink`);
+      lines.push(
+        `neigh replace ${gw} lladdr ${s.vtep!.mac} dev flannel.1 nud permanent`,
+        `route replace ${s.lease!.subnet} via ${gw} dev flannel.1 onlink`,
+      );
       await lab.exec(f, 'bridge', ['fdb', 'append', s.vtep!.mac, 'dev', 'flannel.1', 'dst', node(i).ip]);
     }
     await lab.ipBatch(f, lines);
-    for (const i of [1, 2, 3, 4]) await waitUntil(`n${i} to program the flannel node`, async () => (await w.status(node(i))).peers.length === 4);
+    for (const i of [1, 2, 3, 4])
+      await waitUntil(`n${i} to program the flannel node`, async () => (await w.status(node(i))).peers.length === 4);
     for (const i of [1, 2, 4]) {
       await ping(lab, lab.ns(`c${i}`), fIp);
       await ping(lab, lab.ns('c5'), containerIp.get(i)!);

@@ -12,8 +12,13 @@ const DEMO = fileURLToPath(new URL('../packages/demo/bin/weft-demo', import.meta
 const PREFIX = 'wtdemo-';
 
 async function leftovers(): Promise<{ ns: string[]; procs: string[] }> {
-  const ns = (await run('ip', ['netns', 'list'])).stdout.split('\n').map((l) => l.split(' ')[0]!).filter((n) => n.startsWith(PREFIX));
-  const ps = (await run('ps', ['-eo', 'args'])).stdout.split('\n').filter((l) => l.includes(`weft-demo-${PREFIX.slice(0, -1)}`) && !l.includes('vitest'));
+  const ns = (await run('ip', ['netns', 'list'])).stdout
+    .split('\n')
+    .map((l) => l.split(' ')[0]!)
+    .filter((n) => n.startsWith(PREFIX));
+  const ps = (await run('ps', ['-eo', 'args'])).stdout
+    .split('\n')
+    .filter((l) => l.includes(`weft-demo-${PREFIX.slice(0, -1)}`) && !l.includes('vitest'));
   return { ns, procs: ps };
 }
 
@@ -60,7 +65,9 @@ describe('pnpm demo', () => {
     // (re-parented to init) started during this test.
     const ps = (await run('ps', ['-eo', 'ppid=,etimes=,comm='])).stdout.split('\n');
     const ageLimit = (Date.now() - t0) / 1000;
-    const orphans = ps.map((l) => l.trim().split(/\s+/)).filter(([ppid, age, comm]) => comm === 'iperf3' && ppid === '1' && Number(age) <= ageLimit);
+    const orphans = ps
+      .map((l) => l.trim().split(/\s+/))
+      .filter(([ppid, age, comm]) => comm === 'iperf3' && ppid === '1' && Number(age) <= ageLimit);
     expect(orphans).toEqual([]);
   });
 

@@ -19,10 +19,12 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 /** execFile that rejects with the command, its exit and both of its outputs. */
 async function run(file: string, argv: string[], options: { cwd?: string; timeout: number }): Promise<{ stdout: string; stderr: string }> {
-  return promisify(execFile)(file, argv, { ...options, maxBuffer: 64 << 20 }).catch((error: ExecFileException & { stdout?: string; stderr?: string }) => {
-    const exit = error.signal ? `signal ${error.signal}` : `exit ${String(error.code)}`;
-    throw new Error(`${file} ${argv.join(' ')} failed (${exit})\n--- stdout\n${error.stdout ?? ''}\n--- stderr\n${error.stderr ?? ''}`);
-  });
+  return promisify(execFile)(file, argv, { ...options, maxBuffer: 64 << 20 }).catch(
+    (error: ExecFileException & { stdout?: string; stderr?: string }) => {
+      const exit = error.signal ? `signal ${error.signal}` : `exit ${String(error.code)}`;
+      throw new Error(`${file} ${argv.join(' ')} failed (${exit})\n--- stdout\n${error.stdout ?? ''}\n--- stderr\n${error.stderr ?? ''}`);
+    },
+  );
 }
 const ROOT = join(import.meta.dirname, '..');
 const DOCKERFILE = await readFile(join(ROOT, 'Dockerfile'), 'utf8');
@@ -36,7 +38,10 @@ const instructionsOf = (stage: string) => {
   return all.slice(start + 1, end === -1 ? undefined : end);
 };
 const args = (i: Instruction) => i.getArguments().map((a) => a.getValue());
-const runsText = (stage: string) => instructionsOf(stage).filter((i) => i.getKeyword() === 'RUN').map((i) => i.getRawArgumentsContent() ?? '');
+const runsText = (stage: string) =>
+  instructionsOf(stage)
+    .filter((i) => i.getKeyword() === 'RUN')
+    .map((i) => i.getRawArgumentsContent() ?? '');
 
 describe('Dockerfile', () => {
   it('has no problem the Docker language validator knows of', () => {
@@ -47,7 +52,12 @@ describe('Dockerfile', () => {
 
   it('builds on Node 20 Debian slim and ships a runtime on the Debian slim that image is made from', () => {
     expect(dockerfile.getFROMs().map((f) => f.getBuildStage())).toEqual(['build', 'runtime']);
-    const initial = (name: string) => dockerfile.getInitialARGs().find((a) => a.getProperty()?.getName() === name)?.getProperty()?.getValue();
+    const initial = (name: string) =>
+      dockerfile
+        .getInitialARGs()
+        .find((a) => a.getProperty()?.getName() === name)
+        ?.getProperty()
+        ?.getValue();
     expect(initial('NODE_IMAGE')).toMatch(/^node:20(\.\d+)*-(bookworm)-slim$/);
     expect(initial('DEBIAN_IMAGE')).toBe('debian:bookworm-slim');
     expect(build?.getImage()).toBe('${NODE_IMAGE}');
@@ -60,7 +70,11 @@ describe('Dockerfile', () => {
     expect(user).toBeGreaterThan(-1);
     expect(args(steps[user]!)[0]).not.toMatch(/^(root|0)(:|$)/);
     steps.forEach((step, n) => {
-      if (step.getKeyword() === 'RUN' && /\bpnpm\s/.test(step.getRawArgumentsContent() ?? '') && !/install --global/.test(step.getRawArgumentsContent() ?? '')) {
+      if (
+        step.getKeyword() === 'RUN' &&
+        /\bpnpm\s/.test(step.getRawArgumentsContent() ?? '') &&
+        !/install --global/.test(step.getRawArgumentsContent() ?? '')
+      ) {
         expect(n, `${step.getRawArgumentsContent()} runs as root`).toBeGreaterThan(user);
       }
     });
@@ -80,7 +94,8 @@ describe('Dockerfile', () => {
       ['/home/node/image', '/opt/weft'],
     ]);
     // (getFromFlag() misses --from when another flag follows it: read the flags themselves)
-    for (const copy of copies) expect(Object.fromEntries(copy.getFlags().map((f) => [f.getName(), f.getValue()]))).toEqual({ from: 'build', chown: '0:0' });
+    for (const copy of copies)
+      expect(Object.fromEntries(copy.getFlags().map((f) => [f.getName(), f.getValue()]))).toEqual({ from: 'build', chown: '0:0' });
     expect(runsText('build')).toContain('PATH=/home/node/node:$PATH sh deploy/build-image-tree.sh /home/node/image');
     const env = instructionsOf('runtime').find((i) => i.getKeyword() === 'ENV');
     expect(env?.getRawArgumentsContent()).toMatch(/PATH=\/opt\/weft\/bin:\$PATH/);
@@ -88,7 +103,9 @@ describe('Dockerfile', () => {
 
   it('copies only files that exist, and keeps host builds out of the context', async () => {
     for (const copy of instructionsOf('build').filter((i) => i.getKeyword() === 'COPY')) {
-      const sources = args(copy).filter((a) => !a.startsWith('--')).slice(0, -1);
+      const sources = args(copy)
+        .filter((a) => !a.startsWith('--'))
+        .slice(0, -1);
       for (const source of sources) await expect(access(join(ROOT, source)), source).resolves.toBeUndefined();
     }
     const ignored = (await readFile(join(ROOT, '.dockerignore'), 'utf8')).split('\n');
@@ -111,17 +128,33 @@ describe('deploy/build-image-tree.sh (the build stage, run here)', () => {
     await run('sh', [join(ROOT, 'deploy/build-image-tree.sh'), out], { cwd: ROOT, timeout: 180_000 });
 
     const shipped = await listTree(out);
-    expect(shipped.filter((path) => /\.(d\.[cm]?ts|map|[cm]?ts)$/.test(path)), 'type declarations, maps, TypeScript').toEqual([]);
-    expect(shipped.filter((path) => /^(control|installer)\/(src|test)\//.test(path) || path.includes('/@types/')), 'sources, tests, @types').toEqual([]);
-    expect(shipped.filter((path) => /build-cli|plugin-build|weft-build-cni/.test(path)), 'the build-time plugin builder').toEqual([]);
+    expect(
+      shipped.filter((path) => /\.(d\.[cm]?ts|map|[cm]?ts)$/.test(path)),
+      'type declarations, maps, TypeScript',
+    ).toEqual([]);
+    expect(
+      shipped.filter((path) => /^(control|installer)\/(src|test)\//.test(path) || path.includes('/@types/')),
+      'sources, tests, @types',
+    ).toEqual([]);
+    expect(
+      shipped.filter((path) => /build-cli|plugin-build|weft-build-cni/.test(path)),
+      'the build-time plugin builder',
+    ).toEqual([]);
 
     for (const pkg of ['control', 'installer']) {
-      const source = JSON.parse(await readFile(join(ROOT, 'packages', pkg, 'package.json'), 'utf8')) as { dependencies?: object; devDependencies?: object };
+      const source = JSON.parse(await readFile(join(ROOT, 'packages', pkg, 'package.json'), 'utf8')) as {
+        dependencies?: object;
+        devDependencies?: object;
+      };
       const installed = await readdir(join(out, pkg, 'node_modules', '.pnpm'));
       for (const dev of ['typescript', 'vitest', 'esbuild', ...Object.keys(source.devDependencies ?? {})]) {
-        expect(installed.filter((name) => name.startsWith(`${dev.replace('/', '+')}@`)), `${pkg} ships ${dev}`).toEqual([]);
+        expect(
+          installed.filter((name) => name.startsWith(`${dev.replace('/', '+')}@`)),
+          `${pkg} ships ${dev}`,
+        ).toEqual([]);
       }
-      for (const dep of Object.keys(source.dependencies ?? {})) await expect(access(join(out, pkg, 'node_modules', dep)), dep).resolves.toBeUndefined();
+      for (const dep of Object.keys(source.dependencies ?? {}))
+        await expect(access(join(out, pkg, 'node_modules', dep)), dep).resolves.toBeUndefined();
     }
 
     const bins = await readdir(join(out, 'bin'));
@@ -132,7 +165,11 @@ describe('deploy/build-image-tree.sh (the build stage, run here)', () => {
     }
 
     // the image ships the plugin gzip-compressed; the installer unpacks it on the node
-    await run('sh', ['-c', `gzip -dc "${join(out, 'cni', 'weft.gz')}" >"${join(scratch, 'weft')}" && chmod 755 "${join(scratch, 'weft')}"`], { timeout: 60_000 });
+    await run(
+      'sh',
+      ['-c', `gzip -dc "${join(out, 'cni', 'weft.gz')}" >"${join(scratch, 'weft')}" && chmod 755 "${join(scratch, 'weft')}"`],
+      { timeout: 60_000 },
+    );
     const version = spawnSync(join(scratch, 'weft'), [], {
       env: { CNI_COMMAND: 'VERSION' },
       input: '{"cniVersion":"1.0.0"}',

@@ -70,7 +70,13 @@ class NodeRoot {
     if (args.includes(`--plugin=${this.plugin}.gz`)) execFileSync('gzip', ['-1', '--no-name', '--keep', '--force', this.plugin]);
     const result = spawnSync(process.execPath, [INSTALLER, ...args], { encoding: 'utf8', timeout: 60_000 });
     expect(result.status, `${name}: ${result.stdout}${result.stderr}`).toBe(0);
-    return { log: result.stdout.trim().split('\n').map((line) => JSON.parse(line)), stderr: result.stderr };
+    return {
+      log: result.stdout
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line)),
+      stderr: result.stderr,
+    };
   }
 
   private localize(arg: string, mounts: readonly Mount[]): string {
@@ -115,7 +121,11 @@ function cniVersion(plugin: string, env: Record<string, string> = {}) {
 function payloadThatRan(launcher: string, binDir: string): string | undefined {
   const { stderr } = cniVersion(launcher, { LD_DEBUG: 'libs' });
   const prefix = join(binDir, 'weft.d');
-  return [...stderr.matchAll(/calling init: (\S+)/g)].map((m) => m[1]!).find((path) => path.startsWith(prefix))?.slice(prefix.length + 1).split('/')[0];
+  return [...stderr.matchAll(/calling init: (\S+)/g)]
+    .map((m) => m[1]!)
+    .find((path) => path.startsWith(prefix))
+    ?.slice(prefix.length + 1)
+    .split('/')[0];
 }
 
 async function findTemps(dir: string): Promise<string[]> {
@@ -188,7 +198,10 @@ describe('the init containers of deploy/weft.yml, run into a temp node root', { 
     const [id] = await readdir(join(binDir, 'weft.d'));
     const unchanged = [join(binDir, 'weft'), conflistPath, join(binDir, 'weft.d', id!), join(binDir, 'weft.d', id!, 'weft')];
     const before = await Promise.all(unchanged.map((p) => stat(p)));
-    expect(node.runStep('install-cni-plugin').log[0]).toMatchObject({ msg: 'the weft CNI plugin was already installed', payload: 'present' });
+    expect(node.runStep('install-cni-plugin').log[0]).toMatchObject({
+      msg: 'the weft CNI plugin was already installed',
+      payload: 'present',
+    });
     expect(node.runStep('install-cni').log[0]?.msg).toBe('the CNI network configuration was already installed');
     const after = await Promise.all(unchanged.map((p) => stat(p)));
     expect(after.map((s) => [s.ino, s.mtimeMs])).toEqual(before.map((s) => [s.ino, s.mtimeMs]));
@@ -210,7 +223,7 @@ describe('the init containers of deploy/weft.yml, run into a temp node root', { 
     expect(payloadThatRan(join(binDir, 'weft'), binDir)).toBe(v3);
   });
 
-  it("removes what a crashed run left behind", async () => {
+  it('removes what a crashed run left behind', async () => {
     await writeFile(join(binDir, '.weft-tmp-weft-0badf00d'), '#!/bin/sh\n');
     await mkdir(join(binDir, 'weft.d', '.weft-tmp-0123456789abcdef-999', 'lib'), { recursive: true });
     expect(node.runStep('install-cni-plugin').log[0]?.staleTemps).toHaveLength(2);
@@ -218,7 +231,10 @@ describe('the init containers of deploy/weft.yml, run into a temp node root', { 
   });
 
   it('warns when a chained plugin is missing or another config would win', () => {
-    const warnings = node.runStep('install-cni').log.filter((line) => line.level === 40).map((line) => line.msg);
+    const warnings = node
+      .runStep('install-cni')
+      .log.filter((line) => line.level === 40)
+      .map((line) => line.msg);
     expect(warnings.join('\n')).toMatch(/plugins of the chain are missing/); // no portmap in this root
   });
 

@@ -103,7 +103,8 @@ describe.each(manifestFiles)('deploy/%s', (file) => {
     const pod = podSpec(objects);
     const volumes = new Map((pod.volumes ?? []).map((v) => [v.name, v]));
     for (const container of [...(pod.initContainers ?? []), ...pod.containers]) {
-      for (const mount of container.volumeMounts ?? []) expect(volumes.has(mount.name), `${container.name} mounts ${mount.name}`).toBe(true);
+      for (const mount of container.volumeMounts ?? [])
+        expect(volumes.has(mount.name), `${container.name} mounts ${mount.name}`).toBe(true);
     }
     const hostPaths = [...volumes.values()].flatMap((v) => (v.hostPath ? [v.hostPath.path] : []));
     expect(hostPaths.sort()).toEqual(['/dev/net/tun', '/etc/cni/net.d', '/opt/cni/bin', '/run/flannel', '/run/xtables.lock']);
@@ -179,7 +180,11 @@ describe.each(manifestFiles)('deploy/%s', (file) => {
   it('hardens every container: no privilege escalation, read-only root, RuntimeDefault seccomp, only the capabilities named', () => {
     const pod = podSpec(objects);
     for (const c of [...(pod.initContainers ?? []), ...pod.containers]) {
-      expect(c.securityContext, c.name).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, seccompProfile: { type: 'RuntimeDefault' } });
+      expect(c.securityContext, c.name).toMatchObject({
+        allowPrivilegeEscalation: false,
+        readOnlyRootFilesystem: true,
+        seccompProfile: { type: 'RuntimeDefault' },
+      });
       expect(c.securityContext?.privileged ?? false, c.name).toBe(false);
       expect(c.securityContext?.capabilities?.drop, c.name).toEqual(['ALL']);
     }
@@ -228,10 +233,28 @@ describe('deploy/weft.yml (Kubernetes subnet manager)', () => {
   });
 
   it('lets the service account do what kube mode does, and nothing more', () => {
-    const role = onlyOne(objects, 'ClusterRole') as unknown as { metadata: { name: string }; rules: Array<{ apiGroups: string[]; resources: string[]; verbs: string[] }> };
+    const role = onlyOne(objects, 'ClusterRole') as unknown as {
+      metadata: { name: string };
+      rules: Array<{ apiGroups: string[]; resources: string[]; verbs: string[] }>;
+    };
     const grants = role.rules.flatMap((r) => r.resources.flatMap((res) => r.verbs.map((v) => `${r.apiGroups.join(',')}/${res}:${v}`)));
-    expect(grants.sort()).toEqual(['/namespaces:list', '/namespaces:watch', '/nodes/status:patch', '/nodes:get', '/nodes:list', '/nodes:watch', '/pods:get', '/pods:list', '/pods:watch', 'networking.k8s.io/networkpolicies:list', 'networking.k8s.io/networkpolicies:watch']);
-    const binding = onlyOne(objects, 'ClusterRoleBinding') as unknown as { roleRef: { name: string }; subjects: Array<{ name: string; namespace: string }> };
+    expect(grants.sort()).toEqual([
+      '/namespaces:list',
+      '/namespaces:watch',
+      '/nodes/status:patch',
+      '/nodes:get',
+      '/nodes:list',
+      '/nodes:watch',
+      '/pods:get',
+      '/pods:list',
+      '/pods:watch',
+      'networking.k8s.io/networkpolicies:list',
+      'networking.k8s.io/networkpolicies:watch',
+    ]);
+    const binding = onlyOne(objects, 'ClusterRoleBinding') as unknown as {
+      roleRef: { name: string };
+      subjects: Array<{ name: string; namespace: string }>;
+    };
     const account = onlyOne(objects, 'ServiceAccount');
     expect(binding.roleRef.name).toBe(role.metadata.name);
     expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: account.metadata.name, namespace: account.metadata.namespace }]);
@@ -246,7 +269,8 @@ describe('deploy/weft-etcd.yml (etcd subnet manager)', () => {
     expect(weftd.args).not.toContain('--kube-subnet-mgr');
     expect(weftd.args).toContain('--ip-masq');
     expect(weftd.env?.map((e) => e.name)).toContain('WEFTD_ETCD_ENDPOINTS');
-    for (const flag of ['etcd-cafile', 'etcd-certfile', 'etcd-keyfile']) expect(flagValue(weftd.args, flag)).toMatch(/^\/etc\/weft\/etcd\//);
+    for (const flag of ['etcd-cafile', 'etcd-certfile', 'etcd-keyfile'])
+      expect(flagValue(weftd.args, flag)).toMatch(/^\/etc\/weft\/etcd\//);
     expect(byKind(objects, 'ClusterRole')).toEqual([]);
   });
 

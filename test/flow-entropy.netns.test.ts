@@ -47,8 +47,22 @@ for (const offload of ['off', 'on'] as const) {
     let a: PairNode, b: PairNode, ea: OverlayEndpoint, eb: OverlayEndpoint;
     beforeAll(async () => {
       [a, b] = await buildPair(lab);
-      ea = await addEndpoint(lab, a, { kind: 'weft', dev: 'weft.1', mac: '02:aa:00:00:00:01', net: 244, index: 1, weftArgs: ['--offload', offload, '--source-ports', '8'] });
-      eb = await addEndpoint(lab, b, { kind: 'weft', dev: 'weft.1', mac: '02:bb:00:00:00:01', net: 244, index: 2, weftArgs: ['--offload', offload, '--source-ports', '8'] });
+      ea = await addEndpoint(lab, a, {
+        kind: 'weft',
+        dev: 'weft.1',
+        mac: '02:aa:00:00:00:01',
+        net: 244,
+        index: 1,
+        weftArgs: ['--offload', offload, '--source-ports', '8'],
+      });
+      eb = await addEndpoint(lab, b, {
+        kind: 'weft',
+        dev: 'weft.1',
+        mac: '02:bb:00:00:00:01',
+        net: 244,
+        index: 2,
+        weftArgs: ['--offload', offload, '--source-ports', '8'],
+      });
       await connect(lab, a, ea, eb, b.underlayIp);
       await connect(lab, b, eb, ea, a.underlayIp);
       await lab.exec(a.ns, 'ping', ['-c', '2', '-i', '0.2', '-W', '2', '-I', ea.ip, eb.ip], 20_000);
@@ -70,8 +84,26 @@ for (const offload of ['off', 'on'] as const) {
     });
 
     it('--source-ports 0: every datagram leaves from the VXLAN port', async () => {
-      const c = await addEndpoint(lab, a, { kind: 'weft', dev: 'weft.2', mac: '02:ac:00:00:00:01', net: 245, index: 1, vni: 2, port: 8473, weftArgs: ['--offload', offload, '--source-ports', '0'] });
-      const d = await addEndpoint(lab, b, { kind: 'weft', dev: 'weft.2', mac: '02:bc:00:00:00:01', net: 245, index: 2, vni: 2, port: 8473, weftArgs: ['--offload', offload] });
+      const c = await addEndpoint(lab, a, {
+        kind: 'weft',
+        dev: 'weft.2',
+        mac: '02:ac:00:00:00:01',
+        net: 245,
+        index: 1,
+        vni: 2,
+        port: 8473,
+        weftArgs: ['--offload', offload, '--source-ports', '0'],
+      });
+      const d = await addEndpoint(lab, b, {
+        kind: 'weft',
+        dev: 'weft.2',
+        mac: '02:bc:00:00:00:01',
+        net: 245,
+        index: 2,
+        vni: 2,
+        port: 8473,
+        weftArgs: ['--offload', offload],
+      });
       await connect(lab, a, c, d, b.underlayIp);
       await connect(lab, b, d, c, a.underlayIp);
       const out = await capture(lab, b, 8473, () => lab.exec(a.ns, 'python3', SEND_FLOWS(c.ip, d.ip), 60_000));
@@ -87,7 +119,14 @@ describe('flow entropy, weft -> kernel vxlan (flannel-style peer)', () => {
   let a: PairNode, b: PairNode, ea: OverlayEndpoint, kb: OverlayEndpoint;
   beforeAll(async () => {
     [a, b] = await buildPair(lab);
-    ea = await addEndpoint(lab, a, { kind: 'weft', dev: 'weft.1', mac: '02:aa:00:00:00:01', net: 244, index: 1, weftArgs: ['--source-ports', '8'] });
+    ea = await addEndpoint(lab, a, {
+      kind: 'weft',
+      dev: 'weft.1',
+      mac: '02:aa:00:00:00:01',
+      net: 244,
+      index: 1,
+      weftArgs: ['--source-ports', '8'],
+    });
     kb = await addEndpoint(lab, b, { kind: 'kernel', dev: 'flannel.1', mac: '02:bb:00:00:00:01', net: 244, index: 2 });
     await connect(lab, a, ea, kb, b.underlayIp);
     await connect(lab, b, kb, ea, a.underlayIp);
@@ -96,8 +135,11 @@ describe('flow entropy, weft -> kernel vxlan (flannel-style peer)', () => {
 
   it('the kernel accepts datagrams from every source port: all flows arrive, pings answer', async () => {
     await lab.exec(a.ns, 'ping', ['-c', '3', '-i', '0.2', '-W', '2', '-I', ea.ip, kb.ip], 20_000);
-    const rx = lab.spawn(b.ns, 'udp sink', 'python3', ['-u', '-c',
-      `import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.bind(('${kb.ip}',9))\nprint('ready')\nseen=set()\nn=0\nwhile n < ${FLOWS * 20}:\n  d,a=s.recvfrom(100); n+=1; seen.add(a[1])\nprint('got', n, len(seen))`]);
+    const rx = lab.spawn(b.ns, 'udp sink', 'python3', [
+      '-u',
+      '-c',
+      `import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.bind(('${kb.ip}',9))\nprint('ready')\nseen=set()\nn=0\nwhile n < ${FLOWS * 20}:\n  d,a=s.recvfrom(100); n+=1; seen.add(a[1])\nprint('got', n, len(seen))`,
+    ]);
     await rx.waitFor(/ready/);
     const out = await capture(lab, b, 8472, () => lab.exec(a.ns, 'python3', SEND_FLOWS(ea.ip, kb.ip), 60_000));
     const got = await rx.waitFor(/got (\d+) (\d+)/, 30_000);

@@ -12,7 +12,18 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ETCD_PREFIX, HEALTHZ_PORT, Lab, WEFTCTL_BIN, WEFTD_BIN, WeftCluster, startEtcd, type ClusterNode, type ClusterPod, type EtcdHandle } from '@weft/netlab';
+import {
+  ETCD_PREFIX,
+  HEALTHZ_PORT,
+  Lab,
+  WEFTCTL_BIN,
+  WEFTD_BIN,
+  WeftCluster,
+  startEtcd,
+  type ClusterNode,
+  type ClusterPod,
+  type EtcdHandle,
+} from '@weft/netlab';
 
 const UNDERLAY = '192.168.71';
 const ETCD_IP = `${UNDERLAY}.100`;
@@ -50,13 +61,21 @@ describe('hostile lease records (three nodes, etcd, pods)', () => {
   /** Every route of the node that is not on weft's device or the pod bridge: the underlay, the default route. */
   const underlayRoutes = async (n: ClusterNode): Promise<string> => {
     const out = (await lab.exec(n.ns, 'ip', ['-4', 'route', 'show', 'table', 'main'])).stdout;
-    return out.split('\n').filter((l) => l.trim() && !l.includes('dev weft.1') && !l.includes('dev cni0')).sort().join('\n');
+    return out
+      .split('\n')
+      .filter((l) => l.trim() && !l.includes('dev weft.1') && !l.includes('dev cni0'))
+      .sort()
+      .join('\n');
   };
 
-  const weftRoutes = async (n: ClusterNode): Promise<string[]> => (await lab.exec(n.ns, 'ip', ['-4', 'route', 'show', 'dev', 'weft.1'])).stdout.trim().split('\n').filter(Boolean);
+  const weftRoutes = async (n: ClusterNode): Promise<string[]> =>
+    (await lab.exec(n.ns, 'ip', ['-4', 'route', 'show', 'dev', 'weft.1'])).stdout.trim().split('\n').filter(Boolean);
 
   const pingOk = async (from: string, ip: string): Promise<boolean> =>
-    lab.exec(from, 'ping', ['-c', '1', '-W', '1', '-n', '-q', ip], 5_000).then(() => true, () => false);
+    lab.exec(from, 'ping', ['-c', '1', '-W', '1', '-n', '-q', ip], 5_000).then(
+      () => true,
+      () => false,
+    );
 
   const allPodsReach = async (): Promise<boolean> => {
     const pairs = pods.flatMap((a) => pods.filter((b) => b !== a).map((b) => [a, b] as const));
@@ -79,13 +98,18 @@ describe('hostile lease records (three nodes, etcd, pods)', () => {
    * verdicts still gets its behaviour (routes, reachability) checked and fails on that.
    */
   const settleAndReach = async (label: string, t0: number, judged: (rows: LeaseRow[]) => boolean): Promise<void> => {
-    await poll(`${label}: every node to judge the change`, async () => (await Promise.all(nodes().map(leaseRows))).every(judged), 10_000).catch(() => undefined);
+    await poll(
+      `${label}: every node to judge the change`,
+      async () => (await Promise.all(nodes().map(leaseRows))).every(judged),
+      10_000,
+    ).catch(() => undefined);
     for (const n of nodes()) expect(await underlayRoutes(n), `${label}: underlay routes of ${n.name}`).toBe(underlayBefore.get(n.index));
     await poll(`${label}: every pod to reach every other pod`, allPodsReach);
     measured.push(`${label}: ${Date.now() - t0} ms`);
   };
 
-  const has = (k: string, reason?: string) => (rows: LeaseRow[]) => rows.some((r) => r.key === k && (reason === undefined || r.reason === reason));
+  const has = (k: string, reason?: string) => (rows: LeaseRow[]) =>
+    rows.some((r) => r.key === k && (reason === undefined || r.reason === reason));
   const hasNot = (k: string) => (rows: LeaseRow[]) => !rows.some((r) => r.key === k);
 
   const metric = async (n: ClusterNode, reason: string): Promise<number> => {
@@ -116,7 +140,12 @@ describe('hostile lease records (three nodes, etcd, pods)', () => {
   });
 
   afterAll(async () => {
-    console.log(`hostile leases, measured (load ${(await import('node:os')).loadavg().map((x) => x.toFixed(2)).join(' ')}):\n  ${measured.join('\n  ')}`);
+    console.log(
+      `hostile leases, measured (load ${(await import('node:os'))
+        .loadavg()
+        .map((x) => x.toFixed(2))
+        .join(' ')}):\n  ${measured.join('\n  ')}`,
+    );
     if (process.env.WEFT_TEST_LOGS) for (const n of w.nodes) console.log(`--- weftd ${n.name}\n${n.weftd?.stdout}${n.weftd?.stderr}`);
     delete process.env.WEFTD_CNI_IPAM_DIR;
     await lab.destroy();
@@ -149,7 +178,7 @@ describe('hostile lease records (three nodes, etcd, pods)', () => {
     await settleAndReach('128.0.0.0/1 removed', t0, hasNot('128.0.0.0-1'));
   });
 
-  it('overlap: a /25 inside n2\'s /24 is rejected (the earlier lease wins); n2\'s pods stay reachable', async () => {
+  it("overlap: a /25 inside n2's /24 is rejected (the earlier lease wins); n2's pods stay reachable", async () => {
     const s2 = w.subnetOf(node(2));
     const k = `${s2.split('/')[0]}-25`;
     let t0 = Date.now();
@@ -162,20 +191,25 @@ describe('hostile lease records (three nodes, etcd, pods)', () => {
     await settleAndReach('/25 overlap removed', t0, hasNot(k));
   });
 
-  it('duplicate VtepMAC: a lease carrying n2\'s MAC is rejected; n2 stays reachable, during and after', async () => {
+  it("duplicate VtepMAC: a lease carrying n2's MAC is rejected; n2 stays reachable, during and after", async () => {
     const mac2 = (await w.status(node(2))).vtep!.mac;
     const s = freeSubnet(takenSubnets());
     let t0 = Date.now();
     await w.etcdctl(['put', keyOf(s), leaseValue(FAKE_IP, mac2)]);
-    await settleAndReach('duplicate VtepMAC injected', t0, (rows) => rows.some((r) => r.key === s.replace('/', '-') && r.status === 'rejected'));
-    for (const i of [1, 3]) expect((await leaseRows(node(i))).find((r) => r.key === s.replace('/', '-'))?.reason).toBe('duplicate-vtep-mac');
+    await settleAndReach('duplicate VtepMAC injected', t0, (rows) =>
+      rows.some((r) => r.key === s.replace('/', '-') && r.status === 'rejected'),
+    );
+    for (const i of [1, 3])
+      expect((await leaseRows(node(i))).find((r) => r.key === s.replace('/', '-'))?.reason).toBe('duplicate-vtep-mac');
     t0 = Date.now();
     await w.etcdctl(['del', keyOf(s)]);
     await settleAndReach('duplicate VtepMAC removed', t0, hasNot(s.replace('/', '-')));
   });
 
   it('huge values (20 x 1.4 MB) are rejected before parsing and counted; nothing is programmed from them', async () => {
-    const rssBefore = await Promise.all(nodes().map(async (n) => Number(/^process_resident_memory_bytes (\d+)$/m.exec(await w.http(n, '/metrics'))![1])));
+    const rssBefore = await Promise.all(
+      nodes().map(async (n) => Number(/^process_resident_memory_bytes (\d+)$/m.exec(await w.http(n, '/metrics'))![1])),
+    );
     const taken = takenSubnets();
     const keys: string[] = [];
     const file = join(dir, 'huge.json');
@@ -188,13 +222,16 @@ describe('hostile lease records (three nodes, etcd, pods)', () => {
       await lab.exec(w.etcdNs, 'sh', ['-c', `ETCDCTL_API=3 etcdctl --endpoints=${w.etcdEndpoint} put ${key(keys[i]!)} < ${file}`]);
     }
     await settleAndReach('20 huge values injected', t0, (rows) => keys.every((k) => has(k, 'oversize')(rows)));
-    const rssAfter = await Promise.all(nodes().map(async (n) => Number(/^process_resident_memory_bytes (\d+)$/m.exec(await w.http(n, '/metrics'))![1])));
+    const rssAfter = await Promise.all(
+      nodes().map(async (n) => Number(/^process_resident_memory_bytes (\d+)$/m.exec(await w.http(n, '/metrics'))![1])),
+    );
     measured.push(`RSS growth with 20 huge values (MB): ${rssAfter.map((r, i) => ((r - rssBefore[i]!) / 1e6).toFixed(1)).join(', ')}`);
     for (const n of nodes()) {
       expect((await w.status(n)).peers).toHaveLength(2);
       expect(await metric(n, 'oversize')).toBe(20);
     }
-    const out = (await lab.exec(node(1).ns, process.execPath, [WEFTCTL_BIN, 'leases', `--etcd-endpoints=${w.etcdEndpoint}`], 30_000)).stdout;
+    const out = (await lab.exec(node(1).ns, process.execPath, [WEFTCTL_BIN, 'leases', `--etcd-endpoints=${w.etcdEndpoint}`], 30_000))
+      .stdout;
     expect(out).toMatch(/oversize value \(1400\d+ bytes\)\s+-\s+rejected \(oversize\)/);
     expect(out).toMatch(/THIS NODE/);
     t0 = Date.now();
@@ -206,7 +243,15 @@ describe('hostile lease records (three nodes, etcd, pods)', () => {
     const n1 = node(1);
     await n1.weftd!.stop();
     // WeftCluster.startWeftd binds 127.0.0.1; this node binds every address, as flannel's default does.
-    const args = [WEFTD_BIN, `--etcd-endpoints=${w.etcdEndpoint}`, `--etcd-prefix=${ETCD_PREFIX}`, '--iface=eth0', `--subnet-file=${n1.subnetFile}`, '--healthz-ip=0.0.0.0', `--healthz-port=${HEALTHZ_PORT}`];
+    const args = [
+      WEFTD_BIN,
+      `--etcd-endpoints=${w.etcdEndpoint}`,
+      `--etcd-prefix=${ETCD_PREFIX}`,
+      '--iface=eth0',
+      `--subnet-file=${n1.subnetFile}`,
+      '--healthz-ip=0.0.0.0',
+      `--healthz-port=${HEALTHZ_PORT}`,
+    ];
     n1.weftd = lab.spawn(n1.ns, `weftd ${n1.name}`, process.execPath, args, { ...process.env, WEFTD_CNI_IPAM_DIR: join(n1.dir, 'ipam') });
     await n1.weftd.waitFor(/"msg":"weftd is up"/, 30_000);
     const get = async (from: string, url: string): Promise<number> => {
@@ -223,21 +268,25 @@ describe('hostile lease records (three nodes, etcd, pods)', () => {
     await poll('pods to reach each other after the restart', allPodsReach);
   });
 
-  it('a fake lease with n2\'s PublicIP: n2 restarts onto its own subnet, not the fake one, and its pods stay reachable', async () => {
+  it("a fake lease with n2's PublicIP: n2 restarts onto its own subnet, not the fake one, and its pods stay reachable", async () => {
     const n2 = node(2);
     const s2 = w.subnetOf(n2);
     const mac2 = (await w.status(n2)).vtep!.mac;
     const fake = freeSubnet(takenSubnets(), s2.replace('/', '-'));
     const t0 = Date.now();
     await w.etcdctl(['put', keyOf(fake), leaseValue(n2.ip, mac2)]);
-    await settleAndReach('fake lease with n2\'s PublicIP injected', t0, (rows) => rows.some((r) => r.key === fake.replace('/', '-') && r.status === 'rejected'));
+    await settleAndReach("fake lease with n2's PublicIP injected", t0, (rows) =>
+      rows.some((r) => r.key === fake.replace('/', '-') && r.status === 'rejected'),
+    );
     await n2.weftd!.stop();
     const t1 = Date.now();
     await startWeftd(n2);
     expect(w.subnetOf(n2)).toBe(s2);
     expect((await w.status(n2)).lease?.subnet).toBe(s2);
     expect(await w.http(n2, '/readyz')).toBe('ok\n');
-    await settleAndReach('n2 restarted beside a fake lease with its PublicIP', t1, (rows) => rows.some((r) => r.key === s2.replace('/', '-')));
+    await settleAndReach('n2 restarted beside a fake lease with its PublicIP', t1, (rows) =>
+      rows.some((r) => r.key === s2.replace('/', '-')),
+    );
     expect((await leaseRows(n2)).find((r) => r.key === fake.replace('/', '-'))?.reason).toBe('own-public-ip');
     await w.etcdctl(['del', keyOf(fake)]);
   });
@@ -262,7 +311,8 @@ describe('hostile lease records (three nodes, etcd, pods)', () => {
     // A node joining now is reached: the watch is live again.
     const n4 = await w.addNode(4);
     await startWeftd(n4);
-    for (const n of nodes()) await poll(`${n.name} to program n4`, async () => (await w.status(n)).peers.some((p) => p.publicIp === n4.ip), 15_000);
+    for (const n of nodes())
+      await poll(`${n.name} to program n4`, async () => (await w.status(n)).peers.some((p) => p.publicIp === n4.ip), 15_000);
     await n4.weftd!.stop();
     await w.etcdctl(['del', keyOf(w.subnetOf(n4))]);
   });
@@ -273,20 +323,39 @@ describe('hostile lease records (three nodes, etcd, pods)', () => {
     const late = freeSubnet(takenSubnets());
     await w.etcdctl(['put', keyOf(late), leaseValue(`${UNDERLAY}.250`, '0e:66:00:00:00:07')]);
     for (let i = 0; i < 5; i++) await w.etcdctl(['put', `${ETCD_PREFIX}/bump`, String(i)]); // history moves on
-    for (const n of nodes()) await poll(`${n.name} to program the late lease`, async () => (await w.status(n)).peers.some((p) => p.subnet === late));
+    for (const n of nodes())
+      await poll(`${n.name} to program the late lease`, async () => (await w.status(n)).peers.some((p) => p.subnet === late));
     await (etcds.at(-1) ?? w.etcd!).process.stop();
     const restored = join(dir, 'etcd-restored');
-    await lab.exec(w.etcdNs, 'env', ['ETCDCTL_API=3', 'etcdctl', 'snapshot', 'restore', snap, '--data-dir', restored, '--name', 'weft',
-      '--initial-cluster', `weft=http://${ETCD_IP}:2380`, '--initial-advertise-peer-urls', `http://${ETCD_IP}:2380`]);
+    await lab.exec(w.etcdNs, 'env', [
+      'ETCDCTL_API=3',
+      'etcdctl',
+      'snapshot',
+      'restore',
+      snap,
+      '--data-dir',
+      restored,
+      '--name',
+      'weft',
+      '--initial-cluster',
+      `weft=http://${ETCD_IP}:2380`,
+      '--initial-advertise-peer-urls',
+      `http://${ETCD_IP}:2380`,
+    ]);
     const t0 = Date.now();
     etcds.push(await startEtcd(lab, { netns: w.etcdNs, ip: ETCD_IP, name: 'weft', dataDir: restored }));
-    for (const n of nodes()) await poll(`${n.name} to drop the late lease`, async () => !(await w.status(n)).peers.some((p) => p.subnet === late), 60_000);
+    for (const n of nodes())
+      await poll(`${n.name} to drop the late lease`, async () => !(await w.status(n)).peers.some((p) => p.subnet === late), 60_000);
     measured.push(`etcd restored from an older snapshot → late lease dropped on all nodes: ${Date.now() - t0} ms (from etcd start)`);
     // Every node re-lists after the lost connection, so the late lease goes everywhere; a node that lists
     // only after the others' renewals pushed the restored revision past what it had seen cannot tell the
     // restore (and need not): at least one node logs it.
     // (each log already holds one such line from the wipe above)
-    const said = nodes().filter((n) => (n.weftd!.stdout.match(/"reason":"revision \d+ is below the \d+ already seen"[^\n]*"msg":"etcd history went backwards/g) ?? []).length >= 2);
+    const said = nodes().filter(
+      (n) =>
+        (n.weftd!.stdout.match(/"reason":"revision \d+ is below the \d+ already seen"[^\n]*"msg":"etcd history went backwards/g) ?? [])
+          .length >= 2,
+    );
     measured.push(`etcd restore detected and logged by ${said.length} of 3 nodes`);
     expect(said.length).toBeGreaterThanOrEqual(1);
     await settleAndReach('after etcd restore', t0, () => true);
@@ -308,15 +377,26 @@ describe('hostile lease records (three nodes, etcd, pods)', () => {
       ['10.244.253.0-24', '{"PublicIP":'],
     ];
     // Continuous probes across the whole window: one echo every 200 ms between pods of different nodes.
-    const probes = pods.map((a, i) => lab.exec(a.ns, 'ping', ['-i', '0.2', '-c', '50', '-n', '-q', pods[(i + 1) % pods.length]!.ip], 60_000).then((r) => r.stdout, (e: { stdout?: string }) => e.stdout ?? ''));
+    const probes = pods.map((a, i) =>
+      lab.exec(a.ns, 'ping', ['-i', '0.2', '-c', '50', '-n', '-q', pods[(i + 1) % pods.length]!.ip], 60_000).then(
+        (r) => r.stdout,
+        (e: { stdout?: string }) => e.stdout ?? '',
+      ),
+    );
     let t0 = Date.now();
     for (const [k, v] of records) await w.etcdctl(['put', key(k), v]);
-    await settleAndReach('all hostile records injected', t0, (rows) => records.every(([k]) => rows.some((r) => r.key === k && r.status === 'rejected')));
+    await settleAndReach('all hostile records injected', t0, (rows) =>
+      records.every(([k]) => rows.some((r) => r.key === k && r.status === 'rejected')),
+    );
     t0 = Date.now();
     for (const [k] of records) await w.etcdctl(['del', key(k)]);
     await settleAndReach('all hostile records removed', t0, (rows) => records.every(([k]) => hasNot(k)(rows)));
-    const losses = (await Promise.all(probes)).map((out) => /(\d+) packets transmitted, (\d+) received/.exec(out)?.slice(1, 3).join(' sent, ') ?? 'no summary');
-    measured.push(`continuous pod-to-pod echoes during injection and removal (per pod pair): ${losses.map((l) => `${l} received`).join('; ')}`);
+    const losses = (await Promise.all(probes)).map(
+      (out) => /(\d+) packets transmitted, (\d+) received/.exec(out)?.slice(1, 3).join(' sent, ') ?? 'no summary',
+    );
+    measured.push(
+      `continuous pod-to-pod echoes during injection and removal (per pod pair): ${losses.map((l) => `${l} received`).join('; ')}`,
+    );
   });
 
   it('own subnet changes: make-before-break on weft.1, /readyz 503 naming the pods left on the old subnet until they go', async () => {

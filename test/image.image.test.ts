@@ -31,7 +31,11 @@ interface Container {
   command: string[];
   args: string[];
   volumeMounts: VolumeMount[];
-  securityContext?: { allowPrivilegeEscalation?: boolean; readOnlyRootFilesystem?: boolean; capabilities?: { drop?: string[]; add?: string[] } };
+  securityContext?: {
+    allowPrivilegeEscalation?: boolean;
+    readOnlyRootFilesystem?: boolean;
+    capabilities?: { drop?: string[]; add?: string[] };
+  };
 }
 interface Volume {
   name: string;
@@ -40,8 +44,11 @@ interface Volume {
 }
 
 const objects = await loadManifests(join(ROOT, 'deploy/weft.yml'));
-const podSpec = (objects.find((o) => o.kind === 'DaemonSet') as unknown as { spec: { template: { spec: { initContainers: Container[]; volumes: Volume[] } } } })
-  .spec.template.spec;
+const podSpec = (
+  objects.find((o) => o.kind === 'DaemonSet') as unknown as {
+    spec: { template: { spec: { initContainers: Container[]; volumes: Volume[] } } };
+  }
+).spec.template.spec;
 const configData = (objects.find((o) => o.kind === 'ConfigMap') as unknown as { data: Record<string, string> }).data;
 
 /** podman flags for a container of the manifest: its mounts moved under `root`, its securityContext as podman's. */
@@ -83,17 +90,49 @@ describe(`the image ${WEFT_IMAGE}, built with buildah from the Dockerfile`, () =
   });
 
   it('has the tools weftd runs, and no npm, corepack or Node headers', async () => {
-    const { stdout } = await podmanRun(['--network', 'none'], ['sh', '-c', 'ip -V && iptables --version && nft --version && node --version']);
+    const { stdout } = await podmanRun(
+      ['--network', 'none'],
+      ['sh', '-c', 'ip -V && iptables --version && nft --version && node --version'],
+    );
     expect(stdout).toMatch(/iproute2/);
     expect(stdout).toMatch(/iptables v1\.8/);
     expect(stdout).toMatch(/nftables v1/);
     expect(stdout).toMatch(/^v20\./m);
-    const absent = await podmanRun(['--network', 'none'], ['sh', '-c', 'for p in /usr/local/lib/node_modules /usr/local/bin/npm /usr/local/bin/corepack /usr/local/include/node; do [ -e "$p" ] && echo "$p"; done; true']);
+    const absent = await podmanRun(
+      ['--network', 'none'],
+      [
+        'sh',
+        '-c',
+        'for p in /usr/local/lib/node_modules /usr/local/bin/npm /usr/local/bin/corepack /usr/local/include/node; do [ -e "$p" ] && echo "$p"; done; true',
+      ],
+    );
     expect(absent.stdout).toBe('');
   });
 
   it('ships /opt/weft and node owned by root, none of it writable by others', async () => {
-    const { stdout } = await podmanRun(['--network', 'none'], ['find', '/opt/weft', '/usr/local/bin/node', '(', '!', '-uid', '0', '-o', '!', '-gid', '0', '-o', '-perm', '-o+w', ')', '!', '-type', 'l']);
+    const { stdout } = await podmanRun(
+      ['--network', 'none'],
+      [
+        'find',
+        '/opt/weft',
+        '/usr/local/bin/node',
+        '(',
+        '!',
+        '-uid',
+        '0',
+        '-o',
+        '!',
+        '-gid',
+        '0',
+        '-o',
+        '-perm',
+        '-o+w',
+        ')',
+        '!',
+        '-type',
+        'l',
+      ],
+    );
     expect(stdout).toBe('');
   });
 
@@ -110,9 +149,19 @@ describe(`the image ${WEFT_IMAGE}, built with buildah from the Dockerfile`, () =
     it('installs the plugin and the conflist; the installed plugin answers VERSION on the host', async () => {
       expect(podSpec.initContainers.map((c) => c.name)).toEqual(['install-cni-plugin', 'install-cni']);
       for (const container of podSpec.initContainers) {
-        const { stdout } = await podmanRun(['--network', 'none', ...containerFlags(container, root)], [...container.command.slice(1), ...container.args], 300_000);
-        const log = stdout.trim().split('\n').map((line) => JSON.parse(line) as { level: number; msg: string });
-        expect(log.filter((entry) => entry.level >= 50), `${container.name}: ${stdout}`).toEqual([]);
+        const { stdout } = await podmanRun(
+          ['--network', 'none', ...containerFlags(container, root)],
+          [...container.command.slice(1), ...container.args],
+          300_000,
+        );
+        const log = stdout
+          .trim()
+          .split('\n')
+          .map((line) => JSON.parse(line) as { level: number; msg: string });
+        expect(
+          log.filter((entry) => entry.level >= 50),
+          `${container.name}: ${stdout}`,
+        ).toEqual([]);
       }
       const conflist = await readFile(join(root, 'host/etc/cni/net.d/10-weft.conflist'), 'utf8');
       expect(JSON.parse(conflist)).toEqual(JSON.parse(configData['cni-conf.json']!));

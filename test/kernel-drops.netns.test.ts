@@ -18,7 +18,10 @@ async function counters(p: LabProcess): Promise<Counters> {
   const before = p.stdout.length;
   p.child.stdin!.write('counters\n');
   for (let i = 0; i < 100; i++) {
-    const line = p.stdout.slice(before).split('\n').find((l) => l.startsWith('{"counters"'));
+    const line = p.stdout
+      .slice(before)
+      .split('\n')
+      .find((l) => l.startsWith('{"counters"'));
     if (line) return JSON.parse(line) as Counters;
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -36,8 +39,22 @@ describe('kernel drop counters move under overload', () => {
 
   beforeAll(async () => {
     [a, b] = await buildPair(lab);
-    ea = await addEndpoint(lab, a, { kind: 'weft', dev: 'weft.1', mac: '02:aa:00:00:00:01', net: 244, index: 1, weftArgs: ['--offload', 'off'] });
-    eb = await addEndpoint(lab, b, { kind: 'weft', dev: 'weft.1', mac: '02:bb:00:00:00:01', net: 244, index: 2, weftArgs: ['--offload', 'off'] });
+    ea = await addEndpoint(lab, a, {
+      kind: 'weft',
+      dev: 'weft.1',
+      mac: '02:aa:00:00:00:01',
+      net: 244,
+      index: 1,
+      weftArgs: ['--offload', 'off'],
+    });
+    eb = await addEndpoint(lab, b, {
+      kind: 'weft',
+      dev: 'weft.1',
+      mac: '02:bb:00:00:00:01',
+      net: 244,
+      index: 2,
+      weftArgs: ['--offload', 'off'],
+    });
     await connect(lab, a, ea, eb, b.underlayIp);
     await connect(lab, b, eb, ea, a.underlayIp);
     await lab.exec(a.ns, 'ping', ['-c', '3', '-i', '0.2', '-W', '2', '-I', ea.ip, eb.ip], 20_000);
@@ -75,7 +92,9 @@ describe('kernel drop counters move under overload', () => {
     expect(after.kernel.udp_rx_drops! - before).toBeGreaterThan(0);
     // the sender VTEP accounts for every frame it read: sent, or dropped with a reason (no flooding here)
     const s = await counters(ea.proc!);
-    const txDrops = Object.entries(s.drops).filter(([k]) => k.startsWith('tx_')).reduce((x, [, v]) => x + v, 0);
+    const txDrops = Object.entries(s.drops)
+      .filter(([k]) => k.startsWith('tx_'))
+      .reduce((x, [, v]) => x + v, 0);
     expect(s.counters.tx_packets! + txDrops).toBe(s.counters.tx_frames!);
   });
 });

@@ -59,39 +59,54 @@ describe('weftd in Kubernetes mode (fake API server)', () => {
   });
 
   afterAll(async () => {
-    if (process.env.WEFT_TEST_LOGS) for (const n of w?.nodes ?? []) console.log(`--- weftd n${n.index}\n${n.weftd?.stdout}${n.weftd?.stderr}`);
+    if (process.env.WEFT_TEST_LOGS)
+      for (const n of w?.nodes ?? []) console.log(`--- weftd n${n.index}\n${n.weftd?.stdout}${n.weftd?.stderr}`);
     await lab?.destroy();
     bridge?.close();
     await api?.stop();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('takes the podCIDR, publishes flannel\'s annotations, learns the peer, pings across', async () => {
+  it("takes the podCIDR, publishes flannel's annotations, learns the peer, pings across", async () => {
     for (const i of [1, 2] as const) {
       const n = w.node(i);
-      const p = lab.spawn(n.ns, `weftd-n${i}`, process.execPath, [
-        WEFTD_BIN,
-        '--kube-subnet-mgr',
-        '--kube-api-url=http://127.0.0.1:6443',
-        `--net-config-path=${join(dir, 'net-conf.json')}`,
-        `--subnet-file=${n.subnetFile}`,
-        '--iface=eth0',
-        '--healthz-ip=127.0.0.1',
-        '--healthz-port=8081',
-      ], { ...process.env, NODE_NAME: `n${i}` });
+      const p = lab.spawn(
+        n.ns,
+        `weftd-n${i}`,
+        process.execPath,
+        [
+          WEFTD_BIN,
+          '--kube-subnet-mgr',
+          '--kube-api-url=http://127.0.0.1:6443',
+          `--net-config-path=${join(dir, 'net-conf.json')}`,
+          `--subnet-file=${n.subnetFile}`,
+          '--iface=eth0',
+          '--healthz-ip=127.0.0.1',
+          '--healthz-port=8081',
+        ],
+        { ...process.env, NODE_NAME: `n${i}` },
+      );
       n.weftd = p;
       await p.waitFor(/"msg":"weftd is up"/, 30_000);
       expect(readFileSync(n.subnetFile, 'utf8')).toContain(`FLANNEL_SUBNET=${PODCIDR[i].replace('.0/', '.1/')}`);
     }
     for (const i of [1, 2] as const) {
       const n = w.node(i);
-      const node = api.getNode(`n${i}`) as { metadata: { annotations: Record<string, string> }; status?: { conditions?: Array<{ type: string; status: string }> } };
+      const node = api.getNode(`n${i}`) as {
+        metadata: { annotations: Record<string, string> };
+        status?: { conditions?: Array<{ type: string; status: string }> };
+      };
       const status = await w.status(n);
       expect(node.metadata.annotations['flannel.alpha.coreos.com/backend-type']).toBe('vxlan');
       expect(node.metadata.annotations['flannel.alpha.coreos.com/public-ip']).toBe(n.ip);
-      expect(JSON.parse(node.metadata.annotations['flannel.alpha.coreos.com/backend-data']!)).toEqual({ VNI: 1, VtepMAC: status.vtep!.mac });
+      expect(JSON.parse(node.metadata.annotations['flannel.alpha.coreos.com/backend-data']!)).toEqual({
+        VNI: 1,
+        VtepMAC: status.vtep!.mac,
+      });
       await waitUntil(`n${i} NetworkUnavailable=False`, async () =>
-        ((api.getNode(`n${i}`) as typeof node).status?.conditions ?? []).some((c) => c.type === 'NetworkUnavailable' && c.status === 'False'),
+        ((api.getNode(`n${i}`) as typeof node).status?.conditions ?? []).some(
+          (c) => c.type === 'NetworkUnavailable' && c.status === 'False',
+        ),
       );
       await waitUntil(`n${i} to program its peer`, async () => (await w.status(n)).peers.length === 1);
       containerIp.set(i, await w.addContainer(n, PODCIDR[i]));
@@ -104,6 +119,10 @@ describe('weftd in Kubernetes mode (fake API server)', () => {
     const n1 = w.node(1);
     const mac2 = (await w.status(w.node(2))).vtep!.mac;
     api.deleteNode('n2');
-    await waitUntil('n1 to drop n2', async () => JSON.stringify(await w.entriesFor(n1, PODCIDR[2], mac2)) === '{"route":false,"neigh":false,"fdb":false}', 5000);
+    await waitUntil(
+      'n1 to drop n2',
+      async () => JSON.stringify(await w.entriesFor(n1, PODCIDR[2], mac2)) === '{"route":false,"neigh":false,"fdb":false}',
+      5000,
+    );
   });
 });

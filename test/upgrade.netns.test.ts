@@ -18,7 +18,9 @@ import { Lab, UpgradeLab, UP_RE, WEFTD_BIN, type OutageResult } from '@weft/netl
 const SANE_GAP_MS = 5000;
 
 function report(what: string, r: OutageResult): void {
-  console.log(`[upgrade] ${what}: longest gap ${r.longestGapMs} ms, ${r.lost}/${r.sent} echoes lost, tcp ${JSON.stringify(r.tcp)}, load ${loadavg()[0]!.toFixed(2)}`);
+  console.log(
+    `[upgrade] ${what}: longest gap ${r.longestGapMs} ms, ${r.lost}/${r.sent} echoes lost, tcp ${JSON.stringify(r.tcp)}, load ${loadavg()[0]!.toFixed(2)}`,
+  );
 }
 
 describe('weftd restarts and upgrades (two nodes, pods, ping -i 0.01, iperf3)', () => {
@@ -38,7 +40,11 @@ describe('weftd restarts and upgrades (two nodes, pods, ping -i 0.01, iperf3)', 
   });
 
   it('the state file holds the lease, the VTEP and the peer, written atomically', async () => {
-    const st = JSON.parse(readFileSync(join(u.n1.dir, 'weftd-state.json'), 'utf8')) as { ownLease: { subnet: string }; vtep: { name: string }; peers: Array<{ attrs: { PublicIP: string } }> };
+    const st = JSON.parse(readFileSync(join(u.n1.dir, 'weftd-state.json'), 'utf8')) as {
+      ownLease: { subnet: string };
+      vtep: { name: string };
+      peers: Array<{ attrs: { PublicIP: string } }>;
+    };
     expect(st.vtep.name).toBe('weft.1');
     expect(st.ownLease.subnet).toBe(u.cluster.subnetOf(u.n1));
     expect(st.peers.map((p) => p.attrs.PublicIP)).toEqual([u.n2.ip]);
@@ -111,10 +117,13 @@ describe('weftd restarts and upgrades (two nodes, pods, ping -i 0.01, iperf3)', 
 
   it('a killed datapath worker is detected, logged with its cause, and restarted from the FDB copy', async () => {
     const p = u.n1.weftd!;
-    const r = await u.measure(async () => {
-      p.child.kill('SIGUSR2');
-      await p.waitFor(/datapath worker restarted/, 10_000);
-    }, { tcp: false });
+    const r = await u.measure(
+      async () => {
+        p.child.kill('SIGUSR2');
+        await p.waitFor(/datapath worker restarted/, 10_000);
+      },
+      { tcp: false },
+    );
     report('worker killed', r);
     expect(p.stdout).toMatch(/"msg":"datapath failed: datapath worker exited/);
     expect(r.longestGapMs).toBeLessThan(SANE_GAP_MS);
@@ -139,7 +148,13 @@ describe('weftd restarts and upgrades (two nodes, pods, ping -i 0.01, iperf3)', 
     const p = u.n1.weftd!;
     await p.stop(10_000);
     const st = JSON.parse(readFileSync(file, 'utf8')) as { peers: unknown[] };
-    st.peers.push({ subnet: '10.244.250.0/24', attrs: { PublicIP: '192.168.60.250', BackendType: 'vxlan', BackendData: { VNI: 1, VtepMAC: 'ff:ff:ff:ff:ff:ff' } } }, { subnet: 'x', attrs: 7 });
+    st.peers.push(
+      {
+        subnet: '10.244.250.0/24',
+        attrs: { PublicIP: '192.168.60.250', BackendType: 'vxlan', BackendData: { VNI: 1, VtepMAC: 'ff:ff:ff:ff:ff:ff' } },
+      },
+      { subnet: 'x', attrs: 7 },
+    );
     writeFileSync(file, JSON.stringify(st));
     const a = await u.start(u.n1, UP_RE);
     expect(a.stdout).toMatch(/"dropped":1,"msg":"state file: malformed peer leases skipped"/);

@@ -25,7 +25,10 @@ async function podAddress(node: DsNode, exec: string[]): Promise<string> {
 }
 
 async function pingFrom(node: DsNode, exec: string[], ip: string): Promise<void> {
-  await poll(`ping ${ip} from a pod on ${node.cluster.name}`, async () => (await node.host.exec(exec[0]!, [...exec.slice(1), 'ping', '-c', '1', '-W', '2', ip]), true));
+  await poll(
+    `ping ${ip} from a pod on ${node.cluster.name}`,
+    async () => (await node.host.exec(exec[0]!, [...exec.slice(1), 'ping', '-c', '1', '-W', '2', ip]), true),
+  );
 }
 
 export function describeDaemonSet(get: () => DaemonSetLab): void {
@@ -50,7 +53,10 @@ export function describeDaemonSet(get: () => DaemonSetLab): void {
         expect(field('CapBnd')).toBe('0000000000003000');
         expect(field('NoNewPrivs')).toBe('1');
         expect(field('Seccomp')).toBe('2');
-        const root = readFileSync(`/proc/${pid}/mountinfo`, 'utf8').split('\n').map((l) => l.split(' ')).find((f) => f[4] === '/');
+        const root = readFileSync(`/proc/${pid}/mountinfo`, 'utf8')
+          .split('\n')
+          .map((l) => l.split(' '))
+          .find((f) => f[4] === '/');
         expect(root?.[5]?.split(',')).toContain('ro');
         expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8')).toContain('weftd');
       }
@@ -75,7 +81,23 @@ export function describeDaemonSet(get: () => DaemonSetLab): void {
     it('podman (CNI backend): addresses of the node subnet, --ip exactly that address, ping across nodes', async () => {
       const d = get();
       const [n1, n2] = d.nodes as [DsNode, DsNode];
-      await n1.host.podman(['run', '--detach', '--name', 'web', '--network', 'weft', '--publish', '8080:80', BUSYBOX, 'httpd', '-f', '-p', '80', '-h', '/www']);
+      await n1.host.podman([
+        'run',
+        '--detach',
+        '--name',
+        'web',
+        '--network',
+        'weft',
+        '--publish',
+        '8080:80',
+        BUSYBOX,
+        'httpd',
+        '-f',
+        '-p',
+        '80',
+        '-h',
+        '/www',
+      ]);
       askedIp = `${d.subnetOf(n2)}.77`;
       await n2.host.podman(['run', '--detach', '--name', 'asked', '--network', 'weft', '--ip', askedIp, BUSYBOX, 'sleep', '100000']);
       webIp = await podAddress(n1, podmanExec('web'));
@@ -89,10 +111,12 @@ export function describeDaemonSet(get: () => DaemonSetLab): void {
     it('podman --ip of an address another pod holds fails with the plugin error; the holder keeps it', async () => {
       const d = get();
       const n2 = d.nodes[1]!;
-      const err = await n2.host.podman(['run', '--detach', '--name', 'again', '--network', 'weft', '--ip', askedIp, BUSYBOX, 'sleep', '100000']).then(
-        () => '',
-        (e: Error) => e.message,
-      );
+      const err = await n2.host
+        .podman(['run', '--detach', '--name', 'again', '--network', 'weft', '--ip', askedIp, BUSYBOX, 'sleep', '100000'])
+        .then(
+          () => '',
+          (e: Error) => e.message,
+        );
       expect(err).toContain(`requested address ${askedIp} is already allocated`);
       await n2.host.podman(['rm', '--force', '--time', '0', 'again']).catch(() => undefined);
       expect(d.reservations(n2)).toContain(askedIp);
@@ -118,7 +142,18 @@ export function describeDaemonSet(get: () => DaemonSetLab): void {
       await n2.host.ctr(['images', 'import', join(d.dir, 'busybox.tar')], 300_000);
       const task = n2.host.ctrRun('box', BUSYBOX, ['sleep', '100000']);
       let k = 0;
-      const ctrExec = (): string[] => ['ctr', '--address', '/run/containerd/containerd.sock', '--namespace', 'weft', 'task', 'exec', '--exec-id', `e${k++}`, 'box'];
+      const ctrExec = (): string[] => [
+        'ctr',
+        '--address',
+        '/run/containerd/containerd.sock',
+        '--namespace',
+        'weft',
+        'task',
+        'exec',
+        '--exec-id',
+        `e${k++}`,
+        'box',
+      ];
       const boxIp = await podAddress(n2, ctrExec()).catch((e) => {
         throw new Error(`${String(e)}\nctr run: ${task.stdout}${task.stderr}`);
       });

@@ -107,7 +107,11 @@ export class DaemonSetLab {
     }
     for (const node of this.nodes) node.weft = await this.runDaemonSetPod(node);
     for (const node of this.nodes) {
-      await poll(`weftd on ${node.cluster.name} to be ready`, async () => (await this.cluster.http(node.cluster, '/readyz')) === 'ok\n', 120_000).catch(async (e) => {
+      await poll(
+        `weftd on ${node.cluster.name} to be ready`,
+        async () => (await this.cluster.http(node.cluster, '/readyz')) === 'ok\n',
+        120_000,
+      ).catch(async (e) => {
         throw new Error(`${String(e)}\nweft container log:\n${await this.logs(node)}`);
       });
     }
@@ -123,7 +127,12 @@ export class DaemonSetLab {
   private async prepareImages(): Promise<void> {
     if (!process.env.WEFT_TEST_IMAGE) {
       const out = await runCommand('sh', [join(ROOT, 'scripts/image.sh')], 40 * 60_000);
-      console.log(out.stdout.split('\n').filter((l) => l.startsWith('image: ') && !l.includes('layers')).join('\n'));
+      console.log(
+        out.stdout
+          .split('\n')
+          .filter((l) => l.startsWith('image: ') && !l.includes('layers'))
+          .join('\n'),
+      );
     }
     const store = ['--root', this.imageStore, '--runroot', `${this.imageStore}-run`, '--storage-driver', 'overlay'];
     await run('podman', ['save', '--format', 'oci-archive', '-o', join(this.dir, 'weft.tar'), IMAGE], { timeout: 600_000 });
@@ -134,7 +143,8 @@ export class DaemonSetLab {
     mkdirSync(join(ctx, 'bin'), { recursive: true });
     mkdirSync(join(ctx, 'www'), { recursive: true });
     copyFileSync('/usr/bin/busybox', join(ctx, 'bin/busybox'));
-    for (const applet of ['sh', 'ping', 'ip', 'nc', 'httpd', 'sleep', 'cat', 'wget']) await run('ln', ['-sf', 'busybox', join(ctx, 'bin', applet)]);
+    for (const applet of ['sh', 'ping', 'ip', 'nc', 'httpd', 'sleep', 'cat', 'wget'])
+      await run('ln', ['-sf', 'busybox', join(ctx, 'bin', applet)]);
     writeFileSync(join(ctx, 'www/index.html'), `${PORTMAP_MARK}\n`);
     const c = (await run('buildah', [...store, 'from', 'scratch'])).stdout.trim();
     await run('buildah', [...store, 'copy', c, ctx, '/']);
@@ -146,7 +156,9 @@ export class DaemonSetLab {
 
   async etcdctl(args: string[]): Promise<string> {
     const tls = [`--cacert=${this.pki.ca}`, `--cert=${this.pki.clientCert}`, `--key=${this.pki.clientKey}`];
-    return (await this.lab.exec(this.cluster.etcdNs, 'env', ['ETCDCTL_API=3', 'etcdctl', `--endpoints=${ETCD_URL}`, ...tls, ...args], 15_000)).stdout;
+    return (
+      await this.lab.exec(this.cluster.etcdNs, 'env', ['ETCDCTL_API=3', 'etcdctl', `--endpoints=${ETCD_URL}`, ...tls, ...args], 15_000)
+    ).stdout;
   }
 
   private async startTlsEtcd(): Promise<void> {
@@ -154,11 +166,19 @@ export class DaemonSetLab {
     this.cluster.etcdNs = await this.cluster.addHost('etcd', 100);
     const peer = `http://${ETCD_IP}:2380`;
     this.etcd = this.lab.spawn(this.cluster.etcdNs, 'etcd', 'etcd', [
-      '--name=weft', `--data-dir=${join(this.dir, 'etcd-data')}`,
-      `--listen-client-urls=${ETCD_URL}`, `--advertise-client-urls=${ETCD_URL}`,
-      `--listen-peer-urls=${peer}`, `--initial-advertise-peer-urls=${peer}`, `--initial-cluster=weft=${peer}`,
-      `--cert-file=${pki.serverCert}`, `--key-file=${pki.serverKey}`, `--trusted-ca-file=${pki.ca}`, '--client-cert-auth',
-      '--log-level=warn', '--logger=zap',
+      '--name=weft',
+      `--data-dir=${join(this.dir, 'etcd-data')}`,
+      `--listen-client-urls=${ETCD_URL}`,
+      `--advertise-client-urls=${ETCD_URL}`,
+      `--listen-peer-urls=${peer}`,
+      `--initial-advertise-peer-urls=${peer}`,
+      `--initial-cluster=weft=${peer}`,
+      `--cert-file=${pki.serverCert}`,
+      `--key-file=${pki.serverKey}`,
+      `--trusted-ca-file=${pki.ca}`,
+      '--client-cert-auth',
+      '--log-level=warn',
+      '--logger=zap',
     ]);
     await poll('etcd to serve TLS clients', async () => (await this.etcdctl(['endpoint', 'health']), true), 30_000);
     // The network config: the same JSON as weft.yml's net-conf.json, as weft-etcd.yml tells the user.
@@ -178,9 +198,38 @@ export class DaemonSetLab {
     });
     await new Promise<void>((r) => this.bridge!.listen(join(this.dir, 'api.sock'), () => r()));
     // The API server's certificate for 127.0.0.1, from the same CA; the service account directory with it.
-    await run('openssl', ['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', join(this.dir, 'api.key'), '-out', join(this.dir, 'api.csr'), '-subj', '/CN=kube-apiserver']);
+    await run('openssl', [
+      'req',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      join(this.dir, 'api.key'),
+      '-out',
+      join(this.dir, 'api.csr'),
+      '-subj',
+      '/CN=kube-apiserver',
+    ]);
     writeFileSync(join(this.dir, 'api.ext'), 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
-    await run('openssl', ['x509', '-req', '-in', join(this.dir, 'api.csr'), '-CA', this.pki.ca, '-CAkey', join(this.dir, 'ca.key'), '-CAcreateserial', '-out', join(this.dir, 'api.crt'), '-days', '1', '-extfile', join(this.dir, 'api.ext')]);
+    await run('openssl', [
+      'x509',
+      '-req',
+      '-in',
+      join(this.dir, 'api.csr'),
+      '-CA',
+      this.pki.ca,
+      '-CAkey',
+      join(this.dir, 'ca.key'),
+      '-CAcreateserial',
+      '-out',
+      join(this.dir, 'api.crt'),
+      '-days',
+      '1',
+      '-extfile',
+      join(this.dir, 'api.ext'),
+    ]);
     const sa = join(this.dir, 'serviceaccount');
     mkdirSync(sa, { recursive: true });
     writeFileSync(join(sa, 'token'), 'weft-test-token');
@@ -189,7 +238,13 @@ export class DaemonSetLab {
   }
 
   private async forwardApi(c: ClusterNode): Promise<void> {
-    const fwd = this.lab.spawn(c.ns, `api forwarder ${c.name}`, process.execPath, ['-e', TLS_FORWARDER, join(this.dir, 'api.sock'), join(this.dir, 'api.key'), join(this.dir, 'api.crt')]);
+    const fwd = this.lab.spawn(c.ns, `api forwarder ${c.name}`, process.execPath, [
+      '-e',
+      TLS_FORWARDER,
+      join(this.dir, 'api.sock'),
+      join(this.dir, 'api.key'),
+      join(this.dir, 'api.crt'),
+    ]);
     await fwd.waitFor(/forwarding/);
     this.api!.addNode(c.name, `10.244.${10 + c.index}.0/24`);
   }
@@ -215,7 +270,14 @@ export class DaemonSetLab {
       namespace: 'kube-weft',
       image: () => IMAGE,
       configMap: (name) => this.configMap(name),
-      ...(this.mode === 'kube' ? { serviceAccount: { dir: join(this.dir, 'serviceaccount'), env: { KUBERNETES_SERVICE_HOST: '127.0.0.1', KUBERNETES_SERVICE_PORT: String(API_PORT) } } } : {}),
+      ...(this.mode === 'kube'
+        ? {
+            serviceAccount: {
+              dir: join(this.dir, 'serviceaccount'),
+              env: { KUBERNETES_SERVICE_HOST: '127.0.0.1', KUBERNETES_SERVICE_PORT: String(API_PORT) },
+            },
+          }
+        : {}),
       volumeSource: (v: VolumeSpec): string => {
         if (v.hostPath) return hostPathSource(host, v.hostPath);
         const d = join(files, v.name);
@@ -224,7 +286,12 @@ export class DaemonSetLab {
         else if (v.secret) {
           if (v.secret.secretName !== 'weft-etcd-tls') throw new Error(`no Secret ${v.secret.secretName} in this test`);
           const { ca, clientCert, clientKey } = this.pki;
-          for (const [k, from] of [['ca.crt', ca], ['tls.crt', clientCert], ['tls.key', clientKey]] as const) writeFileSync(join(d, k), readFileSync(from), { mode: 0o400 });
+          for (const [k, from] of [
+            ['ca.crt', ca],
+            ['tls.crt', clientCert],
+            ['tls.key', clientKey],
+          ] as const)
+            writeFileSync(join(d, k), readFileSync(from), { mode: 0o400 });
         } else if (!v.emptyDir) throw new Error(`volume ${v.name}: type not translated`);
         return d;
       },
@@ -262,7 +329,9 @@ export class DaemonSetLab {
   }
 
   async nodeLinks(node: DsNode): Promise<string[]> {
-    return (JSON.parse((await run('ip', ['-n', node.cluster.ns, '-j', 'link', 'show'])).stdout) as Array<{ ifname: string }>).map((l) => l.ifname);
+    return (JSON.parse((await run('ip', ['-n', node.cluster.ns, '-j', 'link', 'show'])).stdout) as Array<{ ifname: string }>).map(
+      (l) => l.ifname,
+    );
   }
 
   /** Removes every container, stops daemons, deletes namespaces and files. Never throws. */

@@ -52,7 +52,11 @@ export class NodeHost {
     for (const d of PRIVATE_DIRS) mkdirSync(this.onDisk(d), { recursive: true });
     for (const d of ['/opt/cni/bin', '/etc/cni/net.d']) mkdirSync(this.onDisk(d), { recursive: true });
     mkdirSync('/var/lib/cni', { recursive: true });
-    const child = spawn('nsenter', [`--net=/run/netns/${this.opts.ns}`, 'unshare', '--mount', '--propagation', 'private', 'sleep', 'infinity'], { stdio: 'ignore' });
+    const child = spawn(
+      'nsenter',
+      [`--net=/run/netns/${this.opts.ns}`, 'unshare', '--mount', '--propagation', 'private', 'sleep', 'infinity'],
+      { stdio: 'ignore' },
+    );
     this.holder = new LabProcess(`mount ns holder ${this.opts.ns}`, child);
     this.opts.lab?.adopt(this.holder);
     const own = readlinkSync('/proc/self/ns/mnt');
@@ -76,13 +80,20 @@ export class NodeHost {
   /** Where a path of this node lives on the machine's disk; throws for paths the node does not own. */
   onDisk(path: string): string {
     const base = PRIVATE_DIRS.find((d) => path === d || path.startsWith(`${d}/`));
-    if (!base) throw new Error(`${path} is not one of the node's own directories (${PRIVATE_DIRS.join(', ')}): the test would touch the real machine`);
+    if (!base)
+      throw new Error(
+        `${path} is not one of the node's own directories (${PRIVATE_DIRS.join(', ')}): the test would touch the real machine`,
+      );
     return join(this.root, path);
   }
 
   /** The environment every runtime command gets. */
   get env(): NodeJS.ProcessEnv {
-    return { ...process.env, CONTAINERS_CONF: join(this.opts.dir, 'containers.conf'), CONTAINERS_STORAGE_CONF: join(this.opts.dir, 'storage.conf') };
+    return {
+      ...process.env,
+      CONTAINERS_CONF: join(this.opts.dir, 'containers.conf'),
+      CONTAINERS_STORAGE_CONF: join(this.opts.dir, 'storage.conf'),
+    };
   }
 
   /** argv prefix that runs a command on this node (its network and mount namespaces). */
@@ -135,17 +146,31 @@ export class NodeHost {
 
   /** `ctr run --cni --rm` in the foreground, as a long-running process: it runs CNI DEL when the task exits. */
   ctrRun(id: string, image: string, cmd: readonly string[]): LabProcess {
-    return this.spawn(`ctr run ${id}`, 'ctr', ['--address', '/run/containerd/containerd.sock', '--namespace', 'weft', 'run', '--cni', '--rm', image, id, ...cmd]);
+    return this.spawn(`ctr run ${id}`, 'ctr', [
+      '--address',
+      '/run/containerd/containerd.sock',
+      '--namespace',
+      'weft',
+      'run',
+      '--cni',
+      '--rm',
+      image,
+      id,
+      ...cmd,
+    ]);
   }
 
   /** Removes every container, stops containerd and the mount namespace. Never throws. */
   async destroy(): Promise<void> {
     if (!this.holder) return;
     if (this.holder.running) {
-      await this.podman(['rm', '--all', '--force', '--time', '0'], 120_000).catch((e) => console.warn(`podman rm on ${this.opts.ns}: ${String(e)}`));
+      await this.podman(['rm', '--all', '--force', '--time', '0'], 120_000).catch((e) =>
+        console.warn(`podman rm on ${this.opts.ns}: ${String(e)}`),
+      );
       if (this.containerd?.running) {
         const tasks = await this.ctr(['task', 'ls', '--quiet']).catch(() => ({ stdout: '' }));
-        for (const id of tasks.stdout.split('\n').filter(Boolean)) await this.ctr(['task', 'kill', '--signal', 'KILL', id]).catch(() => undefined);
+        for (const id of tasks.stdout.split('\n').filter(Boolean))
+          await this.ctr(['task', 'kill', '--signal', 'KILL', id]).catch(() => undefined);
       }
     }
     await Promise.all(this.longRunning.filter((p) => p !== this.containerd).map((p) => p.stop(5000).catch(() => null)));
@@ -174,9 +199,15 @@ export class NodeHost {
     );
     writeFileSync(
       join(dir, 'storage.conf'),
-      ['[storage]', 'driver = "overlay"', `graphroot = "${join(dir, 'storage')}"`, 'runroot = "/run/containers/storage"', '[storage.options]', `additionalimagestores = ["${imageStore}"]`, ''].join(
-        '\n',
-      ),
+      [
+        '[storage]',
+        'driver = "overlay"',
+        `graphroot = "${join(dir, 'storage')}"`,
+        'runroot = "/run/containers/storage"',
+        '[storage.options]',
+        `additionalimagestores = ["${imageStore}"]`,
+        '',
+      ].join('\n'),
     );
   }
 }

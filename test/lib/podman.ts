@@ -28,9 +28,19 @@ export interface CommandResult {
 }
 
 /** Runs a command; rejects with the command line, its exit status and both outputs. */
-export async function runCommand(file: string, argv: readonly string[], timeoutMs: number, env?: NodeJS.ProcessEnv): Promise<CommandResult> {
+export async function runCommand(
+  file: string,
+  argv: readonly string[],
+  timeoutMs: number,
+  env?: NodeJS.ProcessEnv,
+): Promise<CommandResult> {
   try {
-    return await promisify(execFile)(file, [...argv], { timeout: timeoutMs, maxBuffer: 64 << 20, encoding: 'utf8', ...(env ? { env } : {}) });
+    return await promisify(execFile)(file, [...argv], {
+      timeout: timeoutMs,
+      maxBuffer: 64 << 20,
+      encoding: 'utf8',
+      ...(env ? { env } : {}),
+    });
   } catch (e) {
     const error = e as ExecFileException & { stdout?: string; stderr?: string };
     const exit = error.signal ? `signal ${error.signal}` : `exit ${String(error.code)}`;

@@ -43,7 +43,7 @@ export async function attachmentCheck(a: CmdArgs): Promise<void> {
   const hostVeth = hostVethName(a.containerId, a.ifName);
   const podIndex = prev.interfaces.findIndex((i) => i.name === a.ifName && i.sandbox === a.netns);
   if (podIndex < 0) fail(`prevResult has no interface ${a.ifName} with sandbox ${a.netns}`);
-  const podIf = prev.interfaces[podIndex]!;
+  const podIf = prev.interfaces[podIndex];
   const addresses = prev.ips.filter((ip) => ip.interface === podIndex || ip.interface === undefined).map((ip) => ip.address);
   if (addresses.length === 0) fail(`prevResult has no address for ${a.ifName}`);
 
@@ -58,7 +58,9 @@ function checkLease(conf: WeftNetConf, addresses: string[]): void {
   for (const address of addresses) {
     const p = parseIpv4Prefix(address);
     if (!p || !prefixContains(subnet.gateway, p.addr)) {
-      fail(`pod address ${address} is not in this node's subnet ${formatIpv4Prefix(subnet.gateway)} (${conf.subnetFile}); the node's lease changed, recreate the pod`);
+      fail(
+        `pod address ${address} is not in this node's subnet ${formatIpv4Prefix(subnet.gateway)} (${conf.subnetFile}); the node's lease changed, recreate the pod`,
+      );
     }
   }
 }
@@ -85,8 +87,9 @@ function checkNodeSide(conf: WeftNetConf, hostVeth: string, prev: CniResult): nu
   } catch (e) {
     fail(`bridge ${conf.bridge} or host veth ${hostVeth} is missing on the node: ${(e as Error).message}`);
   }
-  const [bridge, veth] = shown.map((s) => (s as IpLink[])[0]!);
-  if (bridge?.linkinfo?.info_kind !== 'bridge') fail(`${conf.bridge} on the node is not a bridge (kind ${bridge?.linkinfo?.info_kind ?? 'none'})`);
+  const [bridge, veth] = shown.map((s) => (s as IpLink[])[0]);
+  if (bridge?.linkinfo?.info_kind !== 'bridge')
+    fail(`${conf.bridge} on the node is not a bridge (kind ${bridge?.linkinfo?.info_kind ?? 'none'})`);
   if (!bridge.flags?.includes('UP')) fail(`bridge ${conf.bridge} is down`);
   for (const gw of new Set(prev.ips.map((ip) => ip.gateway).filter((g): g is string => !!g))) {
     if (!bridge.addr_info?.some((x) => x.local === gw)) fail(`bridge ${conf.bridge} does not have the gateway address ${gw}`);
@@ -94,7 +97,8 @@ function checkNodeSide(conf: WeftNetConf, hostVeth: string, prev: CniResult): nu
   if (veth?.linkinfo?.info_kind !== 'veth') fail(`host interface ${hostVeth} is not a veth (kind ${veth?.linkinfo?.info_kind ?? 'none'})`);
   if (veth.master !== conf.bridge) fail(`host veth ${hostVeth} is not on bridge ${conf.bridge} (master: ${veth.master ?? 'none'})`);
   if (!veth.flags?.includes('UP')) fail(`host veth ${hostVeth} is down`);
-  if (conf.hairpinMode && veth.linkinfo.info_slave_data?.hairpin !== true) fail(`host veth ${hostVeth} has hairpin mode off, the config asks for it`);
+  if (conf.hairpinMode && veth.linkinfo.info_slave_data?.hairpin !== true)
+    fail(`host veth ${hostVeth} has hairpin mode off, the config asks for it`);
   return veth.ifindex ?? -1;
 }
 
@@ -111,7 +115,8 @@ function checkPodSide(a: CmdArgs, podIf: CniInterface, addresses: string[], prev
   if (!link) fail(`pod interface ${where} is missing`);
   if (!link.flags?.includes('UP')) fail(`pod interface ${where} is down`);
   if (link.link_index !== hostIndex) fail(`pod interface ${where} is not the peer of host veth ${hostVeth}`);
-  if (podIf.mac && link.address?.toLowerCase() !== podIf.mac.toLowerCase()) fail(`pod interface ${where} has MAC ${link.address}, prevResult says ${podIf.mac}`);
+  if (podIf.mac && link.address?.toLowerCase() !== podIf.mac.toLowerCase())
+    fail(`pod interface ${where} has MAC ${link.address}, prevResult says ${podIf.mac}`);
   if (podIf.mtu && link.mtu !== podIf.mtu) fail(`pod interface ${where} has MTU ${link.mtu}, prevResult says ${podIf.mtu}`);
   const present = (link.addr_info ?? []).map((x) => `${x.local}/${x.prefixlen}`);
   for (const address of addresses) {

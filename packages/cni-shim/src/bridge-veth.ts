@@ -142,8 +142,16 @@ function whichExists(p: VethPlan): CniError {
     inPod = false;
   }
   return inPod
-    ? new CniError(CNI_ERR.internal, `interface ${p.podIf} already exists in netns ${p.netns}`, 'CNI ADD creates CNI_IFNAME; it must not exist yet')
-    : new CniError(CNI_ERR.internal, `host interface ${p.hostVeth} already exists on the node`, 'an earlier ADD of this container and ifname was not deleted; DEL it first');
+    ? new CniError(
+        CNI_ERR.internal,
+        `interface ${p.podIf} already exists in netns ${p.netns}`,
+        'CNI ADD creates CNI_IFNAME; it must not exist yet',
+      )
+    : new CniError(
+        CNI_ERR.internal,
+        `host interface ${p.hostVeth} already exists on the node`,
+        'an earlier ADD of this container and ifname was not deleted; DEL it first',
+      );
 }
 
 function plugError(e: unknown, p: VethPlan): CniError {

@@ -40,7 +40,11 @@ export const DEFAULT_DATA_DIR = '/var/lib/cni/networks';
 
 export function parseNetConf(conf: Record<string, unknown>): WeftNetConf {
   if (conf.ipam !== undefined) {
-    throw new CniError(CNI_ERR.unsupportedField, `unsupported field "ipam": ${JSON.stringify(conf.ipam)}`, 'weft allocates pod addresses from the node subnet in subnetFile; remove the ipam section');
+    throw new CniError(
+      CNI_ERR.unsupportedField,
+      `unsupported field "ipam": ${JSON.stringify(conf.ipam)}`,
+      'weft allocates pod addresses from the node subnet in subnetFile; remove the ipam section',
+    );
   }
   const bridge = optString(conf, 'bridge') ?? 'cni0';
   checkInterfaceName(bridge, 'network config "bridge"', CNI_ERR.invalidConfig);
@@ -93,7 +97,8 @@ function parseAttachments(conf: Record<string, unknown>): Attachment[] | undefin
     if (!Array.isArray(v)) throw invalid(key, v, 'a list of {containerID, ifname}');
     v.forEach((item: unknown, i) => {
       const a = item as { containerID?: unknown; ifname?: unknown } | null;
-      if (typeof a?.containerID !== 'string' || typeof a.ifname !== 'string') throw invalid(`${key}[${i}]`, item, '{"containerID": string, "ifname": string}');
+      if (typeof a?.containerID !== 'string' || typeof a.ifname !== 'string')
+        throw invalid(`${key}[${i}]`, item, '{"containerID": string, "ifname": string}');
       out.push({ containerId: a.containerID, ifName: a.ifname });
     });
   }

@@ -8,8 +8,25 @@
  */
 export { ABOUT, CNI_ERR, CniError, asCniError } from './cni-spec.js';
 export { SUPPORTED_VERSIONS, CURRENT_VERSION, compareVersions, versionAtLeast } from './cni-spec.js';
-export { pluginMain, decodeInvocation, checkInterfaceName, type PluginIO, type PluginFuncs, type CmdArgs, type CniCommand } from './skel.js';
-export { formatResult, parseResult, appendResult, type CniResult, type CniInterface, type CniIpConfig, type CniRoute, type CniDns } from './result.js';
+export {
+  pluginMain,
+  decodeInvocation,
+  checkInterfaceName,
+  type PluginIO,
+  type PluginFuncs,
+  type CmdArgs,
+  type CniCommand,
+} from './skel.js';
+export {
+  formatResult,
+  parseResult,
+  appendResult,
+  type CniResult,
+  type CniInterface,
+  type CniIpConfig,
+  type CniRoute,
+  type CniDns,
+} from './result.js';
 export { parseNetConf, DEFAULT_DATA_DIR, DEFAULT_SUBNET_FILE, type WeftNetConf, type Attachment } from './config.js';
 export { readSubnetFile, parseSubnetEnv, type NodeSubnet } from './subnet-file.js';
 export { IpamStore, type Reservation, type AddressPool, type Owner } from './ipam-store.js';

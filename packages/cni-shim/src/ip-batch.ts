@@ -62,7 +62,7 @@ const NAMED_NETNS = /^\/var\/run\/netns\/([^/]+)$/;
 /** `ip -n NAME` for a named namespace (one exec less than nsenter, ~1 ms), nsenter for any other path. */
 function inNetns(netns: string, ipArgs: string[]): [string, string[]] {
   const named = NAMED_NETNS.exec(netns);
-  if (named && !named[1]!.startsWith('-')) return ['ip', ['-n', named[1]!, ...ipArgs]];
+  if (named && !named[1].startsWith('-')) return ['ip', ['-n', named[1], ...ipArgs]];
   return ['nsenter', [`--net=${netns}`, '--', toolPath('ip'), ...ipArgs]];
 }
 
@@ -97,7 +97,11 @@ export function toolPath(name: string): string {
       // not here
     }
   }
-  throw new CniError(CNI_ERR.internal, `${name} not found in PATH or ${SYSTEM_DIRS.join(':')}`, `weft needs ${name} from ${PACKAGES[name] ?? 'the host'}`);
+  throw new CniError(
+    CNI_ERR.internal,
+    `${name} not found in PATH or ${SYSTEM_DIRS.join(':')}`,
+    `weft needs ${name} from ${PACKAGES[name] ?? 'the host'}`,
+  );
 }
 
 export interface ToolResult {

@@ -121,7 +121,9 @@ export class IpamStore {
     }
     if (this.createReservation(ip, owner)) return;
     const holder = this.readReservation(ip, `${this.dir}/${formatIpv4(ip)}`);
-    const by = holder.corrupt ? `a corrupt reservation file (${holder.corrupt})` : `container ${holder.containerId} interface ${holder.ifName || '(any)'}`;
+    const by = holder.corrupt
+      ? `a corrupt reservation file (${holder.corrupt})`
+      : `container ${holder.containerId} interface ${holder.ifName || '(any)'}`;
     throw new CniError(
       CNI_ERR.tryAgainLater,
       `IPAM store of network "${this.network}" (${this.dir}): requested address ${formatIpv4(ip)} is already allocated to ${by}`,
@@ -215,7 +217,13 @@ export class IpamStore {
     const lines = text.trim().split(LINE_BREAK);
     const [id = '', ifName = ''] = lines;
     if (lines.length > 2 || !ID_RE.test(id) || /\s/.test(ifName)) {
-      return { ip, path, containerId: '', ifName: '', corrupt: `content ${JSON.stringify(text.slice(0, 80))} is not "<containerID>\\r\\n<ifname>"` };
+      return {
+        ip,
+        path,
+        containerId: '',
+        ifName: '',
+        corrupt: `content ${JSON.stringify(text.slice(0, 80))} is not "<containerID>\\r\\n<ifname>"`,
+      };
     }
     return { ip, path, containerId: id, ifName };
   }
@@ -257,7 +265,8 @@ export class IpamStore {
     try {
       unlinkSync(r.path);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw this.error(`cannot release ${r.path}: ${(e as Error).message}`, CNI_ERR.ioFailure);
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT')
+        throw this.error(`cannot release ${r.path}: ${(e as Error).message}`, CNI_ERR.ioFailure);
     }
   }
 
@@ -266,7 +275,10 @@ export class IpamStore {
     const cause = `no free address in ${pool.label}: all ${pool.last - pool.first} addresses from ${formatIpv4(pool.first)} to ${formatIpv4(pool.last)} other than the gateway are reserved`;
     const err = this.error(cause, CNI_ERR.internal);
     if (corrupt.length === 0) return err;
-    const list = corrupt.slice(0, 5).map((r) => `${r.path}: ${r.corrupt}`).join('; ');
+    const list = corrupt
+      .slice(0, 5)
+      .map((r) => `${r.path}: ${r.corrupt}`)
+      .join('; ');
     return new CniError(err.code, `${err.message}; ${corrupt.length} of them by corrupt files (GC releases them): ${list}`);
   }
 }

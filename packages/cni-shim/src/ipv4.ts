@@ -5,7 +5,13 @@
  */
 import { type Ipv4Prefix, containsAddress, lastAddress, prefixBlock } from '@weft/netbase';
 
-export { type Ipv4Prefix, formatIpv4, formatIpv4Prefix, tryParseIpv4 as parseIpv4, tryParseIpv4Prefix as parseIpv4Prefix } from '@weft/netbase';
+export {
+  type Ipv4Prefix,
+  formatIpv4,
+  formatIpv4Prefix,
+  tryParseIpv4 as parseIpv4,
+  tryParseIpv4Prefix as parseIpv4Prefix,
+} from '@weft/netbase';
 
 /** The network address of the block `p` lies in. */
 export function networkAddress(p: Ipv4Prefix): number {

@@ -31,7 +31,7 @@ async function readStdin(): Promise<string> {
 
 function writeAll(fd: number, text: string): void {
   const buf = Buffer.from(text);
-  for (let off = 0; off < buf.length; ) {
+  for (let off = 0; off < buf.length;) {
     try {
       off += writeSync(fd, buf, off);
     } catch (e) {

@@ -27,7 +27,7 @@ export interface AddressRequest {
 export function requestedAddress(cniArgs: string, config: Record<string, unknown>): AddressRequest | undefined {
   const all = [...fromCniArgs(cniArgs), ...fromList(runtimeIps(config), 'runtimeConfig.ips'), ...fromList(argsIps(config), 'args.cni.ips')];
   if (all.length === 0) return undefined;
-  const first = all[0]!;
+  const first = all[0];
   const other = all.find((r) => r.addr !== first.addr);
   if (other) {
     throw new CniError(
@@ -45,10 +45,13 @@ export function checkRequestInSubnet(req: AddressRequest, gateway: Ipv4Prefix): 
   const what = `requested address ${formatIpv4(req.addr)} (${req.source})`;
   let cause = '';
   if (!prefixContains(gateway, req.addr)) cause = `is outside this node's subnet ${subnet}`;
-  else if (req.len !== undefined && req.len !== gateway.len) cause = `has prefix length /${req.len}, the node's subnet ${subnet} has /${gateway.len}`;
+  else if (req.len !== undefined && req.len !== gateway.len)
+    cause = `has prefix length /${req.len}, the node's subnet ${subnet} has /${gateway.len}`;
   else if (req.addr === gateway.addr) cause = `is the gateway of ${subnet}`;
-  else if (req.addr === networkAddress(gateway) || req.addr === broadcastAddress(gateway)) cause = `is the network or broadcast address of ${subnet}`;
-  if (cause) throw new CniError(CNI_ERR.invalidConfig, `${what} ${cause}`, 'a pod gets the address it asks for or none (as with host-local)');
+  else if (req.addr === networkAddress(gateway) || req.addr === broadcastAddress(gateway))
+    cause = `is the network or broadcast address of ${subnet}`;
+  if (cause)
+    throw new CniError(CNI_ERR.invalidConfig, `${what} ${cause}`, 'a pod gets the address it asks for or none (as with host-local)');
 }
 
 function fromCniArgs(cniArgs: string): AddressRequest[] {
@@ -60,7 +63,12 @@ function fromCniArgs(cniArgs: string): AddressRequest[] {
     // host-local reads one address here; a comma-separated list is accepted as long as it is one address.
     for (const text of value.split(',')) {
       const req = parseAddress(text.trim(), 'CNI_ARGS IP');
-      if (!req) throw new CniError(CNI_ERR.invalidEnvironment, `CNI_ARGS IP=${JSON.stringify(value)} is not an IPv4 address (a.b.c.d or a.b.c.d/len)`, ipv6Hint(text));
+      if (!req)
+        throw new CniError(
+          CNI_ERR.invalidEnvironment,
+          `CNI_ARGS IP=${JSON.stringify(value)} is not an IPv4 address (a.b.c.d or a.b.c.d/len)`,
+          ipv6Hint(text),
+        );
       out.push(req);
     }
   }
@@ -69,11 +77,16 @@ function fromCniArgs(cniArgs: string): AddressRequest[] {
 
 function fromList(list: unknown, source: string): AddressRequest[] {
   if (list === undefined || list === null) return [];
-  if (!Array.isArray(list)) throw new CniError(CNI_ERR.invalidConfig, `network config "${source}" must be a list of addresses, got ${JSON.stringify(list)}`);
+  if (!Array.isArray(list))
+    throw new CniError(CNI_ERR.invalidConfig, `network config "${source}" must be a list of addresses, got ${JSON.stringify(list)}`);
   return list.map((item: unknown, i) => {
     const req = typeof item === 'string' ? parseAddress(item.trim(), source) : undefined;
     if (!req) {
-      throw new CniError(CNI_ERR.invalidConfig, `network config "${source}[${i}]" must be an IPv4 address (a.b.c.d or a.b.c.d/len), got ${JSON.stringify(item)}`, ipv6Hint(item));
+      throw new CniError(
+        CNI_ERR.invalidConfig,
+        `network config "${source}[${i}]" must be an IPv4 address (a.b.c.d or a.b.c.d/len), got ${JSON.stringify(item)}`,
+        ipv6Hint(item),
+      );
     }
     return req;
   });

@@ -8,7 +8,16 @@
  * spec's error JSON on stdout with exit code 1. Environment and stdio are injected (`PluginIO`) so unit
  * tests drive it with a plain object and strings; `main.ts` wires in the real process.
  */
-import { CNI_ERR, CniError, asCniError, CURRENT_VERSION, IMPLICIT_VERSION, SUPPORTED_VERSIONS, isSupportedVersion, versionAtLeast } from './cni-spec.js';
+import {
+  CNI_ERR,
+  CniError,
+  asCniError,
+  CURRENT_VERSION,
+  IMPLICIT_VERSION,
+  SUPPORTED_VERSIONS,
+  isSupportedVersion,
+  versionAtLeast,
+} from './cni-spec.js';
 import { formatResult, type CniResult } from './result.js';
 
 export interface PluginIO {
@@ -69,7 +78,11 @@ export async function pluginMain(funcs: PluginFuncs, io: PluginIO, about: string
       return 0;
     }
     if (!COMMANDS.includes(command)) {
-      throw new CniError(CNI_ERR.invalidEnvironment, `unknown CNI_COMMAND ${JSON.stringify(command)}`, `expected one of ${COMMANDS.join(', ')}`);
+      throw new CniError(
+        CNI_ERR.invalidEnvironment,
+        `unknown CNI_COMMAND ${JSON.stringify(command)}`,
+        `expected one of ${COMMANDS.join(', ')}`,
+      );
     }
     if (command === 'VERSION') {
       io.writeStdout(JSON.stringify(versionReply(await io.readStdin())) + '\n');
@@ -120,15 +133,18 @@ function versionReply(stdin: string): { cniVersion: string; supportedVersions: s
 /** Environment + stdin → CmdArgs, or the CniError the spec prescribes for what is wrong. */
 export async function decodeInvocation(command: CniCommand, io: PluginIO): Promise<CmdArgs> {
   const env = (name: string): string => io.env[name] ?? '';
-  const missing = REQUIRED[command]!.filter((n) => env(n) === '');
+  const missing = REQUIRED[command].filter((n) => env(n) === '');
   if (missing.length > 0) {
     throw new CniError(CNI_ERR.invalidEnvironment, `required environment variables [${missing.join(',')}] missing for ${command}`);
   }
-  if (REQUIRED[command]!.includes('CNI_CONTAINERID')) checkContainerId(env('CNI_CONTAINERID'));
-  if (REQUIRED[command]!.includes('CNI_IFNAME')) checkInterfaceName(env('CNI_IFNAME'), 'CNI_IFNAME', CNI_ERR.invalidEnvironment);
+  if (REQUIRED[command].includes('CNI_CONTAINERID')) checkContainerId(env('CNI_CONTAINERID'));
+  if (REQUIRED[command].includes('CNI_IFNAME')) checkInterfaceName(env('CNI_IFNAME'), 'CNI_IFNAME', CNI_ERR.invalidEnvironment);
   const netns = env('CNI_NETNS');
   if (netns !== '' && !netns.startsWith('/')) {
-    throw new CniError(CNI_ERR.invalidEnvironment, `CNI_NETNS must be an absolute path to a network namespace, got ${JSON.stringify(netns)}`);
+    throw new CniError(
+      CNI_ERR.invalidEnvironment,
+      `CNI_NETNS must be an absolute path to a network namespace, got ${JSON.stringify(netns)}`,
+    );
   }
 
   const config = decodeConfig(await io.readStdin());
@@ -159,7 +175,11 @@ function decodeConfig(stdin: string): Record<string, unknown> {
   const conf = config as Record<string, unknown>;
   if (conf.name === undefined || conf.name === '') throw new CniError(CNI_ERR.invalidConfig, 'network config has no "name"');
   if (typeof conf.name !== 'string' || !NAME_RE.test(conf.name)) {
-    throw new CniError(CNI_ERR.invalidConfig, `network config "name" ${JSON.stringify(conf.name)} is invalid`, 'a name starts with a letter or digit, then letters, digits, "_", "." or "-"');
+    throw new CniError(
+      CNI_ERR.invalidConfig,
+      `network config "name" ${JSON.stringify(conf.name)} is invalid`,
+      'a name starts with a letter or digit, then letters, digits, "_", "." or "-"',
+    );
   }
   return conf;
 }
@@ -172,18 +192,30 @@ function negotiateVersion(command: CniCommand, config: Record<string, unknown>):
   const version = raw === undefined || raw === '' ? IMPLICIT_VERSION : raw;
   if (!isSupportedVersion(version)) {
     const given = raw ? `cniVersion ${JSON.stringify(version)}` : `no cniVersion (which means ${IMPLICIT_VERSION})`;
-    throw new CniError(CNI_ERR.incompatibleVersion, `incompatible CNI versions: the network config has ${given}`, `weft supports ${SUPPORTED_VERSIONS.join(', ')}`);
+    throw new CniError(
+      CNI_ERR.incompatibleVersion,
+      `incompatible CNI versions: the network config has ${given}`,
+      `weft supports ${SUPPORTED_VERSIONS.join(', ')}`,
+    );
   }
   const min = MIN_VERSION[command];
   if (min !== undefined && !versionAtLeast(version, min)) {
-    throw new CniError(CNI_ERR.incompatibleVersion, `config version ${version} does not allow ${command}`, `${command} needs cniVersion ${min} or later`);
+    throw new CniError(
+      CNI_ERR.incompatibleVersion,
+      `config version ${version} does not allow ${command}`,
+      `${command} needs cniVersion ${min} or later`,
+    );
   }
   return version;
 }
 
 function checkContainerId(id: string): void {
   if (!NAME_RE.test(id)) {
-    throw new CniError(CNI_ERR.invalidEnvironment, `CNI_CONTAINERID ${JSON.stringify(id)} has invalid characters`, 'it starts with a letter or digit, then letters, digits, "_", "." or "-"');
+    throw new CniError(
+      CNI_ERR.invalidEnvironment,
+      `CNI_CONTAINERID ${JSON.stringify(id)} has invalid characters`,
+      'it starts with a letter or digit, then letters, digits, "_", "." or "-"',
+    );
   }
 }
 

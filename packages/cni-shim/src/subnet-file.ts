@@ -36,7 +36,11 @@ export function readSubnetFile(path: string): NodeSubnet {
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') {
-      throw new SubnetFileError(CNI_ERR.tryAgainLater, `subnet file ${path} does not exist: weftd has not leased a subnet for this node yet`, 'start weftd (or wait for it to acquire its lease); it writes this file when the node has a subnet');
+      throw new SubnetFileError(
+        CNI_ERR.tryAgainLater,
+        `subnet file ${path} does not exist: weftd has not leased a subnet for this node yet`,
+        'start weftd (or wait for it to acquire its lease); it writes this file when the node has a subnet',
+      );
     }
     throw new SubnetFileError(CNI_ERR.ioFailure, `cannot read subnet file ${path}: ${(e as Error).message}`);
   }

@@ -56,7 +56,13 @@ async function add(a: CmdArgs): Promise<CniResult> {
   }
 }
 
-async function attach(a: CmdArgs, conf: WeftNetConf, subnet: NodeSubnet, netnsFd: number, request: AddressRequest | undefined): Promise<CniResult> {
+async function attach(
+  a: CmdArgs,
+  conf: WeftNetConf,
+  subnet: NodeSubnet,
+  netnsFd: number,
+  request: AddressRequest | undefined,
+): Promise<CniResult> {
   const owner: Owner = { containerId: a.containerId, ifName: a.ifName };
   const store = new IpamStore(conf.name, conf.dataDir);
   const plan: VethPlan = {
@@ -82,7 +88,13 @@ async function attach(a: CmdArgs, conf: WeftNetConf, subnet: NodeSubnet, netnsFd
     throw e;
   }
   enableForwarding();
-  log.info('pod attached', { container: a.containerId, ifname: a.ifName, address: formatIpv4Prefix(address), veth: plan.hostVeth, bridge: plan.bridge });
+  log.info('pod attached', {
+    container: a.containerId,
+    ifname: a.ifName,
+    address: formatIpv4Prefix(address),
+    veth: plan.hostVeth,
+    bridge: plan.bridge,
+  });
   return appendResult(conf.prevResult, {
     interfaces: [
       { name: plan.bridge, mac: plugged.bridgeMac, mtu: plan.mtu },
@@ -173,13 +185,22 @@ async function del(a: CmdArgs): Promise<void> {
   const store = new IpamStore(conf.name, conf.dataDir);
   const removed = unplugVeth(veth);
   const released = existsSync(store.dir) ? store.locked(() => store.release(owner)) : [];
-  log.info('pod detached', { container: a.containerId, ifname: a.ifName, veth: removed ? veth : null, released: released.map((r) => formatIpv4(r.ip)) });
+  log.info('pod detached', {
+    container: a.containerId,
+    ifname: a.ifName,
+    veth: removed ? veth : null,
+    released: released.map((r) => formatIpv4(r.ip)),
+  });
 }
 
 async function gc(a: CmdArgs): Promise<void> {
   const conf = parseNetConf(a.config);
   if (!conf.validAttachments) {
-    throw new CniError(CNI_ERR.invalidConfig, 'GC needs "cni.dev/valid-attachments" in the network config', 'without the list every reservation would look stale; weft releases nothing');
+    throw new CniError(
+      CNI_ERR.invalidConfig,
+      'GC needs "cni.dev/valid-attachments" in the network config',
+      'without the list every reservation would look stale; weft releases nothing',
+    );
   }
   const store = new IpamStore(conf.name, conf.dataDir);
   if (!existsSync(store.dir)) return;
@@ -197,7 +218,12 @@ async function gc(a: CmdArgs): Promise<void> {
     }
   }
   log.info('GC', { network: conf.name, released: stale.map((r) => formatIpv4(r.ip)) });
-  if (failures.length > 0) throw new CniError(CNI_ERR.internal, `GC released ${stale.length} reservations but could not delete ${failures.length} veths`, failures.join('; '));
+  if (failures.length > 0)
+    throw new CniError(
+      CNI_ERR.internal,
+      `GC released ${stale.length} reservations but could not delete ${failures.length} veths`,
+      failures.join('; '),
+    );
 }
 
 async function status(a: CmdArgs): Promise<void> {

@@ -63,7 +63,10 @@ function outcome(exitCode: number, stdout: string, stderr: string): InvokeOutcom
   const out: InvokeOutcome = { exitCode, stdout, stderr, output };
   const e = output as { code?: unknown; msg?: unknown; details?: unknown } | undefined;
   if (exitCode !== 0) {
-    out.error = typeof e?.code === 'number' ? { code: e.code, msg: String(e.msg), ...(typeof e.details === 'string' ? { details: e.details } : {}) } : { code: -1, msg: (stdout + stderr).trim() };
+    out.error =
+      typeof e?.code === 'number'
+        ? { code: e.code, msg: String(e.msg), ...(typeof e.details === 'string' ? { details: e.details } : {}) }
+        : { code: -1, msg: (stdout + stderr).trim() };
   }
   return out;
 }
@@ -153,7 +156,12 @@ export class CniLab {
 }
 
 /** The parsed ADD output, asserting success with the plugin's own error in the message. */
-export function added(out: InvokeOutcome): { interfaces: Array<Record<string, unknown>>; ips: Array<Record<string, unknown>>; routes: Array<Record<string, unknown>>; cniVersion: string } {
+export function added(out: InvokeOutcome): {
+  interfaces: Array<Record<string, unknown>>;
+  ips: Array<Record<string, unknown>>;
+  routes: Array<Record<string, unknown>>;
+  cniVersion: string;
+} {
   if (out.exitCode !== 0) throw new Error(`plugin failed (${out.exitCode}): ${out.stdout}${out.stderr}`);
   return out.output as never;
 }

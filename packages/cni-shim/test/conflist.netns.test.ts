@@ -57,7 +57,11 @@ describe('the weft conflist chained with portmap, bandwidth and tuning', () => {
         bandwidth: { ingressRate: 8_000_000, ingressBurst: 80_000, egressRate: 8_000_000, egressBurst: 80_000 },
       },
     };
-    const result = (await runtime.add(attachment)) as { cniVersion: string; interfaces: Array<{ name: string }>; ips: Array<{ address: string }> };
+    const result = (await runtime.add(attachment)) as {
+      cniVersion: string;
+      interfaces: Array<{ name: string }>;
+      ips: Array<{ address: string }>;
+    };
     const veth = hostVethName(pod.id, 'eth0');
     expect(result.cniVersion).toBe('1.0.0');
     // weft's three interfaces, then bandwidth's ifb device for shaping traffic out of the pod.
@@ -68,7 +72,10 @@ describe('the weft conflist chained with portmap, bandwidth and tuning', () => {
 
     // portmap: DNAT on the node, and it carries traffic to the pod.
     expect(await nat()).toContain('--dport 18080');
-    server = n.lab.spawn(pod.ns, 'pod-http', process.execPath, ['-e', "require('http').createServer((q, s) => s.end('pod says hi')).listen(8080, () => console.log('up'))"]);
+    server = n.lab.spawn(pod.ns, 'pod-http', process.execPath, [
+      '-e',
+      "require('http').createServer((q, s) => s.end('pod says hi')).listen(8080, () => console.log('up'))",
+    ]);
     await server.waitFor(/up/);
     const got = await n.lab.exec(n.node, 'curl', ['-sS', '--max-time', '5', 'http://10.244.1.1:18080/']);
     expect(got.stdout).toBe('pod says hi');
@@ -84,7 +91,16 @@ describe('the weft conflist chained with portmap, bandwidth and tuning', () => {
     for (const { capabilities, ...plugin } of conflist.plugins) {
       const runtimeConfig = Object.fromEntries(Object.keys(capabilities ?? {}).map((cap) => [cap, attachment.capabilityArgs?.[cap]]));
       const config = { ...plugin, cniVersion: conflist.cniVersion, name: conflist.name, runtimeConfig, prevResult: result };
-      const out = await invokePlugin({ binary: `${plugin.type === 'weft' ? WEFT_BIN_DIR : REFERENCE_PLUGINS}/${plugin.type}`, command: 'CHECK', config, containerId: pod.id, netns: pod.netns, ifName: 'eth0', execNetns: n.node, env: { CNI_PATH: REFERENCE_PLUGINS } });
+      const out = await invokePlugin({
+        binary: `${plugin.type === 'weft' ? WEFT_BIN_DIR : REFERENCE_PLUGINS}/${plugin.type}`,
+        command: 'CHECK',
+        config,
+        containerId: pod.id,
+        netns: pod.netns,
+        ifName: 'eth0',
+        execNetns: n.node,
+        env: { CNI_PATH: REFERENCE_PLUGINS },
+      });
       if (plugin.type === 'portmap') expect(out.error?.msg).toMatch(/could not check ipv6 dnat/);
       else expect(out.exitCode, `${plugin.type} CHECK: ${out.stdout}`).toBe(0);
     }

@@ -151,7 +151,9 @@ describe('IpamStore: parallel processes', () => {
       process.stdout.write(String(s.locked(() => s.reserve({ containerId: 'p' + process.argv[2], ifName: 'eth0' }, pool))));`;
     const run = promisify(execFile);
     const env = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
-    const outs = await Promise.all(Array.from({ length: 16 }, (_, i) => run(process.execPath, ['-e', script, dataDir, String(i)], { env })));
+    const outs = await Promise.all(
+      Array.from({ length: 16 }, (_, i) => run(process.execPath, ['-e', script, dataDir, String(i)], { env })),
+    );
     const ips = outs.map((o) => Number(o.stdout));
     expect(new Set(ips).size).toBe(16);
     expect(readdirSync(join(dataDir, 'weft')).filter((f) => f.startsWith('10.'))).toHaveLength(16);

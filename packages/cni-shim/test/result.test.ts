@@ -75,10 +75,18 @@ describe('parseResult', () => {
 
 describe('appendResult', () => {
   it('appends after a prevResult and moves interface indexes past its interfaces', () => {
-    const prev: CniResult = { interfaces: [{ name: 'lo', sandbox: '/p' }], ips: [{ address: '127.0.0.1/8', interface: 0 }], routes: [], dns: { domain: 'x' } };
+    const prev: CniResult = {
+      interfaces: [{ name: 'lo', sandbox: '/p' }],
+      ips: [{ address: '127.0.0.1/8', interface: 0 }],
+      routes: [],
+      dns: { domain: 'x' },
+    };
     const out = appendResult(prev, FULL);
     expect(out.interfaces.map((i) => i.name)).toEqual(['lo', 'cni0', 'wv0123456789ab', 'eth0']);
-    expect(out.ips).toEqual([{ address: '127.0.0.1/8', interface: 0 }, { address: '10.244.1.2/24', gateway: '10.244.1.1', interface: 3 }]);
+    expect(out.ips).toEqual([
+      { address: '127.0.0.1/8', interface: 0 },
+      { address: '10.244.1.2/24', gateway: '10.244.1.1', interface: 3 },
+    ]);
     expect(out.dns).toEqual({ nameservers: ['10.96.0.10'], domain: 'x' });
   });
 

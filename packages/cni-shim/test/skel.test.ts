@@ -6,7 +6,10 @@ import { describe, expect, it } from 'vitest';
 import { CniError, SUPPORTED_VERSIONS, pluginMain, type CmdArgs, type CniResult, type PluginFuncs } from '../dist/index.js';
 
 const RESULT: CniResult = {
-  interfaces: [{ name: 'cni0', mac: '0a:58:0a:f4:01:01', mtu: 1450 }, { name: 'eth0', mac: '0a:58:0a:f4:01:02', mtu: 1450, sandbox: '/var/run/netns/p' }],
+  interfaces: [
+    { name: 'cni0', mac: '0a:58:0a:f4:01:01', mtu: 1450 },
+    { name: 'eth0', mac: '0a:58:0a:f4:01:02', mtu: 1450, sandbox: '/var/run/netns/p' },
+  ],
   ips: [{ address: '10.244.1.2/24', gateway: '10.244.1.1', interface: 1 }],
   routes: [{ dst: '0.0.0.0/0', gw: '10.244.1.1' }],
   dns: {},
@@ -127,7 +130,10 @@ describe('skel: config and versions', () => {
   });
 
   it('needs a valid network name (code 7)', async () => {
-    expect((await run({ CNI_COMMAND: 'ADD', ...POD_ENV }, { cniVersion: '1.0.0' })).json).toMatchObject({ code: 7, msg: 'network config has no "name"' });
+    expect((await run({ CNI_COMMAND: 'ADD', ...POD_ENV }, { cniVersion: '1.0.0' })).json).toMatchObject({
+      code: 7,
+      msg: 'network config has no "name"',
+    });
     const bad = await run({ CNI_COMMAND: 'ADD', ...POD_ENV }, { cniVersion: '1.0.0', name: '../etc' });
     expect(bad.json).toMatchObject({ code: 7 });
   });
@@ -144,14 +150,20 @@ describe('skel: config and versions', () => {
   });
 
   it('gates CHECK at 0.4.0 and GC/STATUS at 1.1.0', async () => {
-    expect((await run({ CNI_COMMAND: 'CHECK', ...POD_ENV }, { cniVersion: '0.3.1', name: 'weft' })).json).toMatchObject({ code: 1, msg: 'config version 0.3.1 does not allow CHECK' });
+    expect((await run({ CNI_COMMAND: 'CHECK', ...POD_ENV }, { cniVersion: '0.3.1', name: 'weft' })).json).toMatchObject({
+      code: 1,
+      msg: 'config version 0.3.1 does not allow CHECK',
+    });
     expect((await run({ CNI_COMMAND: 'CHECK', ...POD_ENV }, { cniVersion: '0.4.0', name: 'weft' })).code).toBe(0);
     expect((await run({ CNI_COMMAND: 'GC' }, { cniVersion: '1.0.0', name: 'weft' })).json).toMatchObject({ code: 1 });
     expect((await run({ CNI_COMMAND: 'STATUS' }, { cniVersion: '1.0.0', name: 'weft' })).json).toMatchObject({ code: 1 });
   });
 
   it('passes the decoded invocation to the verb', async () => {
-    const r = await run({ CNI_COMMAND: 'ADD', ...POD_ENV, CNI_ARGS: 'IgnoreUnknown=1;K8S_POD_NAME=x' }, { cniVersion: '1.0.0', name: 'weft', bridge: 'br9' });
+    const r = await run(
+      { CNI_COMMAND: 'ADD', ...POD_ENV, CNI_ARGS: 'IgnoreUnknown=1;K8S_POD_NAME=x' },
+      { cniVersion: '1.0.0', name: 'weft', bridge: 'br9' },
+    );
     expect(r.calls[0]).toMatchObject({ command: 'ADD', cniVersion: '1.0.0', args: 'IgnoreUnknown=1;K8S_POD_NAME=x', path: '/opt/cni/bin' });
     expect(r.calls[0]!.config.bridge).toBe('br9');
   });
@@ -167,21 +179,29 @@ describe('skel: results and errors', () => {
   });
 
   it('prints a CniError with its code, message and details in the config version', async () => {
-    const r = await run({ CNI_COMMAND: 'ADD', ...POD_ENV }, { cniVersion: '0.4.0', name: 'weft' }, {
-      add: async () => {
-        throw new CniError(11, 'subnet file missing', 'start weftd');
+    const r = await run(
+      { CNI_COMMAND: 'ADD', ...POD_ENV },
+      { cniVersion: '0.4.0', name: 'weft' },
+      {
+        add: async () => {
+          throw new CniError(11, 'subnet file missing', 'start weftd');
+        },
       },
-    });
+    );
     expect(r.code).toBe(1);
     expect(r.json).toEqual({ cniVersion: '0.4.0', code: 11, msg: 'subnet file missing', details: 'start weftd' });
   });
 
   it('turns an unexpected exception into code 999 with its message on stdout', async () => {
-    const r = await run({ CNI_COMMAND: 'DEL', CNI_CONTAINERID: 'c1', CNI_IFNAME: 'eth0' }, { cniVersion: '1.0.0', name: 'weft' }, {
-      del: async () => {
-        throw new TypeError('boom');
+    const r = await run(
+      { CNI_COMMAND: 'DEL', CNI_CONTAINERID: 'c1', CNI_IFNAME: 'eth0' },
+      { cniVersion: '1.0.0', name: 'weft' },
+      {
+        del: async () => {
+          throw new TypeError('boom');
+        },
       },
-    });
+    );
     expect(r.json).toEqual({ cniVersion: '1.0.0', code: 999, msg: 'boom' });
     expect(r.stdout).not.toContain('at ');
   });

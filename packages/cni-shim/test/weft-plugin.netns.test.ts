@@ -46,7 +46,13 @@ describe.each(['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'])('weft plugin, cniVe
     expect(r.ips[0]!.version).toBe(version < '1.0.0' ? '4' : undefined);
     expect(r.interfaces[2]!.mtu).toBe(version === '1.1.0' ? 1450 : undefined);
     if (version >= '0.4.0') {
-      const check = await n.invoke({ command: 'CHECK', config: { ...conf, prevResult: r }, containerId: pod.id, netns: pod.netns, ifName: 'eth0' });
+      const check = await n.invoke({
+        command: 'CHECK',
+        config: { ...conf, prevResult: r },
+        containerId: pod.id,
+        netns: pod.netns,
+        ifName: 'eth0',
+      });
       expect(check.exitCode, check.stdout).toBe(0);
     }
     expect((await n.del(pod, conf)).exitCode).toBe(0);
@@ -84,7 +90,8 @@ describe('weft plugin on a node', () => {
   it('CHECK passes after ADD and names what drifted', async () => {
     const pod = await n.addPod();
     const r = added(await n.add(pod));
-    const check = (): ReturnType<CniLab['invoke']> => n.invoke({ command: 'CHECK', config: { ...n.conf(), prevResult: r }, containerId: pod.id, netns: pod.netns, ifName: 'eth0' });
+    const check = (): ReturnType<CniLab['invoke']> =>
+      n.invoke({ command: 'CHECK', config: { ...n.conf(), prevResult: r }, containerId: pod.id, netns: pod.netns, ifName: 'eth0' });
     expect((await check()).exitCode).toBe(0);
 
     await n.ip(pod.ns, ['route', 'del', 'default']);
@@ -94,7 +101,9 @@ describe('weft plugin on a node', () => {
     await n.ip(n.node, ['link', 'set', 'dev', hostVethName(pod.id, 'eth0'), 'nomaster']);
     expect((await check()).error?.msg).toBe(`CHECK: host veth ${hostVethName(pod.id, 'eth0')} is not on bridge cni0 (master: none)`);
     await n.ip(n.node, ['link', 'set', 'dev', hostVethName(pod.id, 'eth0'), 'master', 'cni0']);
-    expect((await check()).error?.msg).toBe(`CHECK: host veth ${hostVethName(pod.id, 'eth0')} has hairpin mode off, the config asks for it`);
+    expect((await check()).error?.msg).toBe(
+      `CHECK: host veth ${hostVethName(pod.id, 'eth0')} has hairpin mode off, the config asks for it`,
+    );
     await n.ip(n.node, ['link', 'set', 'dev', hostVethName(pod.id, 'eth0'), 'type', 'bridge_slave', 'hairpin', 'on']);
 
     await n.ip(pod.ns, ['addr', 'flush', 'dev', 'eth0']);
@@ -125,7 +134,10 @@ describe('weft plugin on a node', () => {
     const ips = [];
     for (const p of pods) ips.push(String(added(await n.add(p)).ips[0]!.address).split('/')[0]);
     const keep = pods[0]!;
-    const gc = await n.invoke({ command: 'GC', config: { ...n.conf({}, '1.1.0'), 'cni.dev/valid-attachments': [{ containerID: keep.id, ifname: 'eth0' }] } });
+    const gc = await n.invoke({
+      command: 'GC',
+      config: { ...n.conf({}, '1.1.0'), 'cni.dev/valid-attachments': [{ containerID: keep.id, ifname: 'eth0' }] },
+    });
     expect(gc.exitCode, gc.stdout).toBe(0);
     expect(reservations()).toEqual([ips[0]]);
     const links = await nodeLinks();
@@ -189,7 +201,13 @@ describe('weft plugin on a node', () => {
     expect(again.error?.msg).toContain('already exists');
     expect(reservations()).toEqual(before);
     await n.ping(pod.ns, '10.244.1.1');
-    const check = await n.invoke({ command: 'CHECK', config: { ...n.conf(), prevResult: first }, containerId: pod.id, netns: pod.netns, ifName: 'eth0' });
+    const check = await n.invoke({
+      command: 'CHECK',
+      config: { ...n.conf(), prevResult: first },
+      containerId: pod.id,
+      netns: pod.netns,
+      ifName: 'eth0',
+    });
     expect(check.exitCode, check.stdout).toBe(0);
     expect((await n.del(pod)).exitCode).toBe(0);
   });
@@ -220,10 +238,22 @@ describe('weft plugin on a node', () => {
     expect((await n.invoke({ command: 'DEL', config: n.conf(), containerId: 'procpath', netns, ifName: 'eth0' })).exitCode).toBe(0);
     await holder.stop();
 
-    const self = await n.invoke({ command: 'ADD', config: n.conf(), containerId: 'self', netns: `/var/run/netns/${n.node}`, ifName: 'eth0' });
+    const self = await n.invoke({
+      command: 'ADD',
+      config: n.conf(),
+      containerId: 'self',
+      netns: `/var/run/netns/${n.node}`,
+      ifName: 'eth0',
+    });
     expect(self.error).toMatchObject({ code: 4 });
     expect(self.error?.msg).toContain("is the plugin's own network namespace");
-    const gone = await n.invoke({ command: 'ADD', config: n.conf(), containerId: 'gone', netns: '/var/run/netns/weft-no-such-ns', ifName: 'eth0' });
+    const gone = await n.invoke({
+      command: 'ADD',
+      config: n.conf(),
+      containerId: 'gone',
+      netns: '/var/run/netns/weft-no-such-ns',
+      ifName: 'eth0',
+    });
     expect(gone.error).toMatchObject({ code: 3 });
   });
 });
@@ -237,7 +267,16 @@ describe('weft plugin: what runtimes ask of it', () => {
     ];
     for (const [want, extra, env] of cases) {
       const pod = await n.addPod();
-      const r = added(await n.invoke({ command: 'ADD', config: n.conf(extra), containerId: pod.id, netns: pod.netns, ifName: 'eth0', env: { WEFT_CNI_LOG: 'warn', ...env } }));
+      const r = added(
+        await n.invoke({
+          command: 'ADD',
+          config: n.conf(extra),
+          containerId: pod.id,
+          netns: pod.netns,
+          ifName: 'eth0',
+          env: { WEFT_CNI_LOG: 'warn', ...env },
+        }),
+      );
       expect(r.ips[0]!.address).toBe(`${want}/24`);
       expect(await n.ip(pod.ns, ['-4', '-o', 'addr', 'show', 'dev', 'eth0'])).toContain(`${want}/24`);
       await n.ping(pod.ns, '10.244.1.1');
@@ -250,7 +289,14 @@ describe('weft plugin: what runtimes ask of it', () => {
   it('refuses an address already allocated or outside the subnet, leaving nothing behind', async () => {
     const a = await n.addPod();
     const ask = (pod: { id: string; netns: string }, ip: string) =>
-      n.invoke({ command: 'ADD', config: n.conf(), containerId: pod.id, netns: pod.netns, ifName: 'eth0', env: { WEFT_CNI_LOG: 'warn', CNI_ARGS: `IP=${ip}` } });
+      n.invoke({
+        command: 'ADD',
+        config: n.conf(),
+        containerId: pod.id,
+        netns: pod.netns,
+        ifName: 'eth0',
+        env: { WEFT_CNI_LOG: 'warn', CNI_ARGS: `IP=${ip}` },
+      });
     added(await ask(a, '10.244.1.90'));
     const b = await n.addPod();
     const before = reservations();

@@ -151,7 +151,10 @@ export class Weftd implements StatusSource {
       mkdirSync(this.config.runDir, { recursive: true });
       return true;
     } catch (e) {
-      this.log.warn({ runDir: this.config.runDir, err: e }, '--run-dir unusable: no state file (restarts wait for etcd), no host lock, no hand-over');
+      this.log.warn(
+        { runDir: this.config.runDir, err: e },
+        '--run-dir unusable: no state file (restarts wait for etcd), no host lock, no hand-over',
+      );
       return false;
     }
   }
@@ -161,7 +164,8 @@ export class Weftd implements StatusSource {
     try {
       const r = await readNodeState(this.stateFile.path);
       if (!r) return undefined;
-      if (r.droppedPeers > 0) this.log.warn({ path: this.stateFile.path, dropped: r.droppedPeers }, 'state file: malformed peer leases skipped');
+      if (r.droppedPeers > 0)
+        this.log.warn({ path: this.stateFile.path, dropped: r.droppedPeers }, 'state file: malformed peer leases skipped');
       return r.state;
     } catch (e) {
       this.log.warn({ path: this.stateFile.path, err: e }, 'state file unusable; starting without it');
@@ -196,7 +200,12 @@ export class Weftd implements StatusSource {
         const m = performance.getEntriesByName(n)[0];
         return m ? Math.round(m.startTime) : undefined;
       };
-      const phases = { mainMs: mark('weftd-main'), importedMs: mark('weftd-imported'), openStartMs: Math.round(t0), forwardingMs: Math.round(performance.now()) };
+      const phases = {
+        mainMs: mark('weftd-main'),
+        importedMs: mark('weftd-imported'),
+        openStartMs: Math.round(t0),
+        forwardingMs: Math.round(performance.now()),
+      };
       this.log.info({ dev: st.vtep.name, peers: fdb.length, ...phases }, 'datapath forwarding from the state file');
     } catch (e) {
       this.log.warn({ err: e }, 'opening the VTEP from the state file failed; it opens once the subnet manager answers');
@@ -270,7 +279,15 @@ export class Weftd implements StatusSource {
     const l = this.lease;
     const st: NodeState = {
       version: 1,
-      vtep: { name: v.name, mac: v.mac, mtu: v.mtu, vni: v.vni, port: v.port, bind: u.ifaceAddr, offload: this.config.vtepOffload as 'auto' | 'on' | 'off' },
+      vtep: {
+        name: v.name,
+        mac: v.mac,
+        mtu: v.mtu,
+        vni: v.vni,
+        port: v.port,
+        bind: u.ifaceAddr,
+        offload: this.config.vtepOffload as 'auto' | 'on' | 'off',
+      },
       publicIp: u.publicIp,
       network: this.netConfig,
       ...(l ? { ownLease: { subnet: l.subnet, attrs: l.attrs } } : {}),
@@ -331,7 +348,12 @@ export class Weftd implements StatusSource {
   private vtepMatches(nc: NetworkConfig, u: Underlay): boolean {
     const v = this.vtep!;
     const mtu = nc.backend.mtu ?? u.mtu - VXLAN_OVERHEAD_V4;
-    const same = v.vni === nc.backend.vni && v.port === nc.backend.port && v.mtu === mtu && v.mac === deriveVtepMac(u.publicIp, nc.backend.vni) && this.lastSaved?.vtep.bind === u.ifaceAddr;
+    const same =
+      v.vni === nc.backend.vni &&
+      v.port === nc.backend.port &&
+      v.mtu === mtu &&
+      v.mac === deriveVtepMac(u.publicIp, nc.backend.vni) &&
+      this.lastSaved?.vtep.bind === u.ifaceAddr;
     if (!same) this.log.warn({ dev: v.name }, 'the VTEP of the state file differs from the config or underlay now; re-opening it');
     return same;
   }
@@ -379,7 +401,14 @@ export class Weftd implements StatusSource {
     this.keeper?.stop();
     this.keeper = undefined;
     this.leaseHeld = false;
-    for (const step of [() => this.watch, () => this.reprogram, () => this.network?.close(), () => this.iptables?.pause(), () => this.http?.close(), () => this.sm?.close()]) {
+    for (const step of [
+      () => this.watch,
+      () => this.reprogram,
+      () => this.network?.close(),
+      () => this.iptables?.pause(),
+      () => this.http?.close(),
+      () => this.sm?.close(),
+    ]) {
       await Promise.resolve(step()).catch((e: unknown) => this.log.warn({ err: e }, 'stopping the control plane'));
     }
     this.watch = undefined;
@@ -397,7 +426,10 @@ export class Weftd implements StatusSource {
     const mac = deriveVtepMac(u.publicIp, nc.backend.vni);
     // Whether a persistent TAP survived an earlier run (for the log). Vtep.open leaves an unchanged MAC
     // alone, so the neighbours programmed on the device survive the re-attach.
-    const existing = await readFile(`/sys/class/net/${name}/address`, 'utf8').then((t) => t.trim(), () => undefined);
+    const existing = await readFile(`/sys/class/net/${name}/address`, 'utf8').then(
+      (t) => t.trim(),
+      () => undefined,
+    );
     const fdb = this.vtep ? (await this.vtep.fdbEntries()).filter((e) => e.kind === 'pinned') : [];
     if (this.vtep) {
       this.watchdog?.stop();
@@ -409,7 +441,20 @@ export class Weftd implements StatusSource {
     await this.openVtepWith({ name, mtu, vni: nc.backend.vni, port: nc.backend.port, mac, bind: u.ifaceAddr, offload: setting }, fdb);
     this.ensureNetwork();
     const offload = this.vtep!.features ? describeFeatures(this.vtep!.features) : 'off';
-    this.log.info({ dev: name, mac, reattached: existing !== undefined, mtu, mtuSource, vni: nc.backend.vni, port: nc.backend.port, bind: u.ifaceAddr, offload }, 'VTEP open');
+    this.log.info(
+      {
+        dev: name,
+        mac,
+        reattached: existing !== undefined,
+        mtu,
+        mtuSource,
+        vni: nc.backend.vni,
+        port: nc.backend.port,
+        bind: u.ifaceAddr,
+        offload,
+      },
+      'VTEP open',
+    );
   }
 
   /** Opens the VTEP (multi-queue persistent TAP, SO_REUSEPORT socket) and starts watching its worker. */
@@ -445,7 +490,10 @@ export class Weftd implements StatusSource {
     if (e.type === 'failed') log.error({ cause: e.cause }, `datapath failed: ${e.cause}; restarting the worker`);
     else if (e.type === 'restarted') log.warn({ cause: e.cause, restarts: e.restarts }, 'datapath worker restarted from the FDB copy');
     else {
-      log.fatal({ cause: e.cause, restarts: e.restarts }, 'datapath failed more than 5 times in a minute; exiting for the kubelet to restart weftd');
+      log.fatal(
+        { cause: e.cause, restarts: e.restarts },
+        'datapath failed more than 5 times in a minute; exiting for the kubelet to restart weftd',
+      );
       this.datapathGaveUp = e.cause;
       this.stop();
     }
@@ -470,12 +518,18 @@ export class Weftd implements StatusSource {
   private async applyLease(lease: Lease): Promise<void> {
     const nc = this.netConfig!;
     const from = this.lease?.subnet ?? this.previousSubnet;
-    if (from && from !== lease.subnet) this.subnetMove = new SubnetMove(from, lease.subnet, this.config.cniIpamDir, this.log.child({ component: 'subnet-move' }));
+    if (from && from !== lease.subnet)
+      this.subnetMove = new SubnetMove(from, lease.subnet, this.config.cniIpamDir, this.log.child({ component: 'subnet-move' }));
     this.lease = lease;
     this.leaseHeld = true;
     await this.network!.setOwnLease(lease);
     this.saveState();
-    await writeSubnetFile(this.config.subnetFile, { network: nc.network, subnet: lease.subnet, mtu: this.vtep!.mtu, ipMasq: this.config.ipMasq });
+    await writeSubnetFile(this.config.subnetFile, {
+      network: nc.network,
+      subnet: lease.subnet,
+      mtu: this.vtep!.mtu,
+      ipMasq: this.config.ipMasq,
+    });
     this.subnetFileWritten = true;
     this.log.info({ path: this.config.subnetFile, subnet: lease.subnet, expiration: lease.expiration }, 'subnet file written');
     const chains = await this.ownedChains(nc.network, lease.subnet);
@@ -520,7 +574,12 @@ export class Weftd implements StatusSource {
   }
 
   /** Retries `f` with backoff (1 s → 10 s) until it succeeds, fails fatally, or stop() is called (→ undefined). */
-  private async retrying<T>(what: string, f: () => Promise<T>, signal: AbortSignal, fatal: (e: unknown) => boolean = () => false): Promise<T | undefined> {
+  private async retrying<T>(
+    what: string,
+    f: () => Promise<T>,
+    signal: AbortSignal,
+    fatal: (e: unknown) => boolean = () => false,
+  ): Promise<T | undefined> {
     const backoff = new RetryBackoff(1000, 10_000);
     while (!signal.aborted) {
       try {
@@ -561,7 +620,11 @@ export class Weftd implements StatusSource {
     }
     this.lock.release();
     if (this.handedOver) this.log.info('weftd stopped after handing the node over');
-    else if (this.lease) this.log.info({ subnet: this.lease.subnet, dev: this.vtep?.name }, 'weftd stopped; lease, device, routes and state file left in place');
+    else if (this.lease)
+      this.log.info(
+        { subnet: this.lease.subnet, dev: this.vtep?.name },
+        'weftd stopped; lease, device, routes and state file left in place',
+      );
     else this.log.info('weftd stopped');
   }
 
@@ -571,8 +634,17 @@ export class Weftd implements StatusSource {
     const deviceUp = this.host ? await this.host.isUp() : false;
     const datapathHealthy = this.watchdog?.healthy ?? false;
     const left = (await this.subnetMove?.podsLeft()) ?? [];
-    const checks = { leaseHeld: this.leaseHeld, deviceUp, subnetFileWritten: this.subnetFileWritten, datapathHealthy, podsOnOurSubnet: left.length === 0 };
-    const detail = left.length > 0 ? `${left.length} pod address(es) still on ${this.subnetMove!.from}, our subnet is now ${this.subnetMove!.to}: ${left.slice(0, 5).join(', ')}` : undefined;
+    const checks = {
+      leaseHeld: this.leaseHeld,
+      deviceUp,
+      subnetFileWritten: this.subnetFileWritten,
+      datapathHealthy,
+      podsOnOurSubnet: left.length === 0,
+    };
+    const detail =
+      left.length > 0
+        ? `${left.length} pod address(es) still on ${this.subnetMove!.from}, our subnet is now ${this.subnetMove!.to}: ${left.slice(0, 5).join(', ')}`
+        : undefined;
     return { ready: Object.values(checks).every(Boolean), checks, ...(detail ? { detail } : {}) };
   }
 
@@ -589,8 +661,22 @@ export class Weftd implements StatusSource {
       startedAt: this.startedAt.toISOString(),
       subnetManager: this.sm?.name ?? 'starting',
       ...(this.netConfig ? { network: this.netConfig.network } : {}),
-      ...(l ? { lease: { subnet: l.subnet, publicIp: l.attrs.PublicIP, ...(l.expiration ? { expiration: l.expiration.toISOString() } : {}) } } : {}),
-      ...(v ? { vtep: { name: v.name, mac: v.mac, mtu: v.mtu, vni: v.vni, port: v.port, offload: v.features ? describeFeatures(v.features) : 'off', up: (await this.host?.isUp()) ?? false } } : {}),
+      ...(l
+        ? { lease: { subnet: l.subnet, publicIp: l.attrs.PublicIP, ...(l.expiration ? { expiration: l.expiration.toISOString() } : {}) } }
+        : {}),
+      ...(v
+        ? {
+            vtep: {
+              name: v.name,
+              mac: v.mac,
+              mtu: v.mtu,
+              vni: v.vni,
+              port: v.port,
+              offload: v.features ? describeFeatures(v.features) : 'off',
+              up: (await this.host?.isUp()) ?? false,
+            },
+          }
+        : {}),
       subnetFile: { path: this.config.subnetFile, written: this.subnetFileWritten },
       ipMasq: this.config.ipMasq,
       peers: this.network?.peers() ?? [],
@@ -600,7 +686,15 @@ export class Weftd implements StatusSource {
       iptablesRepairs: this.iptables?.repairs ?? 0,
       leaseEvents: this.leaseEvents,
       ...(this.netpol ? { policy: await this.netpol.status() } : {}),
-      ...(this.watchdog ? { datapath: { healthy: this.watchdog.healthy, ...(this.watchdog.cause ? { cause: this.watchdog.cause } : {}), workerRestarts: this.watchdog.restarts } } : {}),
+      ...(this.watchdog
+        ? {
+            datapath: {
+              healthy: this.watchdog.healthy,
+              ...(this.watchdog.cause ? { cause: this.watchdog.cause } : {}),
+              workerRestarts: this.watchdog.restarts,
+            },
+          }
+        : {}),
     };
   }
 
@@ -615,5 +709,6 @@ export class Weftd implements StatusSource {
 /** Pods on cni0 reach other nodes only when the node forwards; flannel leaves that to the host too. */
 async function warnIfNotForwarding(log: Logger): Promise<void> {
   const v = await readFile('/proc/sys/net/ipv4/ip_forward', 'utf8').catch(() => '1');
-  if (v.trim() === '0') log.warn('net.ipv4.ip_forward is 0: pods will not reach other nodes until it is 1 (sysctl -w net.ipv4.ip_forward=1)');
+  if (v.trim() === '0')
+    log.warn('net.ipv4.ip_forward is 0: pods will not reach other nodes until it is 1 (sysctl -w net.ipv4.ip_forward=1)');
 }

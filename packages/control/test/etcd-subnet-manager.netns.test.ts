@@ -60,7 +60,13 @@ async function freshPrefix(): Promise<string> {
 }
 
 function manager(prefix: string, o: { registry?: SubnetRegistry; ttl?: number } = {}): EtcdSubnetManager {
-  const m = new EtcdSubnetManager({ endpoints: [etcd.endpoint], prefix, logger: log, ...(o.registry ? { registry: o.registry } : {}), ...(o.ttl ? { leaseTtlSec: o.ttl } : {}) });
+  const m = new EtcdSubnetManager({
+    endpoints: [etcd.endpoint],
+    prefix,
+    logger: log,
+    ...(o.registry ? { registry: o.registry } : {}),
+    ...(o.ttl ? { leaseTtlSec: o.ttl } : {}),
+  });
   cleanups.push(() => m.close());
   return m;
 }
@@ -93,7 +99,7 @@ async function restartEtcdAfter(downMs: number, whileDown: () => Promise<void> =
 }
 
 describe('etcd subnet manager on a real etcd', () => {
-  it('ten managers started at once never get the same subnet; keys, JSON and TTL are flannel\'s', async () => {
+  it("ten managers started at once never get the same subnet; keys, JSON and TTL are flannel's", async () => {
     const prefix = await freshPrefix();
     const managers = Array.from({ length: 10 }, () => manager(prefix));
     const leases = await Promise.all(managers.map((m, i) => m.acquireLease(attrs(i + 1))));
@@ -103,7 +109,9 @@ describe('etcd subnet manager on a real etcd', () => {
     const l = leases[3]!;
     const key = `${prefix}/subnets/${l.subnet.replace('/', '-')}`;
     expect(kvs[key]).toBe(encodeLeaseAttrs(attrs(4)));
-    expect(kvs[key]).toBe(`{"PublicIP":"192.168.7.4","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"0a:00:00:00:07:04"}}`);
+    expect(kvs[key]).toBe(
+      `{"PublicIP":"192.168.7.4","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"0a:00:00:00:07:04"}}`,
+    );
     const raw = await client.get(key).exec();
     const ttl = await client.leaseClient.leaseTimeToLive({ ID: raw.kvs[0]!.lease });
     expect(Number(ttl.grantedTTL)).toBe(86400);
@@ -111,7 +119,7 @@ describe('etcd subnet manager on a real etcd', () => {
     expect((await manager(prefix).acquireLease(attrs(4))).subnet).toBe(l.subnet);
   });
 
-  it('a watch sees the others\' leases come and go, with their attrs on removal', async () => {
+  it("a watch sees the others' leases come and go, with their attrs on removal", async () => {
     const prefix = await freshPrefix();
     const a = manager(prefix);
     const own = await a.acquireLease(attrs(1));
@@ -120,7 +128,10 @@ describe('etcd subnet manager on a real etcd', () => {
     expect(w.text()).toEqual([`snapshot ${own.subnet}`]);
     const b = await manager(prefix).acquireLease(attrs(2));
     const c = await manager(prefix).acquireLease(attrs(3));
-    await client.delete().key(`${prefix}/subnets/${b.subnet.replace('/', '-')}`).exec();
+    await client
+      .delete()
+      .key(`${prefix}/subnets/${b.subnet.replace('/', '-')}`)
+      .exec();
     await until(() => w.events.length === 4);
     expect(w.text()).toEqual([`snapshot ${own.subnet}`, `added ${b.subnet}`, `added ${c.subnet}`, `removed ${b.subnet}`]);
     expect((w.events[3] as { lease: { attrs: LeaseAttrs } }).lease.attrs).toEqual(attrs(2));
@@ -185,7 +196,10 @@ describe('etcd subnet manager on a real etcd', () => {
     });
     await new Promise((r) => setTimeout(r, 300));
     const t0 = Date.now();
-    await client.delete().key(`${prefix}/subnets/${lease.subnet.replace('/', '-')}`).exec();
+    await client
+      .delete()
+      .key(`${prefix}/subnets/${lease.subnet.replace('/', '-')}`)
+      .exec();
     await until(() => seen.length === 2, 5000);
     expect(seen).toEqual([`lost ${lease.subnet}`, `reacquired ${lease.subnet}`]);
     expect(Date.now() - t0).toBeLessThan(2000);
@@ -230,11 +244,41 @@ describe('etcd subnet manager on a real etcd', () => {
 /** A CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl in `dir`. */
 async function makeCerts(dir: string): Promise<void> {
   const o = (...args: string[]) => run('openssl', args, { cwd: dir });
-  await o('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=weft-test-ca', '-keyout', 'ca.key', '-out', 'ca.crt');
+  await o(
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-days',
+    '1',
+    '-subj',
+    '/CN=weft-test-ca',
+    '-keyout',
+    'ca.key',
+    '-out',
+    'ca.crt',
+  );
   writeFileSync(join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n');
   for (const who of ['server', 'client']) {
     await o('req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=weft-${who}`, '-keyout', `${who}.key`, '-out', `${who}.csr`);
-    await o('x509', '-req', '-in', `${who}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '1', '-extfile', 'san.ext', '-out', `${who}.crt`);
+    await o(
+      'x509',
+      '-req',
+      '-in',
+      `${who}.csr`,
+      '-CA',
+      'ca.crt',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-days',
+      '1',
+      '-extfile',
+      'san.ext',
+      '-out',
+      `${who}.crt`,
+    );
   }
 }
 
@@ -249,24 +293,64 @@ describe('etcd over TLS with client certificates', () => {
       const f = (n: string) => join(dir, n);
       proc = new LabProcess(
         'etcd-tls',
-        spawn('etcd', [
-          '--name', 'tls', '--data-dir', f('data'),
-          '--listen-client-urls', endpoint, '--advertise-client-urls', endpoint,
-          '--listen-peer-urls', `http://127.0.0.1:${pport}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${pport}`,
-          '--initial-cluster', `tls=http://127.0.0.1:${pport}`,
-          '--cert-file', f('server.crt'), '--key-file', f('server.key'), '--trusted-ca-file', f('ca.crt'), '--client-cert-auth',
-          '--log-level', 'warn', '--logger', 'zap',
-        ], { stdio: ['ignore', 'pipe', 'pipe'] }),
+        spawn(
+          'etcd',
+          [
+            '--name',
+            'tls',
+            '--data-dir',
+            f('data'),
+            '--listen-client-urls',
+            endpoint,
+            '--advertise-client-urls',
+            endpoint,
+            '--listen-peer-urls',
+            `http://127.0.0.1:${pport}`,
+            '--initial-advertise-peer-urls',
+            `http://127.0.0.1:${pport}`,
+            '--initial-cluster',
+            `tls=http://127.0.0.1:${pport}`,
+            '--cert-file',
+            f('server.crt'),
+            '--key-file',
+            f('server.key'),
+            '--trusted-ca-file',
+            f('ca.crt'),
+            '--client-cert-auth',
+            '--log-level',
+            'warn',
+            '--logger',
+            'zap',
+          ],
+          { stdio: ['ignore', 'pipe', 'pipe'] },
+        ),
       );
       const tls = { caFile: f('ca.crt'), certFile: f('client.crt'), keyFile: f('client.key') };
-      const setup = new Etcd3({ hosts: endpoint, credentials: { rootCertificate: readFileSync(tls.caFile), certChain: readFileSync(tls.certFile), privateKey: readFileSync(tls.keyFile) } });
-      await retry(() => setup.put('/tls/network/config').value(CONFIG).exec().then(() => undefined)); // until etcd serves
+      const setup = new Etcd3({
+        hosts: endpoint,
+        credentials: {
+          rootCertificate: readFileSync(tls.caFile),
+          certChain: readFileSync(tls.certFile),
+          privateKey: readFileSync(tls.keyFile),
+        },
+      });
+      await retry(() =>
+        setup
+          .put('/tls/network/config')
+          .value(CONFIG)
+          .exec()
+          .then(() => undefined),
+      ); // until etcd serves
       setup.close();
       const m = new EtcdSubnetManager({ endpoints: [endpoint], prefix: '/tls/network', tls, logger: log });
       expect((await m.acquireLease(attrs(1))).subnet).toMatch(/^10\.244\.\d+\.0\/24$/);
       await m.close();
-      expect(() => new EtcdSubnetManager({ endpoints: [endpoint], tls: { ...tls, keyFile: f('nope.key') }, logger: log })).toThrow(/etcd TLS: cannot read key file .*nope\.key/);
-      expect(() => new EtcdSubnetManager({ endpoints: [endpoint], tls: { caFile: tls.caFile, certFile: tls.certFile }, logger: log })).toThrow(/--etcd-certfile and --etcd-keyfile go together/);
+      expect(() => new EtcdSubnetManager({ endpoints: [endpoint], tls: { ...tls, keyFile: f('nope.key') }, logger: log })).toThrow(
+        /etcd TLS: cannot read key file .*nope\.key/,
+      );
+      expect(
+        () => new EtcdSubnetManager({ endpoints: [endpoint], tls: { caFile: tls.caFile, certFile: tls.certFile }, logger: log }),
+      ).toThrow(/--etcd-certfile and --etcd-keyfile go together/);
     } finally {
       await proc?.stop();
       rmSync(dir, { recursive: true, force: true });

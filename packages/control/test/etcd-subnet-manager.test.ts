@@ -42,14 +42,16 @@ describe('EtcdSubnetManager config', () => {
 });
 
 describe('EtcdSubnetManager acquire (flannel order)', () => {
-  it('allocates a new subnet with flannel\'s key and JSON, attached to a 24 h lease', async () => {
+  it("allocates a new subnet with flannel's key and JSON, attached to a 24 h lease", async () => {
     const { registry, manager } = setup();
     const before = Date.now();
     const lease = await manager.acquireLease(attrs('192.168.1.1'));
     expect(lease.subnet).toBe('10.244.1.0/24');
     const kv = registry.get('10.244.1.0-24')!;
     expect(kv.value).toBe(encodeLeaseAttrs(attrs('192.168.1.1')));
-    expect(kv.value).toBe('{"PublicIP":"192.168.1.1","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"0a:00:00:00:00:01"}}');
+    expect(kv.value).toBe(
+      '{"PublicIP":"192.168.1.1","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"0a:00:00:00:00:01"}}',
+    );
     expect(kv.lease).not.toBe('0');
     expect(lease.expiration!.getTime()).toBeGreaterThanOrEqual(before + 86_400_000);
   });
@@ -118,7 +120,8 @@ describe('EtcdSubnetManager acquire (flannel order)', () => {
 
   it('a full network is a clear error', async () => {
     const { registry, manager } = setup({ config: '{"Network":"10.9.0.0/28","Backend":{"Type":"vxlan"}}' });
-    for (const s of ['10.9.0.4-30', '10.9.0.8-30', '10.9.0.12-30']) registry.put(s, encodeLeaseAttrs(attrs(`192.168.0.${s.length}`)), 86400);
+    for (const s of ['10.9.0.4-30', '10.9.0.8-30', '10.9.0.12-30'])
+      registry.put(s, encodeLeaseAttrs(attrs(`192.168.0.${s.length}`)), 86400);
     const err = await manager.acquireLease(attrs('192.168.1.1')).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(NetworkFullError);
     expect((err as Error).message).toMatch(/network full: no free \/30 between SubnetMin and SubnetMax.*3 leases/);

@@ -59,8 +59,7 @@ export class FakeHostProgrammer implements HostProgrammer {
       else if (o.op === 'route-replace') {
         if (this.foreignRoutes.some((r) => r.dst === o.dst)) throw new Error(`weft replaced a foreign route ${o.dst}`);
         this.routeTable.set(o.dst, { dst: o.dst, gateway: o.via, onlink: true, dev: this.dev, weft: true });
-      }
-      else this.routeTable.delete(o.dst);
+      } else this.routeTable.delete(o.dst);
     }
     return failed;
   }

@@ -3,7 +3,7 @@ import { forwardChain, masqChain, savedRuleLines, supportsRandomFully } from '..
 import { removalPayload, repairPayload } from '../src/host/iptables-chains.js';
 
 describe('ip-masq rules', () => {
-  it('render flannel\'s FLANNEL-POSTRTG semantics in WEFT-POSTRTG', () => {
+  it("render flannel's FLANNEL-POSTRTG semantics in WEFT-POSTRTG", () => {
     expect(savedRuleLines(masqChain('10.244.3.0/24', '10.244.0.0/16', true))).toEqual([
       '-A WEFT-POSTRTG -m mark --mark 0x4000/0x4000 -m comment --comment "weft masq" -j RETURN',
       '-A WEFT-POSTRTG -s 10.244.3.0/24 -d 10.244.0.0/16 -m comment --comment "weft masq" -j RETURN',
@@ -49,12 +49,24 @@ describe('iptables chain repair', () => {
   });
 
   it('writes nothing when everything is in place', () => {
-    const saved = [...natHeader, ':WEFT-POSTRTG - [0:0]', '-A POSTROUTING -m comment --comment "weft masq" -j WEFT-POSTRTG', ...savedRuleLines(masq), 'COMMIT'];
+    const saved = [
+      ...natHeader,
+      ':WEFT-POSTRTG - [0:0]',
+      '-A POSTROUTING -m comment --comment "weft masq" -j WEFT-POSTRTG',
+      ...savedRuleLines(masq),
+      'COMMIT',
+    ];
     expect(repairPayload(masq, saved.join('\n'))).toBe('');
   });
 
   it('rewrites a chain someone edited and keeps the existing jump', () => {
-    const saved = [...natHeader, ':WEFT-POSTRTG - [0:0]', '-A POSTROUTING -m comment --comment "weft masq" -j WEFT-POSTRTG', ...savedRuleLines(masq).slice(1), 'COMMIT'];
+    const saved = [
+      ...natHeader,
+      ':WEFT-POSTRTG - [0:0]',
+      '-A POSTROUTING -m comment --comment "weft masq" -j WEFT-POSTRTG',
+      ...savedRuleLines(masq).slice(1),
+      'COMMIT',
+    ];
     const p = repairPayload(masq, saved.join('\n'));
     expect(p).toContain(':WEFT-POSTRTG - [0:0]');
     expect(p).not.toContain('POSTROUTING');
@@ -67,13 +79,23 @@ describe('iptables chain repair', () => {
   });
 
   it('appends the FORWARD jump last', () => {
-    expect(repairPayload(forwardChain('10.244.0.0/16'), '*filter\nCOMMIT')).toContain('-A FORWARD -m comment --comment "weft forward" -j WEFT-FWD');
+    expect(repairPayload(forwardChain('10.244.0.0/16'), '*filter\nCOMMIT')).toContain(
+      '-A FORWARD -m comment --comment "weft forward" -j WEFT-FWD',
+    );
   });
 
   it('removal deletes jump, flushes and deletes the chain; nothing when absent', () => {
-    const saved = [...natHeader, ':WEFT-POSTRTG - [0:0]', '-A POSTROUTING -m comment --comment "weft masq" -j WEFT-POSTRTG', ...savedRuleLines(masq), 'COMMIT'];
+    const saved = [
+      ...natHeader,
+      ':WEFT-POSTRTG - [0:0]',
+      '-A POSTROUTING -m comment --comment "weft masq" -j WEFT-POSTRTG',
+      ...savedRuleLines(masq),
+      'COMMIT',
+    ];
     expect(removalPayload(masq, saved.join('\n'))).toBe(
-      ['*nat', '-D POSTROUTING -m comment --comment "weft masq" -j WEFT-POSTRTG', '-F WEFT-POSTRTG', '-X WEFT-POSTRTG', 'COMMIT', ''].join('\n'),
+      ['*nat', '-D POSTROUTING -m comment --comment "weft masq" -j WEFT-POSTRTG', '-F WEFT-POSTRTG', '-X WEFT-POSTRTG', 'COMMIT', ''].join(
+        '\n',
+      ),
     );
     expect(removalPayload(masq, [...natHeader, 'COMMIT'].join('\n'))).toBe('');
   });

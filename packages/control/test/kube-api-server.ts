@@ -53,7 +53,11 @@ export class FakeKubeApiServer {
   readonly requests: RecordedRequest[] = [];
   private readonly nodes = new Map<string, Json>();
   /** Other resources by plural, keyed "namespace/name" (cluster-scoped: "/name"). */
-  private readonly objects: Record<KubeResource, Map<string, Json>> = { namespaces: new Map(), pods: new Map(), networkpolicies: new Map() };
+  private readonly objects: Record<KubeResource, Map<string, Json>> = {
+    namespaces: new Map(),
+    pods: new Map(),
+    networkpolicies: new Map(),
+  };
   private readonly streamResource = new Map<ServerResponse, KubeResource | 'nodes'>();
   private history: WatchEvent[] = [];
   private oldestRv = 0;
@@ -107,7 +111,12 @@ export class FakeKubeApiServer {
       apiVersion: 'v1',
       kind: 'Node',
       // Whole seconds, as the API server writes them; one second apart so creation order is known.
-      metadata: { name, uid: `uid-${name}`, creationTimestamp: new Date(Date.UTC(2026, 0, 1) + this.created++ * 1000).toISOString().replace('.000', ''), annotations: { ...annotations } },
+      metadata: {
+        name,
+        uid: `uid-${name}`,
+        creationTimestamp: new Date(Date.UTC(2026, 0, 1) + this.created++ * 1000).toISOString().replace('.000', ''),
+        annotations: { ...annotations },
+      },
       spec: podCIDR ? { podCIDR, podCIDRs: [podCIDR] } : {},
       status: { conditions: [{ type: 'Ready', status: 'True' }] },
     };
@@ -194,21 +203,26 @@ export class FakeKubeApiServer {
       /* keep raw */
     }
     this.requests.push({ method: req.method ?? '', path: url.pathname + url.search, contentType, body });
-    const other = /^\/(?:api\/v1|apis\/networking\.k8s\.io\/v1)(?:\/namespaces\/([^/]+))?\/(namespaces|pods|networkpolicies)$/.exec(url.pathname);
+    const other = /^\/(?:api\/v1|apis\/networking\.k8s\.io\/v1)(?:\/namespaces\/([^/]+))?\/(namespaces|pods|networkpolicies)$/.exec(
+      url.pathname,
+    );
     if (other && req.method === 'GET') return this.serveList(res, other[2] as KubeResource, other[1], url);
     const m = /^\/api\/v1\/nodes(?:\/([^/]+))?(\/status)?$/.exec(url.pathname);
     if (!m) return sendStatus(res, 404, 'NotFound', `the server could not find the requested resource ${url.pathname}`);
     const [, name, status] = m;
-    if (req.method === 'GET' && !name && url.searchParams.get('watch') === 'true') return this.watch(res, Number(url.searchParams.get('resourceVersion') ?? 0));
+    if (req.method === 'GET' && !name && url.searchParams.get('watch') === 'true')
+      return this.watch(res, Number(url.searchParams.get('resourceVersion') ?? 0));
     if (req.method === 'GET' && !name) return sendJson(res, 200, this.list());
-    if (req.method === 'GET' && name && !status) return this.nodes.has(name) ? sendJson(res, 200, this.nodes.get(name)) : notFound(res, name);
+    if (req.method === 'GET' && name && !status)
+      return this.nodes.has(name) ? sendJson(res, 200, this.nodes.get(name)) : notFound(res, name);
     if (req.method === 'PATCH' && name) return this.patch(res, name, Boolean(status), contentType, body);
     sendStatus(res, 405, 'MethodNotAllowed', `${req.method} is not supported on ${url.pathname}`);
   }
 
   private serveList(res: ServerResponse, resource: KubeResource, namespace: string | undefined, url: URL): void {
     const coreGroup = resource !== 'networkpolicies';
-    if (coreGroup !== url.pathname.startsWith('/api/v1/') || (resource === 'namespaces' && namespace)) return sendStatus(res, 404, 'NotFound', `no such resource ${url.pathname}`);
+    if (coreGroup !== url.pathname.startsWith('/api/v1/') || (resource === 'namespaces' && namespace))
+      return sendStatus(res, 404, 'NotFound', `no such resource ${url.pathname}`);
     if (url.searchParams.get('watch') === 'true') return this.watch(res, Number(url.searchParams.get('resourceVersion') ?? 0), resource);
     const items = [...this.objects[resource].values()].filter((o) => !namespace || (o.metadata as Json).namespace === namespace);
     const [apiVersion, kind] = LIST_KIND[resource];
@@ -223,14 +237,22 @@ export class FakeKubeApiServer {
     res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
     res.flushHeaders(); // the API server answers a watch at once, events follow
     if (from < this.oldestRv) {
-      const gone = { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Expired', code: 410, message: `too old resource version: ${from} (${this.oldestRv})` };
+      const gone = {
+        kind: 'Status',
+        apiVersion: 'v1',
+        status: 'Failure',
+        reason: 'Expired',
+        code: 410,
+        message: `too old resource version: ${from} (${this.oldestRv})`,
+      };
       res.end(JSON.stringify({ type: 'ERROR', object: gone }) + '\n');
       return;
     }
     this.streams.add(res);
     this.streamResource.set(res, resource);
     res.on('close', () => (this.streams.delete(res), this.streamResource.delete(res)));
-    for (const ev of this.history) if (ev.rv > from && ev.resource === resource) res.write(JSON.stringify({ type: ev.type, object: ev.object }) + '\n');
+    for (const ev of this.history)
+      if (ev.rv > from && ev.resource === resource) res.write(JSON.stringify({ type: ev.type, object: ev.object }) + '\n');
   }
 
   private patch(res: ServerResponse, name: string, status: boolean, contentType: string | undefined, body: unknown): void {
@@ -242,7 +264,8 @@ export class FakeKubeApiServer {
     } catch (e) {
       return sendStatus(res, (e as { code?: number }).code ?? 422, 'Invalid', (e as Error).message);
     }
-    if (status) patched.spec = node.spec; // the status subresource ignores spec changes
+    if (status)
+      patched.spec = node.spec; // the status subresource ignores spec changes
     else patched.status = node.status; // the main resource ignores status changes
     sendJson(res, 200, this.write('MODIFIED', patched));
   }
@@ -258,7 +281,8 @@ export class FakeKubeApiServer {
   private record(type: WatchEvent['type'], object: Json, resource: WatchEvent['resource'] = 'nodes'): void {
     const ev = { resource, rv: this.rv, type, object: structuredClone(object) };
     this.history.push(ev);
-    for (const res of this.streams) if (this.streamResource.get(res) === resource) res.write(JSON.stringify({ type, object: ev.object }) + '\n');
+    for (const res of this.streams)
+      if (this.streamResource.get(res) === resource) res.write(JSON.stringify({ type, object: ev.object }) + '\n');
   }
 
   private mustGet(name: string): Json {
@@ -277,7 +301,12 @@ function applyPatch(node: Json, contentType: string | undefined, body: unknown):
     case 'application/json-patch+json':
       return jsonPatch(node, body as JsonPatchOp[]);
     default:
-      throw Object.assign(new Error(`the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got ${contentType})`), { code: 415 });
+      throw Object.assign(
+        new Error(
+          `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got ${contentType})`,
+        ),
+        { code: 415 },
+      );
   }
 }
 
@@ -319,7 +348,10 @@ interface JsonPatchOp {
 
 function jsonPatch(node: Json, ops: JsonPatchOp[]): Json {
   for (const op of ops) {
-    const parts = op.path.split('/').slice(1).map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
+    const parts = op.path
+      .split('/')
+      .slice(1)
+      .map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
     const last = parts.pop()!;
     let cur: Json = node;
     for (const p of parts) cur = (cur[p] ??= {}) as Json;

@@ -55,15 +55,33 @@ describe('Kubernetes mode: hostile node annotations and podCIDRs', () => {
     api.addNode('mine', '10.244.7.0/24', published('192.168.1.1', '0a:00:00:00:00:07'));
     api.addNode('ownmac', '10.244.8.0/24', published('192.168.1.8', MY_MAC));
     api.addNode('bcast', '10.244.10.0/24', published('192.168.1.10', 'ff:ff:ff:ff:ff:ff'));
-    api.addNode('huge', '10.244.11.0/24', published('192.168.1.11', '', JSON.stringify({ VNI: 1, VtepMAC: '0a:00:00:00:00:11', Pad: 'x'.repeat(5000) })));
+    api.addNode(
+      'huge',
+      '10.244.11.0/24',
+      published('192.168.1.11', '', JSON.stringify({ VNI: 1, VtepMAC: '0a:00:00:00:00:11', Pad: 'x'.repeat(5000) })),
+    );
     api.addNode('junk', '10.244.12.0/24', published('192.168.1.12', '', '{not json'));
 
-    const manager = new KubeSubnetManager({ nodeName: 'n1', netConfPath: netConf, kubeConfig: api.kubeConfig(), logger: silent, nodeWaitMs: 300, retryMs: 100 });
+    const manager = new KubeSubnetManager({
+      nodeName: 'n1',
+      netConfPath: netConf,
+      kubeConfig: api.kubeConfig(),
+      logger: silent,
+      nodeWaitMs: 300,
+      retryMs: 100,
+    });
     cleanups.push(() => manager.close());
     const host = new FakeHostProgrammer();
     const vtep = new LoggingFakeVtep([], MY_MAC);
     const net = new VxlanNetwork({ vtep, host, logger: silent, publicIp: '192.168.1.1', network: '10.244.0.0/16' });
-    await net.setOwnLease(await manager.acquireLease({ PublicIP: '192.168.1.1', PublicIPv6: null, BackendType: 'vxlan', BackendData: { VNI: 1, VtepMAC: MY_MAC } }));
+    await net.setOwnLease(
+      await manager.acquireLease({
+        PublicIP: '192.168.1.1',
+        PublicIPv6: null,
+        BackendType: 'vxlan',
+        BackendData: { VNI: 1, VtepMAC: MY_MAC },
+      }),
+    );
     const ac = new AbortController();
     const done = manager.watchLeases((events) => net.handleEvents(events), ac.signal);
     cleanups.push(async () => {
@@ -98,6 +116,12 @@ describe('Kubernetes mode: hostile node annotations and podCIDRs', () => {
     await net.settled();
     expect([...host.routeTable.keys()].sort()).toEqual(['10.244.2.0/25', '10.244.5.0/24']);
     expect(vtep.fdb.get('0a:00:00:00:00:02')).toBe('192.168.1.5');
-    expect(net.stats.rejected).toMatchObject({ 'outside-network': 1, 'overlaps-earlier-lease': 1, 'duplicate-vtep-mac': 1, oversize: 1, malformed: 1 });
+    expect(net.stats.rejected).toMatchObject({
+      'outside-network': 1,
+      'overlaps-earlier-lease': 1,
+      'duplicate-vtep-mac': 1,
+      oversize: 1,
+      malformed: 1,
+    });
   });
 });

@@ -16,7 +16,12 @@ import { collectLeaseEvents, until } from './lease-watch-support.js';
 
 const silent = pino({ level: 'silent' });
 const P = 'flannel.alpha.coreos.com/';
-const ME: LeaseAttrs = { PublicIP: '192.168.1.1', PublicIPv6: null, BackendType: 'vxlan', BackendData: { VNI: 1, VtepMAC: '0a:00:00:00:00:01' } };
+const ME: LeaseAttrs = {
+  PublicIP: '192.168.1.1',
+  PublicIPv6: null,
+  BackendType: 'vxlan',
+  BackendData: { VNI: 1, VtepMAC: '0a:00:00:00:00:01' },
+};
 
 function published(ip: string, mac: string, type = 'vxlan'): Record<string, string> {
   return {
@@ -64,7 +69,7 @@ async function cluster() {
 const watch = (m: KubeSubnetManager) => collectLeaseEvents(m, (stop) => cleanups.push(stop));
 
 describe('KubeSubnetManager: acquire', () => {
-  it('takes podCIDR as the subnet and publishes flannel\'s annotations with a strategic merge patch on nodes/status', async () => {
+  it("takes podCIDR as the subnet and publishes flannel's annotations with a strategic merge patch on nodes/status", async () => {
     const { api, manager } = await cluster();
     api.addNode('n1', '10.244.3.0/24');
     const lease = await manager().acquireLease(ME);
@@ -73,7 +78,9 @@ describe('KubeSubnetManager: acquire', () => {
     expect(patch.path).toBe('/api/v1/nodes/n1/status');
     expect(patch.contentType).toBe('application/strategic-merge-patch+json');
     expect(api.getNode('n1')!.metadata).toMatchObject({ annotations: published('192.168.1.1', '0a:00:00:00:00:01') });
-    expect((api.getNode('n1')!.metadata as { annotations: Record<string, string> }).annotations[`${P}backend-data`]).toBe('{"VNI":1,"VtepMAC":"0a:00:00:00:00:01"}');
+    expect((api.getNode('n1')!.metadata as { annotations: Record<string, string> }).annotations[`${P}backend-data`]).toBe(
+      '{"VNI":1,"VtepMAC":"0a:00:00:00:00:01"}',
+    );
   });
 
   it('does not patch when the node already publishes our lease', async () => {
@@ -86,16 +93,22 @@ describe('KubeSubnetManager: acquire', () => {
   it('a podCIDR outside Network, a missing podCIDR, a missing node: clear errors', async () => {
     const { api, manager } = await cluster();
     api.addNode('n1', '10.99.3.0/24');
-    await expect(manager().acquireLease(ME)).rejects.toThrow(/node n1 podCIDR 10\.99\.3\.0\/24 is not inside the network 10\.244\.0\.0\/16/);
+    await expect(manager().acquireLease(ME)).rejects.toThrow(
+      /node n1 podCIDR 10\.99\.3\.0\/24 is not inside the network 10\.244\.0\.0\/16/,
+    );
     api.addNode('n2', undefined);
     await expect(manager({ nodeName: 'n2' }).acquireLease(ME)).rejects.toThrow(/node n2 has no podCIDR assigned.*allocate-node-cidrs/);
-    await expect(manager({ nodeName: 'ghost' }).acquireLease(ME)).rejects.toThrow(/read node ghost .* failed 3 times: HTTP 404: nodes "ghost" not found/);
+    await expect(manager({ nodeName: 'ghost' }).acquireLease(ME)).rejects.toThrow(
+      /read node ghost .* failed 3 times: HTTP 404: nodes "ghost" not found/,
+    );
   });
 
   it('reads net-conf.json from the file; errors name the file', async () => {
     const { manager } = await cluster();
     expect((await manager().getNetworkConfig()).network).toBe('10.244.0.0/16');
-    await expect(manager({ netConfPath: join(dir, 'nope.json') }).getNetworkConfig()).rejects.toThrow(/cannot read the network config .*nope\.json/);
+    await expect(manager({ netConfPath: join(dir, 'nope.json') }).getNetworkConfig()).rejects.toThrow(
+      /cannot read the network config .*nope\.json/,
+    );
     const bad = join(dir, 'bad.json');
     writeFileSync(bad, '{"Network":"10.244.0.0/16","Backend":{"Type":"wireguard"}}');
     await expect(manager({ netConfPath: bad }).getNetworkConfig()).rejects.toThrow(/bad\.json: Backend\.Type "wireguard" is not supported/);
@@ -138,18 +151,31 @@ describe('KubeSubnetManager: watch', () => {
       leases: [
         // order: the Node's creation time (ms), lease order for admission
         { subnet: '10.244.1.0/24', attrs: ME, order: Date.UTC(2026, 0, 1) },
-        { subnet: '10.244.2.0/24', attrs: { ...ME, PublicIP: '192.168.1.2', BackendData: { VNI: 1, VtepMAC: '0a:00:00:00:00:02' } }, order: Date.UTC(2026, 0, 1) + 1000 },
+        {
+          subnet: '10.244.2.0/24',
+          attrs: { ...ME, PublicIP: '192.168.1.2', BackendData: { VNI: 1, VtepMAC: '0a:00:00:00:00:02' } },
+          order: Date.UTC(2026, 0, 1) + 1000,
+        },
       ],
     });
-    await until(() => ((api.getNode('n1')!.status as { conditions: unknown[] }).conditions.length === 2));
+    await until(() => (api.getNode('n1')!.status as { conditions: unknown[] }).conditions.length === 2);
     const conditions = (api.getNode('n1')!.status as { conditions: Record<string, string>[] }).conditions;
     expect(conditions[0]).toMatchObject({ type: 'Ready', status: 'True' });
     expect(conditions[1]).toMatchObject({ type: 'NetworkUnavailable', status: 'False', reason: 'WeftIsUp' });
-    expect(api.requests.some((r) => r.method === 'PATCH' && r.path === '/api/v1/nodes/n1/status' && r.contentType === 'application/strategic-merge-patch+json')).toBe(true);
+    expect(
+      api.requests.some(
+        (r) => r.method === 'PATCH' && r.path === '/api/v1/nodes/n1/status' && r.contentType === 'application/strategic-merge-patch+json',
+      ),
+    ).toBe(true);
 
     api.addNode('n3', '10.244.3.0/24', published('192.168.1.3', '0a:00:00:00:00:03'));
     api.updateNode('n2', (n) => ((n.metadata as { labels: object }).labels = { role: 'x' })); // no lease change
-    api.updateNode('n2', (n) => ((n.metadata as { annotations: Record<string, string> }).annotations[`${P}backend-data`] = '{"VNI":1,"VtepMAC":"0a:00:00:00:00:22"}'));
+    api.updateNode(
+      'n2',
+      (n) =>
+        ((n.metadata as { annotations: Record<string, string> }).annotations[`${P}backend-data`] =
+          '{"VNI":1,"VtepMAC":"0a:00:00:00:00:22"}'),
+    );
     api.updateNode('bare', (n) => ((n.metadata as { annotations: object }).annotations = published('192.168.1.9', '0a:00:00:00:00:09')));
     api.updateNode('n3', (n) => ((n.metadata as { annotations: Record<string, string> }).annotations[`${P}backend-data`] = '{not json'));
     api.deleteNode('n1');

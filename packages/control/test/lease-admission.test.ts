@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { admitLeases, protectedAddress, protectedEndpoints, type AdmissionContext, type LeaseVerdict, type OrderedLease } from '../src/subnet/lease-admission.js';
+import {
+  admitLeases,
+  protectedAddress,
+  protectedEndpoints,
+  type AdmissionContext,
+  type LeaseVerdict,
+  type OrderedLease,
+} from '../src/subnet/lease-admission.js';
 import { parseIpv4Cidr } from '../src/net/ipv4-cidr.js';
 import type { Lease } from '../src/subnet/types.js';
 
@@ -39,7 +46,10 @@ const one = (l: OrderedLease, c = ctx()): string => verdict(admitLeases([l], c),
 
 describe('lease admission', () => {
   it('accepts a well-formed peer lease inside the network and names our own lease "own"', () => {
-    const vs = admitLeases([lease('10.0.2.0/24', '192.168.7.2', '02:00:00:00:00:02'), lease('10.0.1.0/24', '192.168.7.1', '02:00:00:00:00:01')], ctx());
+    const vs = admitLeases(
+      [lease('10.0.2.0/24', '192.168.7.2', '02:00:00:00:00:02'), lease('10.0.1.0/24', '192.168.7.1', '02:00:00:00:00:01')],
+      ctx(),
+    );
     expect(verdict(vs, '10.0.2.0/24')).toBe('accepted');
     expect(verdict(vs, '10.0.1.0/24')).toBe('own');
   });
@@ -89,7 +99,9 @@ describe('lease admission', () => {
   });
 
   it('route-conflict: a route weft did not create exists for the prefix', () => {
-    expect(one(lease('10.0.2.0/24', '192.168.7.2', '02:00:00:00:00:02'), ctx({ foreignRoutes: new Set(['10.0.2.0/24']) }))).toBe('rejected route-conflict');
+    expect(one(lease('10.0.2.0/24', '192.168.7.2', '02:00:00:00:00:02'), ctx({ foreignRoutes: new Set(['10.0.2.0/24']) }))).toBe(
+      'rejected route-conflict',
+    );
   });
 
   it('overlaps-earlier-lease: the earliest by order wins whatever the input order; the next takes over when it goes', () => {
@@ -101,7 +113,7 @@ describe('lease admission', () => {
     expect(verdict(admitLeases([loser], ctx()), '10.0.5.0/25')).toBe('accepted');
   });
 
-  it('duplicate-vtep-mac: a later lease reusing an accepted lease\'s MAC loses; the MAC check is case-insensitive', () => {
+  it("duplicate-vtep-mac: a later lease reusing an accepted lease's MAC loses; the MAC check is case-insensitive", () => {
     const victim = lease('10.0.6.0/24', '192.168.7.6', '02:00:00:00:00:06', 1);
     const thief = lease('10.0.7.0/24', '192.168.7.7', '02:00:00:00:00:06'.toUpperCase(), 2);
     const vs = admitLeases([thief, victim], ctx());
@@ -121,6 +133,8 @@ describe('lease admission', () => {
   });
 
   it('protectedEndpoints skips hostnames and bad URLs', () => {
-    expect(protectedEndpoints(['http://etcd:2379', 'not a url', 'http://10.1.2.3:2379']).map((p) => p.what)).toEqual(['endpoint http://10.1.2.3:2379 10.1.2.3']);
+    expect(protectedEndpoints(['http://etcd:2379', 'not a url', 'http://10.1.2.3:2379']).map((p) => p.what)).toEqual([
+      'endpoint http://10.1.2.3:2379 10.1.2.3',
+    ]);
   });
 });

@@ -10,7 +10,8 @@ import {
 import { formatIpv4Cidr } from '../src/net/ipv4-cidr.js';
 
 // Byte for byte what flannel's etcd manager writes (Go encoding/json of lease.LeaseAttrs).
-const FLANNEL_VALUE = '{"PublicIP":"192.168.64.3","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"c6:d2:32:6f:8f:44"}}';
+const FLANNEL_VALUE =
+  '{"PublicIP":"192.168.64.3","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"c6:d2:32:6f:8f:44"}}';
 
 describe('lease keys', () => {
   it('subnet ↔ key name', () => {
@@ -30,9 +31,14 @@ describe('lease keys', () => {
 });
 
 describe('lease JSON', () => {
-  it('decodes and re-encodes flannel\'s value byte for byte', () => {
+  it("decodes and re-encodes flannel's value byte for byte", () => {
     const attrs = decodeLeaseAttrs(FLANNEL_VALUE);
-    expect(attrs).toEqual({ PublicIP: '192.168.64.3', PublicIPv6: null, BackendType: 'vxlan', BackendData: { VNI: 1, VtepMAC: 'c6:d2:32:6f:8f:44' } });
+    expect(attrs).toEqual({
+      PublicIP: '192.168.64.3',
+      PublicIPv6: null,
+      BackendType: 'vxlan',
+      BackendData: { VNI: 1, VtepMAC: 'c6:d2:32:6f:8f:44' },
+    });
     expect(encodeLeaseAttrs(attrs)).toBe(FLANNEL_VALUE);
   });
 
@@ -48,7 +54,12 @@ describe('lease JSON', () => {
   it('tolerates PublicIPv6 absent, unknown fields and a missing BackendType', () => {
     const a = decodeLeaseAttrs('{"PublicIP":"10.0.0.2","BackendType":"vxlan","BackendData":{"VNI":1},"BackendV6Data":{"x":1}}');
     expect(a).toEqual({ PublicIP: '10.0.0.2', PublicIPv6: null, BackendType: 'vxlan', BackendData: { VNI: 1 } });
-    expect(decodeLeaseAttrs('{"PublicIP":"10.0.0.3"}')).toEqual({ PublicIP: '10.0.0.3', PublicIPv6: null, BackendType: '', BackendData: null });
+    expect(decodeLeaseAttrs('{"PublicIP":"10.0.0.3"}')).toEqual({
+      PublicIP: '10.0.0.3',
+      PublicIPv6: null,
+      BackendType: '',
+      BackendData: null,
+    });
   });
 
   it('rejects malformed values with a message naming the problem', () => {

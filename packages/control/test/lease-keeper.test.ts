@@ -9,7 +9,12 @@ import { until } from './lease-watch-support.js';
 
 const silent = pino({ level: 'silent' });
 const CONFIG = '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}';
-const ME: LeaseAttrs = { PublicIP: '192.168.1.1', PublicIPv6: null, BackendType: 'vxlan', BackendData: { VNI: 1, VtepMAC: '0a:00:00:00:00:01' } };
+const ME: LeaseAttrs = {
+  PublicIP: '192.168.1.1',
+  PublicIPv6: null,
+  BackendType: 'vxlan',
+  BackendData: { VNI: 1, VtepMAC: '0a:00:00:00:00:01' },
+};
 
 const cleanups: (() => void)[] = [];
 afterEach(() => cleanups.splice(0).forEach((f) => f()));
@@ -111,7 +116,10 @@ describe('LeaseKeeper', () => {
     keeper.observe([{ type: 'removed', lease }]);
     await until(() => events.length === 1);
     expect(events).toEqual([`renewed ${lease.subnet}`]);
-    keeper.observe([{ type: 'snapshot', leases: [lease] }, { type: 'added', lease }]);
+    keeper.observe([
+      { type: 'snapshot', leases: [lease] },
+      { type: 'added', lease },
+    ]);
     await new Promise((r) => setTimeout(r, 50));
     expect(events).toHaveLength(1);
   });

@@ -13,7 +13,11 @@ export async function until(cond: () => boolean, ms = 5000, pollMs = 10): Promis
 /** "snapshot 10.244.1.0/24,10.244.2.0/24" (sorted), "added 10.244.3.0/24", "removed …". */
 export function leaseEventLines(events: LeaseEvent[]): string[] {
   return events.map((e) => {
-    if (e.type === 'snapshot') return `snapshot ${e.leases.map((l) => l.subnet).sort().join(',')}`;
+    if (e.type === 'snapshot')
+      return `snapshot ${e.leases
+        .map((l) => l.subnet)
+        .sort()
+        .join(',')}`;
     if (e.type === 'unusable') return `unusable ${e.key} ${e.reason}`;
     if (e.type === 'usable') return `usable ${e.key}`;
     return `${e.type} ${e.lease.subnet}`;
@@ -21,7 +25,10 @@ export function leaseEventLines(events: LeaseEvent[]): string[] {
 }
 
 /** Runs `manager.watchLeases` into an array until the cleanup registered with `onCleanup` runs. */
-export function collectLeaseEvents(manager: SubnetManager, onCleanup: (stop: () => Promise<void>) => void): { events: LeaseEvent[]; text: () => string[] } {
+export function collectLeaseEvents(
+  manager: SubnetManager,
+  onCleanup: (stop: () => Promise<void>) => void,
+): { events: LeaseEvent[]; text: () => string[] } {
   const events: LeaseEvent[] = [];
   const ac = new AbortController();
   const done = manager.watchLeases((b) => events.push(...b), ac.signal);

@@ -9,7 +9,12 @@ import { leaseEventLines, until } from './lease-watch-support.js';
 const silent = pino({ level: 'silent' });
 const CONFIG = '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}';
 
-const attrs = (ip: string, mac = '0a:00:00:00:00:01', type = 'vxlan'): LeaseAttrs => ({ PublicIP: ip, PublicIPv6: null, BackendType: type, BackendData: { VNI: 1, VtepMAC: mac } });
+const attrs = (ip: string, mac = '0a:00:00:00:00:01', type = 'vxlan'): LeaseAttrs => ({
+  PublicIP: ip,
+  PublicIPv6: null,
+  BackendType: type,
+  BackendData: { VNI: 1, VtepMAC: mac },
+});
 const value = (ip: string, mac?: string, type?: string) => encodeLeaseAttrs(attrs(ip, mac, type));
 
 const aborts: AbortController[] = [];
@@ -36,7 +41,10 @@ describe('lease watch', () => {
     registry.put('10.244.2.0-24', value('192.168.1.2', '0a:00:00:00:00:02'), 100);
     registry.delete('10.244.1.0-24');
     await until(() => w.flat().length === 3);
-    expect(w.flat()[1]).toEqual({ type: 'added', lease: { subnet: '10.244.2.0/24', attrs: attrs('192.168.1.2', '0a:00:00:00:00:02'), order: 3 } });
+    expect(w.flat()[1]).toEqual({
+      type: 'added',
+      lease: { subnet: '10.244.2.0/24', attrs: attrs('192.168.1.2', '0a:00:00:00:00:02'), order: 3 },
+    });
     expect(w.flat()[2]).toEqual({ type: 'removed', lease: { subnet: '10.244.1.0/24', attrs: attrs('192.168.1.1'), order: 2 } });
     w.ac.abort();
     await w.done;
@@ -78,7 +86,10 @@ describe('lease watch', () => {
     await until(() => w.batches.length === 1);
     expect(w.describeEvents()).toEqual(['snapshot 10.244.2.0/24']);
     const snap = w.flat()[0]!;
-    expect(snap.type === 'snapshot' && snap.unusable?.map((u) => `${u.key} ${u.reason}`).sort()).toEqual(['10.244.1.0-24 malformed', 'garbage malformed']);
+    expect(snap.type === 'snapshot' && snap.unusable?.map((u) => `${u.key} ${u.reason}`).sort()).toEqual([
+      '10.244.1.0-24 malformed',
+      'garbage malformed',
+    ]);
     registry.put('10.244.2.0-24', '[]', 100); // a delivered lease turned to junk → removed, and unusable
     registry.put('10.244.2.0-24', '[]', 100); // the same junk again: nothing new
     registry.put('10.244.3.0-24', '{"PublicIP":"300.1.1.1","BackendType":"vxlan"}', 100);

@@ -36,7 +36,9 @@ describe('Prometheus text', () => {
       { name: 'b', help: 'empty', type: 'gauge', samples: [] },
       { name: 'c', help: 'inf', type: 'gauge', samples: [{ value: Infinity }] },
     ]);
-    expect(text).toBe('# HELP a_total line\\nbreak\n# TYPE a_total counter\na_total{reason="x\\"y\\\\z"} 3\n# HELP c inf\n# TYPE c gauge\nc +Inf\n');
+    expect(text).toBe(
+      '# HELP a_total line\\nbreak\n# TYPE a_total counter\na_total{reason="x\\"y\\\\z"} 3\n# HELP c inf\n# TYPE c gauge\nc +Inf\n',
+    );
   });
 });
 
@@ -68,7 +70,10 @@ describe('weftd metrics', () => {
     expect(t).toContain('# TYPE weft_kernel_tap_tx_dropped_total counter\nweft_kernel_tap_tx_dropped_total 5\n');
     expect(t).toContain('weft_kernel_tap_rx_dropped_total 0\n');
     expect(t).toContain('weft_kernel_udp_rx_drops_total 17\n');
-    const unknown = { ...status, counters: { ...status.counters!, kernel: { tap_tx_dropped: NaN, tap_rx_dropped: NaN, udp_rx_drops: NaN } } };
+    const unknown = {
+      ...status,
+      counters: { ...status.counters!, kernel: { tap_tx_dropped: NaN, tap_rx_dropped: NaN, udp_rx_drops: NaN } },
+    };
     expect(renderExposition(weftdMetrics(unknown, ready, 1))).not.toContain('weft_kernel_udp_rx_drops_total ');
   });
 

@@ -18,9 +18,21 @@ describe('net-conf.json defaults (flannel CheckNetworkConfig)', () => {
   });
 
   it('a /22 still gets /24s; a /23 gets /25s (prefix+2); a /28 gets /30s', () => {
-    expect(parse({ Network: '10.0.0.0/22', Backend: vx }).config).toMatchObject({ subnetLen: 24, subnetMin: '10.0.1.0', subnetMax: '10.0.3.0' });
-    expect(parse({ Network: '10.0.0.0/23', Backend: vx }).config).toMatchObject({ subnetLen: 25, subnetMin: '10.0.0.128', subnetMax: '10.0.1.128' });
-    expect(parse({ Network: '10.0.0.0/28', Backend: vx }).config).toMatchObject({ subnetLen: 30, subnetMin: '10.0.0.4', subnetMax: '10.0.0.12' });
+    expect(parse({ Network: '10.0.0.0/22', Backend: vx }).config).toMatchObject({
+      subnetLen: 24,
+      subnetMin: '10.0.1.0',
+      subnetMax: '10.0.3.0',
+    });
+    expect(parse({ Network: '10.0.0.0/23', Backend: vx }).config).toMatchObject({
+      subnetLen: 25,
+      subnetMin: '10.0.0.128',
+      subnetMax: '10.0.1.128',
+    });
+    expect(parse({ Network: '10.0.0.0/28', Backend: vx }).config).toMatchObject({
+      subnetLen: 30,
+      subnetMin: '10.0.0.4',
+      subnetMax: '10.0.0.12',
+    });
   });
 
   it('explicit SubnetLen, SubnetMin, SubnetMax, VNI, Port, MTU are kept', () => {
@@ -63,7 +75,12 @@ describe('net-conf.json defaults (flannel CheckNetworkConfig)', () => {
   });
 
   it('unknown and ignored fields become notes', () => {
-    const { notes } = parse({ Network: '10.6.0.0/16', Subnetlength: 24, IPv6Network: 'fc00::/48', Backend: { Type: 'vxlan', Learning: true, Bogus: 1 } });
+    const { notes } = parse({
+      Network: '10.6.0.0/16',
+      Subnetlength: 24,
+      IPv6Network: 'fc00::/48',
+      Backend: { Type: 'vxlan', Learning: true, Bogus: 1 },
+    });
     const text = notes.join('\n');
     expect(text).toMatch(/Subnetlength is not a field/);
     expect(text).toMatch(/IPv6Network is ignored/);
@@ -83,29 +100,65 @@ describe('net-conf.json errors name the field and the cause', () => {
     ['Network prefix > 32', { Network: '10.0.0.0/33', Backend: vx }, /prefix length 33/],
     ['Network too small for defaults', { Network: '10.0.0.0/29', Backend: vx }, /too small.*\/28/],
     ['SubnetLen > 30', { Network: '10.0.0.0/16', SubnetLen: 31, Backend: vx }, /SubnetLen 31 is out of range: at most 30/],
-    ['SubnetLen too short', { Network: '10.0.0.0/16', SubnetLen: 17, Backend: vx }, /SubnetLen 17 is too short.*at least four subnets.*>= 18/],
+    [
+      'SubnetLen too short',
+      { Network: '10.0.0.0/16', SubnetLen: 17, Backend: vx },
+      /SubnetLen 17 is too short.*at least four subnets.*>= 18/,
+    ],
     ['SubnetLen fractional', { Network: '10.0.0.0/16', SubnetLen: 24.5, Backend: vx }, /SubnetLen must be a whole number/],
     ['SubnetLen string', { Network: '10.0.0.0/16', SubnetLen: '24', Backend: vx }, /SubnetLen must be a whole number, got "24"/],
-    ['SubnetMin outside', { Network: '10.0.0.0/16', SubnetMin: '10.1.0.0', Backend: vx }, /SubnetMin 10\.1\.0\.0 is not inside Network 10\.0\.0\.0\/16/],
+    [
+      'SubnetMin outside',
+      { Network: '10.0.0.0/16', SubnetMin: '10.1.0.0', Backend: vx },
+      /SubnetMin 10\.1\.0\.0 is not inside Network 10\.0\.0\.0\/16/,
+    ],
     ['SubnetMax outside', { Network: '10.0.0.0/16', SubnetMax: '11.0.0.0', Backend: vx }, /SubnetMax 11\.0\.0\.0 is not inside/],
-    ['SubnetMin unaligned', { Network: '10.0.0.0/16', SubnetMin: '10.0.1.5', Backend: vx }, /SubnetMin 10\.0\.1\.5 is not on a \/24 boundary/],
-    ['SubnetMax unaligned', { Network: '10.0.0.0/16', SubnetMax: '10.0.9.128', Backend: vx }, /SubnetMax 10\.0\.9\.128 is not on a \/24 boundary/],
+    [
+      'SubnetMin unaligned',
+      { Network: '10.0.0.0/16', SubnetMin: '10.0.1.5', Backend: vx },
+      /SubnetMin 10\.0\.1\.5 is not on a \/24 boundary/,
+    ],
+    [
+      'SubnetMax unaligned',
+      { Network: '10.0.0.0/16', SubnetMax: '10.0.9.128', Backend: vx },
+      /SubnetMax 10\.0\.9\.128 is not on a \/24 boundary/,
+    ],
     ['SubnetMin not an address', { Network: '10.0.0.0/16', SubnetMin: 'ten', Backend: vx }, /SubnetMin: invalid IPv4 address "ten"/],
     ['SubnetMin not a string', { Network: '10.0.0.0/16', SubnetMin: 5, Backend: vx }, /SubnetMin must be an IPv4 address string/],
-    ['SubnetMin above SubnetMax', { Network: '10.0.0.0/16', SubnetMin: '10.0.9.0', SubnetMax: '10.0.3.0', Backend: vx }, /SubnetMin 10\.0\.9\.0 is above SubnetMax 10\.0\.3\.0/],
+    [
+      'SubnetMin above SubnetMax',
+      { Network: '10.0.0.0/16', SubnetMin: '10.0.9.0', SubnetMax: '10.0.3.0', Backend: vx },
+      /SubnetMin 10\.0\.9\.0 is above SubnetMax 10\.0\.3\.0/,
+    ],
     ['Backend not an object', { Network: '10.0.0.0/16', Backend: 'vxlan' }, /Backend must be an object/],
     ['Backend.Type missing', { Network: '10.0.0.0/16', Backend: {} }, /Backend\.Type is missing/],
-    ['Backend.Type not vxlan', { Network: '10.0.0.0/16', Backend: { Type: 'host-gw' } }, /Backend\.Type "host-gw" is not supported: weft implements only "vxlan"/],
+    [
+      'Backend.Type not vxlan',
+      { Network: '10.0.0.0/16', Backend: { Type: 'host-gw' } },
+      /Backend\.Type "host-gw" is not supported: weft implements only "vxlan"/,
+    ],
     ['Backend.Type udp', { Network: '10.0.0.0/16', Backend: { Type: 'udp' } }, /"udp" is not supported/],
     ['Backend.Type not a string', { Network: '10.0.0.0/16', Backend: { Type: 1 } }, /Backend\.Type must be a string/],
-    ['VNI too big', { Network: '10.0.0.0/16', Backend: { Type: 'vxlan', VNI: 16777216 } }, /Backend\.VNI 16777216 is out of range 0\.\.16777215/],
+    [
+      'VNI too big',
+      { Network: '10.0.0.0/16', Backend: { Type: 'vxlan', VNI: 16777216 } },
+      /Backend\.VNI 16777216 is out of range 0\.\.16777215/,
+    ],
     ['VNI negative', { Network: '10.0.0.0/16', Backend: { Type: 'vxlan', VNI: -1 } }, /Backend\.VNI -1 is out of range/],
     ['VNI string', { Network: '10.0.0.0/16', Backend: { Type: 'vxlan', VNI: '1' } }, /Backend\.VNI must be a whole number/],
     ['Port too big', { Network: '10.0.0.0/16', Backend: { Type: 'vxlan', Port: 70000 } }, /Backend\.Port 70000 is out of range 0\.\.65535/],
     ['MTU too small', { Network: '10.0.0.0/16', Backend: { Type: 'vxlan', MTU: 20 } }, /Backend\.MTU 20 is out of range 68\.\.65535/],
     ['GBP', { Network: '10.0.0.0/16', Backend: { Type: 'vxlan', GBP: true } }, /Backend\.GBP is not supported/],
-    ['DirectRouting', { Network: '10.0.0.0/16', Backend: { Type: 'vxlan', DirectRouting: true } }, /Backend\.DirectRouting is not supported/],
-    ['DirectRouting not boolean', { Network: '10.0.0.0/16', Backend: { Type: 'vxlan', DirectRouting: 'yes' } }, /Backend\.DirectRouting must be true or false/],
+    [
+      'DirectRouting',
+      { Network: '10.0.0.0/16', Backend: { Type: 'vxlan', DirectRouting: true } },
+      /Backend\.DirectRouting is not supported/,
+    ],
+    [
+      'DirectRouting not boolean',
+      { Network: '10.0.0.0/16', Backend: { Type: 'vxlan', DirectRouting: 'yes' } },
+      /Backend\.DirectRouting must be true or false/,
+    ],
     ['EnableIPv6', { Network: '10.0.0.0/16', EnableIPv6: true, Backend: vx }, /EnableIPv6 is true: IPv6 overlays are not supported/],
     ['EnableIPv4 false', { Network: '10.0.0.0/16', EnableIPv4: false, Backend: vx }, /EnableIPv4 is false/],
     ['EnableIPv4 not boolean', { Network: '10.0.0.0/16', EnableIPv4: 'true', Backend: vx }, /EnableIPv4 must be true or false/],

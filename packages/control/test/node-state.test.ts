@@ -14,7 +14,13 @@ const STATE: NodeState = {
   version: 1,
   vtep: { name: 'weft.1', mac: '0a:00:00:00:00:01', mtu: 1450, vni: 1, port: 8472, bind: '192.168.1.1', offload: 'auto' },
   publicIp: '192.168.1.1',
-  network: { network: '10.244.0.0/16', subnetLen: 24, subnetMin: '10.244.1.0', subnetMax: '10.244.255.0', backend: { type: 'vxlan', vni: 1, port: 8472 } },
+  network: {
+    network: '10.244.0.0/16',
+    subnetLen: 24,
+    subnetMin: '10.244.1.0',
+    subnetMax: '10.244.255.0',
+    backend: { type: 'vxlan', vni: 1, port: 8472 },
+  },
   ownLease: lease('10.244.1.0/24', '192.168.1.1', '0a:00:00:00:00:01'),
   peers: [lease('10.244.2.0/24', '192.168.1.2')],
 };
@@ -53,7 +59,10 @@ describe('node state file', () => {
   });
 
   it('malformed peers are dropped and counted; the rest is kept', () => {
-    const text = JSON.stringify({ ...STATE, peers: [...STATE.peers, { subnet: 'nope', attrs: {} }, 42, { subnet: '10.244.3.0/24', attrs: { PublicIP: 7 } }] });
+    const text = JSON.stringify({
+      ...STATE,
+      peers: [...STATE.peers, { subnet: 'nope', attrs: {} }, 42, { subnet: '10.244.3.0/24', attrs: { PublicIP: 7 } }],
+    });
     const r = parseNodeState(text);
     expect(r.droppedPeers).toBe(3);
     expect(r.state.peers).toEqual(STATE.peers);
@@ -63,7 +72,10 @@ describe('node state file', () => {
     const m = new PeerLeaseMirror([lease('10.244.2.0/24', '192.168.1.2')]);
     m.apply([{ type: 'added', lease: lease('10.244.3.0/24', '192.168.1.3') }]);
     m.apply([{ type: 'added', lease: lease('10.244.2.0/24', '192.168.1.22') }]);
-    expect(m.list().map((l) => [l.subnet, l.attrs.PublicIP])).toEqual([['10.244.2.0/24', '192.168.1.22'], ['10.244.3.0/24', '192.168.1.3']]);
+    expect(m.list().map((l) => [l.subnet, l.attrs.PublicIP])).toEqual([
+      ['10.244.2.0/24', '192.168.1.22'],
+      ['10.244.3.0/24', '192.168.1.3'],
+    ]);
     m.apply([{ type: 'snapshot', leases: [lease('10.244.4.0/24', '192.168.1.4'), lease('10.244.3.0/24', '192.168.1.3')] }]);
     expect(m.list().map((l) => l.subnet)).toEqual(['10.244.3.0/24', '10.244.4.0/24']);
     m.apply([{ type: 'removed', lease: lease('10.244.3.0/24', '192.168.1.3') }]);
@@ -72,10 +84,25 @@ describe('node state file', () => {
 
   it('keeps each lease order the manager gave (lease admission needs it after a restart); a bad stored order is dropped', () => {
     const m = new PeerLeaseMirror();
-    m.apply([{ type: 'snapshot', leases: [{ ...lease('10.244.3.0/24', '192.168.1.3'), order: 40 }, { ...lease('10.244.2.0/24', '192.168.1.2'), order: 7 }] }]);
+    m.apply([
+      {
+        type: 'snapshot',
+        leases: [
+          { ...lease('10.244.3.0/24', '192.168.1.3'), order: 40 },
+          { ...lease('10.244.2.0/24', '192.168.1.2'), order: 7 },
+        ],
+      },
+    ]);
     m.apply([{ type: 'unusable', key: '10.244.9.0-24', reason: 'oversize', detail: '5000 bytes' }]);
-    expect(m.list().map((l) => [l.subnet, l.order])).toEqual([['10.244.3.0/24', 40], ['10.244.2.0/24', 7]]);
-    const peers = [{ ...lease('10.244.2.0/24', '192.168.1.2'), order: 7 }, { ...lease('10.244.3.0/24', '192.168.1.3'), order: -1 }, { ...lease('10.244.4.0/24', '192.168.1.4'), order: 'x' }];
+    expect(m.list().map((l) => [l.subnet, l.order])).toEqual([
+      ['10.244.3.0/24', 40],
+      ['10.244.2.0/24', 7],
+    ]);
+    const peers = [
+      { ...lease('10.244.2.0/24', '192.168.1.2'), order: 7 },
+      { ...lease('10.244.3.0/24', '192.168.1.3'), order: -1 },
+      { ...lease('10.244.4.0/24', '192.168.1.4'), order: 'x' },
+    ];
     const r = parseNodeState(JSON.stringify({ ...STATE, peers }));
     expect(r.state.peers.map((l) => l.order)).toEqual([7, undefined, undefined]);
   });

@@ -76,7 +76,9 @@ describe('status server', () => {
   it('a taken port is an error naming the flags', async () => {
     const first = await StatusServer.listen(new Source(), '127.0.0.1', 0, pino({ level: 'silent' }));
     try {
-      await expect(StatusServer.listen(new Source(), '127.0.0.1', first.port, pino({ level: 'silent' }))).rejects.toThrow(/--healthz-ip\/--healthz-port/);
+      await expect(StatusServer.listen(new Source(), '127.0.0.1', first.port, pino({ level: 'silent' }))).rejects.toThrow(
+        /--healthz-ip\/--healthz-port/,
+      );
     } finally {
       await first.close();
     }

@@ -17,7 +17,7 @@ afterEach(() => {
 const content = { network: '10.244.0.0/16', subnet: '10.244.3.0/24', mtu: 1450, ipMasq: true };
 
 describe('subnet file', () => {
-  it('has flannel\'s four lines, FLANNEL_SUBNET being the first usable address', () => {
+  it("has flannel's four lines, FLANNEL_SUBNET being the first usable address", () => {
     expect(renderSubnetFile(content)).toBe(
       'FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.3.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n',
     );

@@ -33,7 +33,11 @@ describe('VxlanNetwork programming order', () => {
     await net.setOwnLease(lease(250));
     log.length = 0;
     await send(net, { type: 'added', lease: lease(2) });
-    expect(log).toEqual(['fdb 0a:00:00:00:00:02 192.168.0.2', 'neigh 10.100.2.0 lladdr 0a:00:00:00:00:02', 'route 10.100.2.0/24 via 10.100.2.0']);
+    expect(log).toEqual([
+      'fdb 0a:00:00:00:00:02 192.168.0.2',
+      'neigh 10.100.2.0 lladdr 0a:00:00:00:00:02',
+      'route 10.100.2.0/24 via 10.100.2.0',
+    ]);
     log.length = 0;
     await send(net, { type: 'removed', lease: lease(2) });
     expect(log).toEqual(['route-del 10.100.2.0/24', 'neigh-del 10.100.2.0', 'fdb-del 0a:00:00:00:00:02']);
@@ -195,7 +199,11 @@ describe('VxlanNetwork reconcile on snapshot', () => {
 });
 
 describe('VxlanNetwork lease admission', () => {
-  const l = (subnet: string, ip: string, mac: string, order: number): Lease => ({ subnet, attrs: { PublicIP: ip, BackendType: 'vxlan', BackendData: { VNI: 1, VtepMAC: mac } }, order });
+  const l = (subnet: string, ip: string, mac: string, order: number): Lease => ({
+    subnet,
+    attrs: { PublicIP: ip, BackendType: 'vxlan', BackendData: { VNI: 1, VtepMAC: mac } },
+    order,
+  });
 
   it('overlap: the earlier lease is programmed; when it goes the later one is programmed in the same round', async () => {
     const { net, host, vtep } = setup();
@@ -226,7 +234,9 @@ describe('VxlanNetwork lease admission', () => {
     host.foreignRoutes.push({ dst: '10.100.8.0/24', gateway: '192.168.0.254', onlink: false, dev: 'eth0', weft: false });
     await send(net, { type: 'added', lease: lease(8) });
     expect(host.routeTable.size).toBe(0);
-    expect(net.leaseStatuses()).toEqual([expect.objectContaining({ subnet: '10.100.8.0/24', status: 'rejected', reason: 'route-conflict' })]);
+    expect(net.leaseStatuses()).toEqual([
+      expect.objectContaining({ subnet: '10.100.8.0/24', status: 'rejected', reason: 'route-conflict' }),
+    ]);
   });
 
   it('a rejection is counted once, not at every resync; unusable keys are counted and listed', async () => {
@@ -234,8 +244,16 @@ describe('VxlanNetwork lease admission', () => {
     await send(net, { type: 'added', lease: l('10.200.0.0/24', '192.168.0.9', '0a:00:00:00:00:09', 1) });
     net.resync();
     await net.settled();
-    await send(net, { type: 'snapshot', leases: [l('10.200.0.0/24', '192.168.0.9', '0a:00:00:00:00:09', 1)], unusable: [{ key: 'x', reason: 'oversize', detail: 'big' }] });
-    await send(net, { type: 'snapshot', leases: [l('10.200.0.0/24', '192.168.0.9', '0a:00:00:00:00:09', 1)], unusable: [{ key: 'x', reason: 'oversize', detail: 'big' }] });
+    await send(net, {
+      type: 'snapshot',
+      leases: [l('10.200.0.0/24', '192.168.0.9', '0a:00:00:00:00:09', 1)],
+      unusable: [{ key: 'x', reason: 'oversize', detail: 'big' }],
+    });
+    await send(net, {
+      type: 'snapshot',
+      leases: [l('10.200.0.0/24', '192.168.0.9', '0a:00:00:00:00:09', 1)],
+      unusable: [{ key: 'x', reason: 'oversize', detail: 'big' }],
+    });
     expect(net.stats.rejected['outside-network']).toBe(1);
     expect(net.stats.rejected.oversize).toBe(1);
     expect(net.leaseStatuses().map((s) => `${s.key} ${s.reason}`)).toEqual(['10.200.0.0-24 outside-network', 'x oversize']);
@@ -243,7 +261,14 @@ describe('VxlanNetwork lease admission', () => {
 
   it('a reconcile removes only weft routes on its device, and re-marks legacy ones', async () => {
     const { net, host } = setup();
-    host.routeTable.set('10.100.3.0/24', { dst: '10.100.3.0/24', gateway: '10.100.3.0', onlink: true, dev: 'weft.1', weft: true, legacy: true });
+    host.routeTable.set('10.100.3.0/24', {
+      dst: '10.100.3.0/24',
+      gateway: '10.100.3.0',
+      onlink: true,
+      dev: 'weft.1',
+      weft: true,
+      legacy: true,
+    });
     host.foreignRoutes.push({ dst: '10.100.4.0/24', gateway: '10.100.4.0', onlink: true, dev: 'weft.1', weft: false });
     await send(net, { type: 'snapshot', leases: [lease(2)] });
     expect([...host.routeTable.keys()]).toEqual(['10.100.2.0/24']);

@@ -8,7 +8,7 @@ function config(argv: string[], env: Record<string, string> = {}): WeftdConfig {
 }
 
 describe('weftd flags', () => {
-  it('has flannel\'s defaults', () => {
+  it("has flannel's defaults", () => {
     const c = config([]);
     expect(c.etcdEndpoints).toEqual(['http://127.0.0.1:4001', 'http://127.0.0.1:2379']);
     expect(c.etcdPrefix).toBe('/coreos.com/network');
@@ -23,7 +23,16 @@ describe('weftd flags', () => {
   });
 
   it('accepts --a=b, --a b, -a=b (Go style), bare booleans and =false', () => {
-    const c = config(['--etcd-endpoints=http://10.0.0.1:2379', '--iface', 'eth1', '-public-ip=192.168.1.5', '--ip-masq', '--iptables-forward-rules=false', '-healthz-port', '8081']);
+    const c = config([
+      '--etcd-endpoints=http://10.0.0.1:2379',
+      '--iface',
+      'eth1',
+      '-public-ip=192.168.1.5',
+      '--ip-masq',
+      '--iptables-forward-rules=false',
+      '-healthz-port',
+      '8081',
+    ]);
     expect(c.etcdEndpoints).toEqual(['http://10.0.0.1:2379']);
     expect(c.ifaces).toEqual(['eth1']);
     expect(c.publicIp).toBe('192.168.1.5');
@@ -83,7 +92,7 @@ describe('weftd flags', () => {
       expect(help).toContain(`WEFTD_${envName} or FLANNELD_${envName}`);
     }
   });
-  it('--run-dir defaults to the subnet file\'s directory; --after-handover is exit or wait', () => {
+  it("--run-dir defaults to the subnet file's directory; --after-handover is exit or wait", () => {
     const run = (argv: string[]): WeftdConfig => (parseWeftdArgs(argv, {}) as { config: WeftdConfig }).config;
     expect(run([]).runDir).toBe('/run/flannel');
     expect(run(['--subnet-file=/tmp/n1/subnet.env']).runDir).toBe('/tmp/n1');

@@ -65,8 +65,8 @@ function gather(arena: PacketArena, iov: IoVecList, from: number, n: number): Ui
   const out = new Uint8Array(iov.bytes(from, n));
   let at = 0;
   for (let i = from; i < from + n; i++) {
-    out.set(arena.u8.subarray(iov.off[i]!, iov.off[i]! + iov.len[i]!), at);
-    at += iov.len[i]!;
+    out.set(arena.u8.subarray(iov.off[i], iov.off[i] + iov.len[i]), at);
+    at += iov.len[i];
   }
   return out;
 }
@@ -144,10 +144,10 @@ export class ChannelUdp implements OffloadUdpPort {
 
   send(arena: PacketArena, list: SendList): void {
     for (let k = 0; k < list.count; k++) {
-      const slot = list.slot[k]!;
+      const slot = list.slot[k];
       const off = arena.datagramOffset(slot);
-      const len = arena.len[slot]!;
-      this.net.deliver({ src: this.ip, dst: list.dst[k]!, data: arena.u8.slice(off, off + len) });
+      const len = arena.len[slot];
+      this.net.deliver({ src: this.ip, dst: list.dst[k], data: arena.u8.slice(off, off + len) });
       this.counters[C_TX_PACKETS]++;
       this.counters[C_TX_BYTES] += len - VXLAN_HEADER_LEN;
     }
@@ -155,9 +155,9 @@ export class ChannelUdp implements OffloadUdpPort {
 
   sendBatch(arena: PacketArena, batch: GsoBatch): void {
     for (let m = 0; m < batch.count; m++) {
-      const data = gather(arena, batch.iov, batch.firstIov[m]!, batch.iovCount[m]!);
-      const segs = batch.segs[m]!;
-      const seg = batch.segSize[m]!;
+      const data = gather(arena, batch.iov, batch.firstIov[m], batch.iovCount[m]);
+      const segs = batch.segs[m];
+      const seg = batch.segSize[m];
       if (segs > GSO_MAX_SEGMENTS || data.length > GSO_MAX_BYTES || (segs > 1 && !this.gso)) {
         this.net.violations.push(`message ${m}: ${segs} segments of ${seg}, ${data.length} bytes, gso ${this.gso}`);
       }
@@ -165,7 +165,7 @@ export class ChannelUdp implements OffloadUdpPort {
         this.net.violations.push(`message ${m}: ${data.length} bytes do not make ${segs} segments of ${seg}`);
       }
       if (segs > 1) this.counters[C_TX_GSO_MESSAGES]++;
-      this.net.deliverSegmented(this.ip, batch.dst[m]!, data, seg);
+      this.net.deliverSegmented(this.ip, batch.dst[m], data, seg);
       this.counters[C_TX_PACKETS] += segs;
       this.counters[C_TX_BYTES] += data.length - segs * VXLAN_HEADER_LEN;
     }

@@ -25,11 +25,7 @@ export type VtepCommand =
   | { op: 'stop' };
 
 export type VtepEvent =
-  | { op: 'booted' }
-  | { op: 'ready' }
-  | { op: 'fdb'; id: number; entries: FdbEntry[] }
-  | { op: 'warn'; message: string }
-  | { op: 'stopped' };
+  { op: 'booted' } | { op: 'ready' } | { op: 'fdb'; id: number; entries: FdbEntry[] } | { op: 'warn'; message: string } | { op: 'stopped' };
 
 /** Index of the "commands pending" flag in the control Int32Array. */
 export const CTRL_PENDING = 0;

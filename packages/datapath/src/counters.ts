@@ -62,12 +62,11 @@ export const COUNTERS = [
 ] as const;
 export type CounterName = (typeof COUNTERS)[number];
 
-export const COUNTER_INDEX: Record<CounterName, number> = Object.fromEntries(
-  COUNTERS.map((n, i) => [n, i]),
-) as Record<CounterName, number>;
-export const DROP_INDEX: Record<DropReason, number> = Object.fromEntries(
-  DROP_REASONS.map((n, i) => [n, COUNTERS.length + i]),
-) as Record<DropReason, number>;
+export const COUNTER_INDEX: Record<CounterName, number> = Object.fromEntries(COUNTERS.map((n, i) => [n, i])) as Record<CounterName, number>;
+export const DROP_INDEX: Record<DropReason, number> = Object.fromEntries(DROP_REASONS.map((n, i) => [n, COUNTERS.length + i])) as Record<
+  DropReason,
+  number
+>;
 export const COUNTER_SLOTS = COUNTERS.length + DROP_REASONS.length;
 
 // Indices as plain constants for the hot path (property lookups on a frozen record are fast too,

@@ -50,17 +50,17 @@ export class DecapOffloadRoutine {
   private message(i: number): void {
     const { st, arena } = this;
     const c = st.c;
-    const len = arena.len[i]!;
+    const len = arena.len[i];
     if (len < 0) {
       c[C_RX_DATAGRAMS]++;
       c[D_TRUNC]++;
       return;
     }
-    const seg = arena.seg[i]!;
+    const seg = arena.seg[i];
     const step = seg > 0 && seg < len ? seg : len;
     if (step < len) c[C_RX_GRO_MESSAGES]++;
     const d = arena.datagramOffset(i);
-    const src = arena.addr[i]!;
+    const src = arena.addr[i];
     let o = 0;
     do {
       const dlen = Math.min(step, len - o);

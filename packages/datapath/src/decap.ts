@@ -10,13 +10,7 @@
  * (learning a MAC that was not known is the one, rare, exception: see fdb.ts).
  * The checks live in `acceptDatagram`, shared with the offload routine (decap-offload.ts).
  */
-import {
-  C_FDB_LEARNED_EVENTS,
-  C_RX_BYTES,
-  C_RX_DATAGRAMS,
-  C_RX_PACKETS,
-  DROP_INDEX,
-} from './counters.js';
+import { C_FDB_LEARNED_EVENTS, C_RX_BYTES, C_RX_DATAGRAMS, C_RX_PACKETS, DROP_INDEX } from './counters.js';
 import { isGroupMac } from './mac-address.js';
 import { type PacketArena, DGRAM_OFF, HEADROOM } from './packet-arena.js';
 import type { TapPort, UdpPort } from './ports.js';
@@ -54,12 +48,12 @@ export class DecapRoutine {
     const size = arena.slotSize;
     c[C_RX_DATAGRAMS] += n;
     for (let i = 0; i < n; i++) {
-      const len = arena.len[i]!;
+      const len = arena.len[i];
       if (len < 0) {
         c[D_TRUNC]++;
         continue;
       }
-      if (!acceptDatagram(st, dv, i * size + DGRAM_OFF, len, arena.addr[i]!)) continue;
+      if (!acceptDatagram(st, dv, i * size + DGRAM_OFF, len, arena.addr[i])) continue;
       const frameLen = len - VXLAN_HEADER_LEN;
       if (!this.tap.writeFrame(arena, i * size + HEADROOM, frameLen)) {
         c[D_TAP]++;

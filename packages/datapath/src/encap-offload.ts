@@ -21,7 +21,16 @@ import { completePartialChecksum } from './inet-checksum.js';
 import type { PacketArena } from './packet-arena.js';
 import type { OffloadUdpPort, TapPort } from './ports.js';
 import { TcpSegmenter } from './tcp-segmenter.js';
-import { VNET_F_NEEDS_CSUM, VNET_GSO_ECN, VNET_GSO_NONE, VNET_GSO_TCPV4, VNET_HDR_LEN, vnetCsumOffset, vnetCsumStart, vnetGsoSize } from './virtio-net-hdr.js';
+import {
+  VNET_F_NEEDS_CSUM,
+  VNET_GSO_ECN,
+  VNET_GSO_NONE,
+  VNET_GSO_TCPV4,
+  VNET_HDR_LEN,
+  vnetCsumOffset,
+  vnetCsumStart,
+  vnetGsoSize,
+} from './virtio-net-hdr.js';
 import type { VtepState } from './vtep-state.js';
 import { VXLAN_HEADER_LEN, writeVxlanHeader } from './vxlan-header.js';
 
@@ -63,7 +72,7 @@ export class EncapOffloadRoutine {
     if (n === 0) return 0;
     this.st.c[C_TX_FRAMES] += n;
     this.batch.reset();
-    for (let i = 0; i < n; i++) this.frame(arena.frameOffset(i), arena.len[i]!);
+    for (let i = 0; i < n; i++) this.frame(arena.frameOffset(i), arena.len[i]);
     this.send();
     return n;
   }
@@ -77,12 +86,12 @@ export class EncapOffloadRoutine {
     const dst = frameDestination(st, arena.dv, f);
     if (dst === DST_DROP) return;
     const v = f - VNET_HDR_LEN;
-    const gsoType = arena.u8[v + 1]!;
+    const gsoType = arena.u8[v + 1];
     if (gsoType !== VNET_GSO_NONE) {
       this.segmentFrame(f, len, gsoType, vnetGsoSize(arena.dv, v), dst);
       return;
     }
-    if ((arena.u8[v]! & VNET_F_NEEDS_CSUM) !== 0) {
+    if ((arena.u8[v] & VNET_F_NEEDS_CSUM) !== 0) {
       if (!completePartialChecksum(arena, f, len, vnetCsumStart(arena.dv, v), vnetCsumOffset(arena.dv, v))) {
         st.c[D_BAD_OFFLOAD]++;
         return;
@@ -93,7 +102,7 @@ export class EncapOffloadRoutine {
     const nt = this.targets(dst);
     for (let p = 0; p < nt; p++) {
       this.ensureRoom(1, 1, 0);
-      this.batch.addDatagram(f - VXLAN_HEADER_LEN, len + VXLAN_HEADER_LEN, this.peers[p]!);
+      this.batch.addDatagram(f - VXLAN_HEADER_LEN, len + VXLAN_HEADER_LEN, this.peers[p]);
     }
   }
 
@@ -110,7 +119,7 @@ export class EncapOffloadRoutine {
         st.c[D_BAD_OFFLOAD]++;
         return;
       }
-      segmenter.emit(this.batch, this.peers[p]!, st.vni);
+      segmenter.emit(this.batch, this.peers[p], st.vni);
       st.c[C_TX_GSO_SEGMENTS] += segmenter.segments;
     }
   }

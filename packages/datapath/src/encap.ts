@@ -12,11 +12,7 @@
  * No allocation, no logging, no promises: counters only. `frameDestination` and `floodTargets` are
  * shared with the offload routine (encap-offload.ts).
  */
-import {
-  C_TX_FLOODED,
-  C_TX_FRAMES,
-  DROP_INDEX,
-} from './counters.js';
+import { C_TX_FLOODED, C_TX_FRAMES, DROP_INDEX } from './counters.js';
 import { isGroupMac } from './mac-address.js';
 import { type PacketArena, SendList, DGRAM_OFF, HEADROOM } from './packet-arena.js';
 import type { TapPort, UdpPort } from './ports.js';
@@ -83,7 +79,7 @@ export class EncapRoutine {
     list.count = 0;
     c[C_TX_FRAMES] += n;
     for (let i = 0; i < n; i++) {
-      const frameLen = arena.len[i]!;
+      const frameLen = arena.len[i];
       if (frameLen < 14) {
         c[D_TX_RUNT]++;
         continue;
@@ -103,10 +99,10 @@ export class EncapRoutine {
     const { list } = this;
     const np = floodTargets(this.st, this.peers);
     for (let p = 0; p < np; p++) {
-      if (!list.push(slot, this.peers[p]!)) {
+      if (!list.push(slot, this.peers[p])) {
         this.udp.send(this.arena, list); // the list is full: send what we have, keep going
         list.count = 0;
-        list.push(slot, this.peers[p]!);
+        list.push(slot, this.peers[p]);
       }
     }
   }

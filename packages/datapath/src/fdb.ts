@@ -43,7 +43,7 @@ class FdbTable extends PairTable {
     const kind = new Uint8Array(this.capacity);
     const seen = new Float64Array(this.capacity);
     for (let i = 0; i < moved.length; i++) {
-      const j = moved[i]!;
+      const j = moved[i];
       if (j >= 0) {
         kind[j] = this.kind[i]!;
         seen[j] = this.seen[i]!;
@@ -89,7 +89,7 @@ export class Fdb {
   /** Underlay IPv4 (host order) for the MAC, or -1. Per packet; allocation-free. */
   lookup(hi: number, lo: number): number {
     const slot = this.table.find(hi, lo);
-    return slot < 0 ? -1 : this.table.value[slot]!;
+    return slot < 0 ? -1 : this.table.value[slot];
   }
 
   /** Is `ip` the underlay address of a pinned entry? Per packet; allocation-free. */
@@ -102,7 +102,7 @@ export class Fdb {
     const slot = this.table.find(hi, lo);
     if (slot >= 0) {
       if (this.table.kind[slot] === FDB_PINNED) {
-        const old = this.table.value[slot]!;
+        const old = this.table.value[slot];
         if (old === remote) return;
         this.unrefPeer(old);
       } else {
@@ -119,7 +119,7 @@ export class Fdb {
     const slot = this.table.find(hi, lo);
     if (slot < 0) return false;
     if (this.table.kind[slot] === FDB_PINNED) {
-      this.unrefPeer(this.table.value[slot]!);
+      this.unrefPeer(this.table.value[slot]);
       this.table.delete(hi, lo);
     } else {
       this.learned.delete(hi * TWO32 + lo); // dispose removes it from the table
@@ -162,7 +162,7 @@ export class Fdb {
         this.learned.delete(key);
         continue;
       }
-      const idle = nowMs - this.table.seen[slot]!;
+      const idle = nowMs - this.table.seen[slot];
       if (idle >= this.ageingMs) {
         this.learned.delete(key);
         removed++;
@@ -175,14 +175,14 @@ export class Fdb {
 
   /** Calls fn with each peer's underlay address (the flood list). */
   forEachPeer(fn: (ip: number) => void): void {
-    this.peers.forEach((slot) => fn(this.peers.keyLo[slot]!));
+    this.peers.forEach((slot) => fn(this.peers.keyLo[slot]));
   }
 
   /** Copies the peer addresses into `out`; returns how many. Allocation-free (for flooding). */
   copyPeers(out: Uint32Array): number {
     let n = 0;
     const t = this.peers;
-    for (let i = 0; i < t.capacity && n < out.length; i++) if (t.keyHi[i]! >= 0) out[n++] = t.keyLo[i]!;
+    for (let i = 0; i < t.capacity && n < out.length; i++) if (t.keyHi[i] >= 0) out[n++] = t.keyLo[i]!;
     return n;
   }
 
@@ -191,11 +191,11 @@ export class Fdb {
     const t = this.table;
     t.forEach((slot) => {
       const e: FdbEntry = {
-        mac: formatMac(t.keyHi[slot]!, t.keyLo[slot]!),
-        remote: formatIpv4(t.value[slot]!),
+        mac: formatMac(t.keyHi[slot], t.keyLo[slot]),
+        remote: formatIpv4(t.value[slot]),
         kind: t.kind[slot] === FDB_PINNED ? 'pinned' : 'learned',
       };
-      if (e.kind === 'learned') e.idleMs = Math.max(0, nowMs - t.seen[slot]!);
+      if (e.kind === 'learned') e.idleMs = Math.max(0, nowMs - t.seen[slot]);
       out.push(e);
     });
     return out.sort((a, b) => (a.mac < b.mac ? -1 : 1));
@@ -209,14 +209,14 @@ export class Fdb {
 
   private refPeer(ip: number): void {
     const slot = this.peers.find(0, ip);
-    if (slot >= 0) this.peers.value[slot]!++;
+    if (slot >= 0) this.peers.value[slot]++;
     else this.peers.set(0, ip, 1);
   }
 
   private unrefPeer(ip: number): void {
     const slot = this.peers.find(0, ip);
     if (slot < 0) return;
-    if (this.peers.value[slot]! <= 1) this.peers.delete(0, ip);
-    else this.peers.value[slot]!--;
+    if (this.peers.value[slot] <= 1) this.peers.delete(0, ip);
+    else this.peers.value[slot]--;
   }
 }

@@ -19,14 +19,7 @@
  * Only consecutive segments coalesce (no per-flow table): a burst from one peer's GSO message or one
  * recvmmsg batch is nearly always one flow. `flush` must run before the arena is reused.
  */
-import {
-  C_RX_BYTES,
-  C_RX_COALESCED_FRAMES,
-  C_RX_COALESCED_SEGMENTS,
-  C_RX_CSUM_BAD,
-  C_RX_PACKETS,
-  DROP_INDEX,
-} from './counters.js';
+import { C_RX_BYTES, C_RX_COALESCED_FRAMES, C_RX_COALESCED_SEGMENTS, C_RX_CSUM_BAD, C_RX_PACKETS, DROP_INDEX } from './counters.js';
 import { fold, pseudoSum4, sum16, writeIpv4Checksum } from './inet-checksum.js';
 import { IoVecList } from './iovec-list.js';
 import type { PacketArena } from './packet-arena.js';
@@ -77,7 +70,7 @@ export class GroCoalescer {
       this.writeSingle(f, len, spareHead);
       return;
     }
-    const flags = this.arena.u8[f + TCP + 13]!;
+    const flags = this.arena.u8[f + TCP + 13];
     if (this.count > 0 && this.follows(f, pay, flags)) {
       if (this.count > 1 || this.verify(this.head)) {
         if (!this.verify(f)) {
@@ -99,7 +92,7 @@ export class GroCoalescer {
   /** Writes the open group, if any. */
   flush(): void {
     if (this.count === 0) return;
-    if (this.count === 1) this.writeSingle(this.head, this.iov.len[1]!, this.headSpare);
+    if (this.count === 1) this.writeSingle(this.head, this.iov.len[1], this.headSpare);
     else this.writeGroup();
     this.count = 0;
   }
@@ -110,8 +103,8 @@ export class GroCoalescer {
     if (len < TCP + 20 || dv.getUint16(f + 12) !== ETH_P_IPV4 || u8[f + IP] !== 0x45) return -1;
     if (u8[f + IP + 9] !== IPPROTO_TCP || (dv.getUint16(f + IP + 6) & 0x3fff) !== 0) return -1;
     if (IP + dv.getUint16(f + IP + 2) !== len) return -1;
-    const thl = (u8[f + TCP + 12]! >> 4) * 4;
-    if (thl < 20 || TCP + thl > len || (u8[f + TCP + 13]! & NEVER_JOIN) !== 0) return -1;
+    const thl = (u8[f + TCP + 12] >> 4) * 4;
+    if (thl < 20 || TCP + thl > len || (u8[f + TCP + 13] & NEVER_JOIN) !== 0) return -1;
     return len - TCP - thl;
   }
 
@@ -119,12 +112,18 @@ export class GroCoalescer {
   private follows(f: number, pay: number, flags: number): boolean {
     const dv = this.arena.dv;
     const h = this.head;
-    const thl = (this.arena.u8[f + TCP + 12]! >> 4) * 4;
+    const thl = (this.arena.u8[f + TCP + 12] >> 4) * 4;
     if (this.count >= MAX_GRO_SEGMENTS || thl !== this.thl || pay > this.mss || (flags & TCP_CWR) !== 0) return false;
     if (20 + thl + this.payload + pay > 65535) return false;
     if (dv.getUint32(f + TCP + 4) !== this.nextSeq || dv.getUint16(f + IP + 4) !== this.nextId) return false;
-    if (dv.getUint32(f) !== dv.getUint32(h) || dv.getUint32(f + 4) !== dv.getUint32(h + 4) || dv.getUint32(f + 8) !== dv.getUint32(h + 8)) return false;
-    if (dv.getUint16(f + IP) !== dv.getUint16(h + IP) || dv.getUint16(f + IP + 6) !== dv.getUint16(h + IP + 6) || dv.getUint8(f + IP + 8) !== dv.getUint8(h + IP + 8)) return false;
+    if (dv.getUint32(f) !== dv.getUint32(h) || dv.getUint32(f + 4) !== dv.getUint32(h + 4) || dv.getUint32(f + 8) !== dv.getUint32(h + 8))
+      return false;
+    if (
+      dv.getUint16(f + IP) !== dv.getUint16(h + IP) ||
+      dv.getUint16(f + IP + 6) !== dv.getUint16(h + IP + 6) ||
+      dv.getUint8(f + IP + 8) !== dv.getUint8(h + IP + 8)
+    )
+      return false;
     if (dv.getUint32(f + IP + 12) !== dv.getUint32(h + IP + 12) || dv.getUint32(f + IP + 16) !== dv.getUint32(h + IP + 16)) return false;
     if (dv.getUint32(f + TCP) !== dv.getUint32(h + TCP) || dv.getUint32(f + TCP + 8) !== dv.getUint32(h + TCP + 8)) return false;
     if (((dv.getUint32(f + TCP + 12) ^ dv.getUint32(h + TCP + 12)) & ~FLAG_WORD_FREE) !== 0) return false;
@@ -146,7 +145,7 @@ export class GroCoalescer {
     const dv = this.arena.dv;
     this.count = 1;
     this.head = f;
-    this.thl = (this.arena.u8[f + TCP + 12]! >> 4) * 4;
+    this.thl = (this.arena.u8[f + TCP + 12] >> 4) * 4;
     this.mss = pay;
     this.payload = pay;
     this.frameBytes = len;
@@ -175,7 +174,7 @@ export class GroCoalescer {
     const tcpLen = this.thl + this.payload;
     a.dv.setUint16(h + IP + 2, 20 + tcpLen);
     writeIpv4Checksum(a, h + IP, 20);
-    const headFlags = a.u8[h + TCP + 13]!;
+    const headFlags = a.u8[h + TCP + 13];
     a.u8[h + TCP + 13] = headFlags | (this.lastFlags & ENDS_GROUP);
     a.dv.setUint16(h + TCP + 16, pseudoSum4(a.dv.getUint32(h + IP + 12), a.dv.getUint32(h + IP + 16), IPPROTO_TCP, tcpLen));
     const gso = VNET_GSO_TCPV4 | ((headFlags & TCP_CWR) !== 0 ? VNET_GSO_ECN : 0);

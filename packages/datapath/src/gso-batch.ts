@@ -103,11 +103,18 @@ export class GsoBatch {
     const n = this.iov.count - this.segStart;
     const m = this.count - 1;
     const src = this.sources > 1 ? this.sourceOf(size) : 0;
-    if (this.open && this.dst[m] === dst && this.src[m] === src && this.segs[m]! < this.maxSegments && size <= this.segSize[m]! && this.bytes[m]! + size <= GSO_MAX_BYTES) {
-      this.segs[m]!++;
+    if (
+      this.open &&
+      this.dst[m] === dst &&
+      this.src[m] === src &&
+      this.segs[m] < this.maxSegments &&
+      size <= this.segSize[m] &&
+      this.bytes[m] + size <= GSO_MAX_BYTES
+    ) {
+      this.segs[m]++;
       this.bytes[m] += size;
       this.iovCount[m] += n;
-      if (size < this.segSize[m]!) this.open = false;
+      if (size < this.segSize[m]) this.open = false;
       return;
     }
     const k = this.count++;
@@ -123,8 +130,8 @@ export class GsoBatch {
 
   /** The source socket of the segment begun last: its first iovec starts with the VXLAN header. */
   private sourceOf(size: number): number {
-    const first = this.iov.off[this.segStart]!;
-    return flowSource(this.view!, first + VXLAN_HEADER_LEN, Math.min(size, this.iov.len[this.segStart]!) - VXLAN_HEADER_LEN, this.sources);
+    const first = this.iov.off[this.segStart];
+    return flowSource(this.view!, first + VXLAN_HEADER_LEN, Math.min(size, this.iov.len[this.segStart]) - VXLAN_HEADER_LEN, this.sources);
   }
 
   /** Adds a segment that is one contiguous datagram (VXLAN header already in front of the frame). */

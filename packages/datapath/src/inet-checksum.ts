@@ -65,16 +65,16 @@ function sumEven(v: ByteViews, off: number, len: number): number {
   const end = i + (len >>> 2);
   const end4 = end - 3;
   for (; i < end4; i += 4) {
-    a += u32[i]! + u32[i + 1]!;
-    b += u32[i + 2]! + u32[i + 3]!;
+    a += u32[i] + u32[i + 1];
+    b += u32[i + 2] + u32[i + 3];
   }
-  for (; i < end; i++) a += u32[i]!;
+  for (; i < end; i++) a += u32[i];
   off += len & ~3;
   if ((len & 2) !== 0) {
-    a += v.u16[off >>> 1]!;
+    a += v.u16[off >>> 1];
     off += 2;
   }
-  if ((len & 1) !== 0) a += NATIVE_LE ? v.u8[off]! : v.u8[off]! << 8;
+  if ((len & 1) !== 0) a += NATIVE_LE ? v.u8[off] : v.u8[off] << 8;
   return a + b;
 }
 
@@ -84,7 +84,7 @@ export function sum16(v: ByteViews, off: number, len: number): number {
   let acc = 0;
   let odd = false;
   if ((off & 1) !== 0) {
-    acc = NATIVE_LE ? v.u8[off]! << 8 : v.u8[off]!;
+    acc = NATIVE_LE ? v.u8[off] << 8 : v.u8[off];
     off++;
     len--;
     odd = true;

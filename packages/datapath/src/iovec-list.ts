@@ -26,7 +26,7 @@ export class IoVecList {
   /** Total bytes of entries [from, from + n). */
   bytes(from = 0, n = this.count - from): number {
     let t = 0;
-    for (let i = from; i < from + n; i++) t += this.len[i]!;
+    for (let i = from; i < from + n; i++) t += this.len[i];
     return t;
   }
 }

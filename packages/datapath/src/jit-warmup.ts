@@ -48,7 +48,7 @@ function calls(): NonNullable<typeof extra> {
     socketpair: lib.func('int socketpair(int d, int t, int p, void *sv)'),
     getsockname: lib.func('int getsockname(int fd, void *addr, void *len)'),
     sendto: lib.func('long sendto(int fd, void *buf, size_t n, int flags, void *addr, uint32_t len)'),
-  } as ExtraCalls;
+  };
   return extra;
 }
 
@@ -65,7 +65,7 @@ export function openWarmupFds(sources: number, zeroChecksum: boolean, gro: boole
   try {
     const sv = new Int32Array(2);
     if (calls().socketpair(AF_UNIX, SOCK_DGRAM | O_NONBLOCK | O_CLOEXEC, 0, sv) < 0) return undefined;
-    opened.push(sv[0]!, sv[1]!);
+    opened.push(sv[0], sv[1]);
     const udp = openVxlanSocket(LOOPBACK, 0, { zeroChecksum });
     opened.push(udp);
     if (gro) enableUdpGro(udp);
@@ -77,7 +77,16 @@ export function openWarmupFds(sources: number, zeroChecksum: boolean, gro: boole
       opened.push(fd);
       src.push(fd);
     }
-    return { tap: sv[0]!, host: sv[1]!, udp, peer, peerPort: portOf(peer), udpAddr: sockaddrIn(LOOPBACK, portOf(udp)), sources: src, close: () => opened.forEach((fd) => c.close(fd)) };
+    return {
+      tap: sv[0],
+      host: sv[1],
+      udp,
+      peer,
+      peerPort: portOf(peer),
+      udpAddr: sockaddrIn(LOOPBACK, portOf(udp)),
+      sources: src,
+      close: () => opened.forEach((fd) => c.close(fd)),
+    };
   } catch {
     opened.forEach((fd) => c.close(fd));
     return undefined;
@@ -89,7 +98,11 @@ export function openWarmupFds(sources: number, zeroChecksum: boolean, gro: boole
  * flows), encap sends them to the peer socket, the peer bounces each datagram back, decap writes the
  * inner frames to the host side, which drains them.
  */
-export function runWarmup(fds: WarmupFds, r: { encap: { run(): number }; decap: { run(): number } }, o: { peerMac: Uint8Array; srcMac: Uint8Array; vnetHdr: boolean; rounds: number; perRound: number }): void {
+export function runWarmup(
+  fds: WarmupFds,
+  r: { encap: { run(): number }; decap: { run(): number } },
+  o: { peerMac: Uint8Array; srcMac: Uint8Array; vnetHdr: boolean; rounds: number; perRound: number },
+): void {
   const c = libc();
   const pre = o.vnetHdr ? VNET_HDR_LEN : 0;
   const frame = new Uint8Array(pre + 14 + 20 + 8 + 64);
@@ -113,10 +126,10 @@ export function runWarmup(fds: WarmupFds, r: { encap: { run(): number }; decap: 
       c.write(fds.host, frameAddr, frame.length);
     }
     r.encap.run();
-    const bounce = calls().sendto;
-    for (let n = c.read(fds.peer, bufAddr, buf.length); n > 0; n = c.read(fds.peer, bufAddr, buf.length)) bounce(fds.peer, bufAddr, n, 0, fds.udpAddr, SIZEOF_SOCKADDR_IN);
+    const bounce = calls().sendto; // eslint-disable-line @typescript-eslint/unbound-method -- a koffi function, no `this`
+    for (let n = c.read(fds.peer, bufAddr, buf.length); n > 0; n = c.read(fds.peer, bufAddr, buf.length))
+      bounce(fds.peer, bufAddr, n, 0, fds.udpAddr, SIZEOF_SOCKADDR_IN);
     r.decap.run();
     while (c.read(fds.host, bufAddr, buf.length) > 0);
   }
 }
-

@@ -38,7 +38,7 @@ export interface OffloadSupport {
 
 export const PER_PACKET: VtepFeatures = Object.freeze({ mode: 'per-packet', tso: false, udpGso: false, udpGro: false });
 
-export function parseOffloadSetting(v: OffloadSetting | string | undefined): 'on' | 'off' | 'auto' {
+export function parseOffloadSetting(v: OffloadSetting | (string & {}) | undefined): 'on' | 'off' | 'auto' {
   if (v === undefined || v === 'auto') return 'auto';
   if (v === true || v === 'on') return 'on';
   if (v === false || v === 'off') return 'off';

@@ -48,7 +48,7 @@ export class PairTable {
     const mask = this.mask;
     let i = this.home(hi, lo);
     for (;;) {
-      const h = kh[i]!;
+      const h = kh[i];
       if (h === EMPTY) return -1;
       if (h === hi && kl[i] === lo) return i;
       i = (i + 1) & mask;
@@ -64,7 +64,7 @@ export class PairTable {
     }
     if ((this.live + this.tombs + 1) * 10 > this.capacity * 7) this.rebuild();
     let i = this.home(hi, lo);
-    while (this.keyHi[i]! >= 0) i = (i + 1) & this.mask;
+    while (this.keyHi[i] >= 0) i = (i + 1) & this.mask;
     if (this.keyHi[i] === TOMBSTONE) this.tombs--;
     this.keyHi[i] = hi;
     this.keyLo[i] = lo >>> 0;
@@ -84,7 +84,7 @@ export class PairTable {
 
   /** Calls `fn(slot)` for every live slot. */
   forEach(fn: (slot: number) => void): void {
-    for (let i = 0; i <= this.mask; i++) if (this.keyHi[i]! >= 0) fn(i);
+    for (let i = 0; i <= this.mask; i++) if (this.keyHi[i] >= 0) fn(i);
   }
 
   clear(): void {
@@ -111,7 +111,7 @@ export class PairTable {
     // newSlotOf[oldSlot] = new slot, for subclasses that keep per-slot data.
     const moved = new Int32Array(oldHi.length).fill(-1);
     for (let i = 0; i < oldHi.length; i++) {
-      if (oldHi[i]! >= 0) moved[i] = this.set(oldHi[i]!, oldLo[i]!, oldVal[i]!);
+      if (oldHi[i] >= 0) moved[i] = this.set(oldHi[i], oldLo[i], oldVal[i]);
     }
     this.onRebuild(moved);
   }

@@ -80,7 +80,7 @@ export class RttTracer {
     if (n === 0) return;
     const t = this.now();
     const w = this.takeWake();
-    for (let i = 0; i < n; i++) this.frame('tap_read', arena.dv, arena.frameOffset(i), arena.len[i]!, true, t, w);
+    for (let i = 0; i < n; i++) this.frame('tap_read', arena.dv, arena.frameOffset(i), arena.len[i], true, t, w);
   }
 
   udpReceived(arena: PacketArena, n: number): void {
@@ -88,8 +88,9 @@ export class RttTracer {
     const t = this.now();
     const w = this.takeWake();
     for (let i = 0; i < n; i++) {
-      const len = arena.len[i]!;
-      if (len > VXLAN_HEADER_LEN) this.frame('udp_recv', arena.dv, arena.datagramOffset(i) + VXLAN_HEADER_LEN, len - VXLAN_HEADER_LEN, false, t, w);
+      const len = arena.len[i];
+      if (len > VXLAN_HEADER_LEN)
+        this.frame('udp_recv', arena.dv, arena.datagramOffset(i) + VXLAN_HEADER_LEN, len - VXLAN_HEADER_LEN, false, t, w);
     }
   }
 

@@ -54,12 +54,12 @@ export class TcpSegmenter {
     this.segments = 0;
     if (mss < MIN_MSS || len < ETH_HLEN + 40 || dv.getUint16(f + 12) !== ETH_P_IPV4) return 0;
     const ip = f + ETH_HLEN;
-    const vihl = u8[ip]!;
+    const vihl = u8[ip];
     const ihl = (vihl & 15) * 4;
     if (vihl >> 4 !== 4 || ihl < 20 || u8[ip + 9] !== IPPROTO_TCP) return 0;
     if (ETH_HLEN + dv.getUint16(ip + 2) !== len || (dv.getUint16(ip + 6) & 0x3fff) !== 0) return 0;
     if (ETH_HLEN + ihl + 20 > len) return 0;
-    const thl = (u8[ip + ihl + 12]! >> 4) * 4;
+    const thl = (u8[ip + ihl + 12] >> 4) * 4;
     if (thl < 20 || ETH_HLEN + ihl + thl > len) return 0;
     this.f = f;
     this.ihl = ihl;
@@ -105,13 +105,20 @@ export class TcpSegmenter {
   /** Sum of the IPv4 header without total length, id and checksum (those differ per segment). */
   private ipBaseSum(ip: number): number {
     const dv = this.v.dv;
-    return fold(sum16(this.v, ip, this.ihl) + (0xffff - dv.getUint16(ip + 2)) + (0xffff - dv.getUint16(ip + 4)) + (0xffff - dv.getUint16(ip + 10)));
+    return fold(
+      sum16(this.v, ip, this.ihl) + (0xffff - dv.getUint16(ip + 2)) + (0xffff - dv.getUint16(ip + 4)) + (0xffff - dv.getUint16(ip + 10)),
+    );
   }
 
   /** Sum of the TCP header without seq, the doff/flags word and checksum (those differ per segment). */
   private tcpBaseSum(tcp: number): number {
     const dv = this.v.dv;
-    const sub = (0xffff - dv.getUint16(tcp + 4)) + (0xffff - dv.getUint16(tcp + 6)) + (0xffff - dv.getUint16(tcp + 12)) + (0xffff - dv.getUint16(tcp + 16));
+    const sub =
+      0xffff -
+      dv.getUint16(tcp + 4) +
+      (0xffff - dv.getUint16(tcp + 6)) +
+      (0xffff - dv.getUint16(tcp + 12)) +
+      (0xffff - dv.getUint16(tcp + 16));
     return fold(sum16(this.v, tcp, this.thl) + sub);
   }
 
@@ -127,12 +134,12 @@ export class TcpSegmenter {
   /** Fixes the copied TCP header at `tcp` for segment k: seq, flags, checksum (payload sum given). */
   private patchTcp(tcp: number, base: number, k: number, chunk: number, seq: number, payloadSum: number): void {
     const { dv, u8 } = this.v;
-    let flags = u8[tcp + 13]!;
+    let flags = u8[tcp + 13];
     if (k < this.segments - 1) flags &= ~(TCP_FIN | TCP_PSH);
     if (k > 0) flags &= ~TCP_CWR;
     u8[tcp + 13] = flags;
     dv.setUint32(tcp + 4, seq);
-    const word12 = (u8[tcp + 12]! << 8) | flags;
+    const word12 = (u8[tcp + 12] << 8) | flags;
     const sum = fold(base + this.thl + chunk + (seq >>> 16) + (seq & 0xffff) + word12 + payloadSum);
     dv.setUint16(tcp + 16, finish(sum));
   }

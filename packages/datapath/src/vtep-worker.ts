@@ -216,7 +216,13 @@ function routines(d: VtepWorkerData, st: VtepState, tracer?: RttTracer): { encap
   const linuxTap = new LinuxTap(d.tapFd, { vnetHdr: offload, counters: st.c });
   const sourceFds = d.sourceFds;
   const linuxUdp = offload
-    ? new LinuxUdp(d.udpFd, st.c, d.batch + 64, { gso: f.udpGso, gro: f.udpGro, batchMessages: OFFLOAD_TX_MESSAGES, batchIovs: OFFLOAD_TX_IOVS, sourceFds })
+    ? new LinuxUdp(d.udpFd, st.c, d.batch + 64, {
+        gso: f.udpGso,
+        gro: f.udpGro,
+        batchMessages: OFFLOAD_TX_MESSAGES,
+        batchIovs: OFFLOAD_TX_IOVS,
+        sourceFds,
+      })
     : new LinuxUdp(d.udpFd, st.c, d.batch + 64, { sourceFds });
   linuxTap.attach(txArena);
   linuxTap.attach(rxArena);

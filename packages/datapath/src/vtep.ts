@@ -175,10 +175,21 @@ export class Vtep implements VtepControl {
       const setMac = o.mac !== undefined && o.mac.toLowerCase() !== before.toLowerCase();
       // A re-attached persistent device usually has it all already: then no `ip` spawn (the restart gap).
       const settled = link !== undefined && !setMac && link.mtu === o.mtu && link.txqlen === 1000 && link.up;
-      const linkArgs = ['link', 'set', 'dev', o.name, ...(setMac ? ['address', o.mac!] : []), 'mtu', String(o.mtu), 'txqueuelen', '1000', 'up'];
+      const linkArgs = [
+        'link',
+        'set',
+        'dev',
+        o.name,
+        ...(setMac ? ['address', o.mac!] : []),
+        'mtu',
+        String(o.mtu),
+        'txqueuelen',
+        '1000',
+        'up',
+      ];
       if (!settled) {
-        await execFileP('ip', linkArgs).catch((e: { stderr?: string }) => {
-          throw new Error(`ip ${linkArgs.join(' ')}: ${e.stderr?.trim() ?? String(e)}`);
+        await execFileP('ip', linkArgs).catch((e: Error & { stderr?: string }) => {
+          throw new Error(`ip ${linkArgs.join(' ')}: ${e.stderr?.trim() || e.message}`);
         });
       }
       const mac = setMac ? await readLinkMac(o.name) : before;
@@ -208,7 +219,11 @@ export class Vtep implements VtepControl {
   private start(o: VtepOptions): Promise<void> {
     this.channel = new MessageChannel();
     // The worker drains its port before 'ready': it starts forwarding with the FDB copy in place.
-    if (this.pinned.size > 0) this.channel.port1.postMessage({ op: 'fdb-replace', entries: [...this.pinned].map(([mac, remote]) => ({ mac, remote })) } satisfies VtepCommand);
+    if (this.pinned.size > 0)
+      this.channel.port1.postMessage({
+        op: 'fdb-replace',
+        entries: [...this.pinned].map(([mac, remote]) => ({ mac, remote })),
+      } satisfies VtepCommand);
     const data: VtepWorkerData = {
       tapFd: this.tapFd,
       udpFd: this.udpFd,
@@ -226,7 +241,7 @@ export class Vtep implements VtepControl {
       learnMax: o.learnMax ?? 4096,
       ageingMs: o.ageingMs ?? 300_000,
       counters: this.counterArray.buffer as SharedArrayBuffer,
-      ctrl: this.ctrl.buffer as SharedArrayBuffer,
+      ctrl: this.ctrl.buffer,
       commands: this.channel.port2,
       // only the first worker joins; a restarted one finds its queue attached and the port steered
       joinRunning: (o.joinRunning ?? false) && !this.joined,
@@ -263,12 +278,12 @@ export class Vtep implements VtepControl {
 
   /** The worker's loop turns: moves every ≤ 200 ms while it lives, busy or idle. */
   heartbeat(): number {
-    return this.counterArray[C_LOOP_HEARTBEAT]!;
+    return this.counterArray[C_LOOP_HEARTBEAT];
   }
 
   /** Frames read from the TAP plus datagrams received: moves whenever the datapath moves packets. */
   progress(): number {
-    return this.counterArray[C_TX_FRAMES]! + this.counterArray[C_RX_DATAGRAMS]!;
+    return this.counterArray[C_TX_FRAMES] + this.counterArray[C_RX_DATAGRAMS];
   }
 
   /** Which of the TAP queue and the socket have packets waiting right now (poll, no wait): '', 'tap', 'udp', 'tap+udp'. */

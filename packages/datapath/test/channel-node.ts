@@ -51,7 +51,9 @@ export function channelNode(net: ChannelNetwork, ip: number, mac: string, o: Nod
   const encap = offload
     ? new EncapOffloadRoutine(st, tap, udp, new PacketArena(slots, size, OFFLOAD_TX_SCRATCH), o.gso ?? true)
     : new EncapRoutine(st, tap, udp, new PacketArena(slots, size));
-  const decap = offload ? new DecapOffloadRoutine(st, tap, udp, new PacketArena(slots, size, 64)) : new DecapRoutine(st, tap, udp, new PacketArena(slots, size));
+  const decap = offload
+    ? new DecapOffloadRoutine(st, tap, udp, new PacketArena(slots, size, 64))
+    : new DecapRoutine(st, tap, udp, new PacketArena(slots, size));
   return {
     mode,
     st,

@@ -6,12 +6,30 @@
 import { describe, expect, it } from 'vitest';
 import { parseIpv4 } from '../src/ipv4-address.js';
 import { ChannelNetwork, channelNode, pin } from './channel-node.js';
-import { MAC_A, MAC_B, concat, countingPayload, ipv4ChecksumOk, parseTcpFrame, readVnet, refSum, resegment, segmentsOf, tcpFrame, type TcpSpec } from './packets.js';
+import {
+  MAC_A,
+  MAC_B,
+  concat,
+  countingPayload,
+  ipv4ChecksumOk,
+  parseTcpFrame,
+  readVnet,
+  refSum,
+  resegment,
+  segmentsOf,
+  tcpFrame,
+  type TcpSpec,
+} from './packets.js';
 
 const IP_A = parseIpv4('192.168.77.1');
 const IP_B = parseIpv4('192.168.77.2');
 const TS_OPTS = [1, 1, 8, 10, 0, 0, 0x12, 0x34, 0, 0, 0x56, 0x78];
-const FIN = 0x01, SYN = 0x02, PSH = 0x08, ACK = 0x10, URG = 0x20, CWR = 0x80;
+const FIN = 0x01,
+  SYN = 0x02,
+  PSH = 0x08,
+  ACK = 0x10,
+  URG = 0x20,
+  CWR = 0x80;
 
 function vx(inner: Uint8Array): Uint8Array {
   return concat(new Uint8Array([8, 0, 0, 0, 0, 0, 1, 0]), inner);
@@ -88,7 +106,11 @@ describe('GRO: coalescing TCP segments into one TAP write', () => {
     expect(out.map((w) => readVnet(w).gsoType)).toEqual([1, 0, 1, 0, 1]);
     expect(out[1]!.subarray(10)).toEqual(badTcp);
     expect(out[3]!.subarray(10)).toEqual(badIp);
-    expect([...resegment(out[0]!), ...resegment(out[2]!), ...resegment(out[4]!)]).toEqual([...segs.slice(0, 3), ...segs.slice(4, 7), ...segs.slice(8)]);
+    expect([...resegment(out[0]!), ...resegment(out[2]!), ...resegment(out[4]!)]).toEqual([
+      ...segs.slice(0, 3),
+      ...segs.slice(4, 7),
+      ...segs.slice(8),
+    ]);
     expect(b.count('rx_csum_bad')).toBe(2);
     expect(b.count('rx_packets')).toBe(10);
   });
@@ -115,10 +137,16 @@ describe('GRO: coalescing TCP segments into one TAP write', () => {
     ['CWR after the first segment', (s) => [s[0]!, setFlags(s[1]!, ACK | CWR)]],
     ['a SYN', (s) => [setFlags(s[0]!, ACK | SYN), setFlags(s[1]!, ACK | SYN)]],
     ['URG', (s) => [s[0]!, setFlags(s[1]!, ACK | URG)]],
-    ['a second segment longer than the first', () => {
-      const p = countingPayload(1500);
-      return [segmentsOf({ payload: p.subarray(0, 500) }, 500)[0]!, segmentsOf({ payload: p.subarray(500), seq: 1500, id: 0x1235 }, 1000)[0]!];
-    }],
+    [
+      'a second segment longer than the first',
+      () => {
+        const p = countingPayload(1500);
+        return [
+          segmentsOf({ payload: p.subarray(0, 500) }, 500)[0]!,
+          segmentsOf({ payload: p.subarray(500), seq: 1500, id: 0x1235 }, 1000)[0]!,
+        ];
+      },
+    ],
     ['a pure ACK', () => [tcpFrame({ payload: new Uint8Array(0) }), tcpFrame({ payload: new Uint8Array(0), id: 0x1235 })]],
   ];
   for (const [what, make] of breakers) {

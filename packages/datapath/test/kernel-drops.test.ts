@@ -21,9 +21,18 @@ describe('kernel drop counters', () => {
       '/sys/class/net/weft.1/statistics/rx_dropped': '0\n',
       '/proc/net/udp': PROC_NET_UDP,
     };
-    const src = { read: (p: string) => { if (!(p in files)) throw new Error('ENOENT'); return files[p]!; } };
+    const src = {
+      read: (p: string) => {
+        if (!(p in files)) throw new Error('ENOENT');
+        return files[p]!;
+      },
+    };
     expect(readKernelDrops('weft.1', 8472, src)).toEqual({ tap_tx_dropped: 42, tap_rx_dropped: 0, udp_rx_drops: 123 });
-    const none = readKernelDrops('gone.9', 8472, { read: () => { throw new Error('ENOENT'); } });
+    const none = readKernelDrops('gone.9', 8472, {
+      read: () => {
+        throw new Error('ENOENT');
+      },
+    });
     expect(Object.values(none).every(Number.isNaN)).toBe(true);
   });
 });

@@ -5,7 +5,14 @@ const ALL = { vnetHdr: true, tso: true, udpGso: true, udpGro: true };
 
 describe('offload features decided at start-up', () => {
   it('parses the setting', () => {
-    expect([undefined, 'auto', true, 'on', false, 'off'].map((v) => parseOffloadSetting(v))).toEqual(['auto', 'auto', 'on', 'on', 'off', 'off']);
+    expect([undefined, 'auto', true, 'on', false, 'off'].map((v) => parseOffloadSetting(v))).toEqual([
+      'auto',
+      'auto',
+      'on',
+      'on',
+      'off',
+      'off',
+    ]);
     expect(() => parseOffloadSetting('yes')).toThrow(/offload "yes": want on, off or auto/);
   });
 

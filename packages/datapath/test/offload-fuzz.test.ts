@@ -71,11 +71,23 @@ function randomTapInput(r: Rand): Uint8Array {
   if (kind === 'csum') {
     const f = r() < 0.5 ? udpFrame(randomBytes(r, int(r, 0, 1400))) : tcpFrame(randomSpec(r), 'partial').subarray(0, 1500);
     const good = r() < 0.8;
-    return concat(vnetHdr({ flags: 1, csumStart: good ? 34 : int(r, 0, 2000), csumOffset: good ? (f[23] === 17 ? 6 : 16) : int(r, 0, 2000) }), f);
+    return concat(
+      vnetHdr({ flags: 1, csumStart: good ? 34 : int(r, 0, 2000), csumOffset: good ? (f[23] === 17 ? 6 : 16) : int(r, 0, 2000) }),
+      f,
+    );
   }
   const f = randomBytes(r, int(r, 0, 2000));
   if (f.length >= 6 && r() < 0.7) f.set([2, 0xbb, 0, 0, 0, 1]);
-  return concat(vnetHdr({ flags: int(r, 0, 3), gsoType: pick(r, [0, 0, 1, 3, 4, 5, 0x81, 255]), gsoSize: int(r, 0, 3000), csumStart: int(r, 0, 100), csumOffset: int(r, 0, 40) }), f);
+  return concat(
+    vnetHdr({
+      flags: int(r, 0, 3),
+      gsoType: pick(r, [0, 0, 1, 3, 4, 5, 0x81, 255]),
+      gsoSize: int(r, 0, 3000),
+      csumStart: int(r, 0, 100),
+      csumOffset: int(r, 0, 40),
+    }),
+    f,
+  );
 }
 
 /** Checks one encap step against its input. */
@@ -128,7 +140,11 @@ describe('offload fuzz: encap (TAP -> VXLAN) never sends a corrupted frame', () 
         a.encap.run();
         const out = net.wire.slice(w0);
         for (const w of out) expect([...w.data.subarray(0, 8)]).toEqual([8, 0, 0, 0, 0, 0, 1, 0]);
-        checkEncapOutput(input, out.map((w) => w.data.subarray(8)), drops(a) - d0);
+        checkEncapOutput(
+          input,
+          out.map((w) => w.data.subarray(8)),
+          drops(a) - d0,
+        );
       }
       expect(net.violations).toEqual([]);
       expect(a.count('tx_frames')).toBe(400);
@@ -140,7 +156,8 @@ describe('offload fuzz: encap (TAP -> VXLAN) never sends a corrupted frame', () 
 
 /** What the wire brings: runs of one flow (maybe damaged), other VXLAN frames, junk. */
 function randomDatagrams(r: Rand): { datagrams: Uint8Array[]; gro: boolean } {
-  const vx = (inner: Uint8Array, flags = 8, vni = 1) => concat(new Uint8Array([flags, 0, 0, 0, (vni >> 16) & 255, (vni >> 8) & 255, vni & 255, 0]), inner);
+  const vx = (inner: Uint8Array, flags = 8, vni = 1) =>
+    concat(new Uint8Array([flags, 0, 0, 0, (vni >> 16) & 255, (vni >> 8) & 255, vni & 255, 0]), inner);
   const kind = pick(r, ['flow', 'flow', 'flow', 'mixed', 'junk'] as const);
   if (kind === 'flow') {
     const spec = { ...randomSpec(r), srcMac: MAC_A, dstMac: MAC_B, ipOptions: [], payload: randomBytes(r, int(r, 1, 30000)) };
@@ -158,7 +175,10 @@ function randomDatagrams(r: Rand): { datagrams: Uint8Array[]; gro: boolean } {
   if (kind === 'mixed') {
     const n = int(r, 1, 8);
     const datagrams = Array.from({ length: n }, () => {
-      const inner = r() < 0.5 ? tcpFrame({ ...randomSpec(r), srcMac: pick(r, [MAC_A, MAC_B]), payload: randomBytes(r, int(r, 0, 300)) }) : randomBytes(r, int(r, 0, 200));
+      const inner =
+        r() < 0.5
+          ? tcpFrame({ ...randomSpec(r), srcMac: pick(r, [MAC_A, MAC_B]), payload: randomBytes(r, int(r, 0, 300)) })
+          : randomBytes(r, int(r, 0, 200));
       const d = vx(inner, pick(r, [8, 8, 8, 0]), pick(r, [1, 1, 1, 2]));
       return r() < 0.2 ? d.subarray(0, int(r, 0, d.length)) : d;
     });

@@ -260,7 +260,15 @@ export function segmentsOf(spec: TcpSpec, mss: number): Uint8Array[] {
     let fl = flags;
     if (k < n - 1) fl &= ~0x09; // FIN, PSH
     if (k > 0) fl &= ~0x80; // CWR
-    out.push(tcpFrame({ ...spec, payload: spec.payload.subarray(k * mss, (k + 1) * mss), seq: ((spec.seq ?? 1000) + k * mss) >>> 0, id: ((spec.id ?? 0x1234) + k) & 0xffff, flags: fl }));
+    out.push(
+      tcpFrame({
+        ...spec,
+        payload: spec.payload.subarray(k * mss, (k + 1) * mss),
+        seq: ((spec.seq ?? 1000) + k * mss) >>> 0,
+        id: ((spec.id ?? 0x1234) + k) & 0xffff,
+        flags: fl,
+      }),
+    );
   }
   return out;
 }

@@ -33,7 +33,8 @@ function vxlan(vni: number, inner: Uint8Array, flags = 0x08): Uint8Array {
 
 for (const mode of ['per-packet', 'offload'] as Mode[]) {
   describe(`pipeline (${mode} mode)`, () => {
-    const node = (net: ChannelNetwork, ip: number, mac: string, opts: NodeOptions = {}): ChannelNode => channelNode(net, ip, mac, { ...opts, mode });
+    const node = (net: ChannelNetwork, ip: number, mac: string, opts: NodeOptions = {}): ChannelNode =>
+      channelNode(net, ip, mac, { ...opts, mode });
 
     function pair(opts: NodeOptions = {}) {
       const net = new ChannelNetwork();
@@ -118,9 +119,7 @@ for (const mode of ['per-packet', 'offload'] as Mode[]) {
         a.inject(frame(MAC_B, MAC_A)); // unknown here: only the flood goes out
         a.encap.run();
         expect(a.count('tx_flooded')).toBe(1);
-        expect(net.wire.map((w) => w.dst).sort()).toEqual(
-          Array.from({ length: 11 }, (_, i) => parseIpv4(`192.168.77.${i + 2}`)).sort(),
-        );
+        expect(net.wire.map((w) => w.dst).sort()).toEqual(Array.from({ length: 11 }, (_, i) => parseIpv4(`192.168.77.${i + 2}`)).sort());
         expect(a.count('tx_packets')).toBe(11);
       });
     });

@@ -27,7 +27,10 @@ import {
 const IP_A = parseIpv4('192.168.77.1');
 const IP_B = parseIpv4('192.168.77.2');
 const TS_OPTS = [1, 1, 8, 10, 0, 0, 0x12, 0x34, 0, 0, 0x56, 0x78]; // NOP NOP timestamps
-const FIN = 0x01, PSH = 0x08, ACK = 0x10, CWR = 0x80;
+const FIN = 0x01,
+  PSH = 0x08,
+  ACK = 0x10,
+  CWR = 0x80;
 
 function sender(opts: NodeOptions = {}) {
   const net = new ChannelNetwork();
@@ -115,7 +118,8 @@ describe('TCP segmentation of TSO super-frames', () => {
     const frag = good.slice();
     frag[20] |= 0x20; // more fragments
     const udp = udpFrame(countingPayload(3000));
-    const tso = (f: Uint8Array, gsoType = 1, gsoSize = 1000) => concat(vnetHdr({ flags: 1, gsoType, gsoSize, csumStart: 34, csumOffset: 16 }), f);
+    const tso = (f: Uint8Array, gsoType = 1, gsoSize = 1000) =>
+      concat(vnetHdr({ flags: 1, gsoType, gsoSize, csumStart: 34, csumOffset: 16 }), f);
     a.tap.toVtep.push(tso(v6), tso(frag), tso(udp), tso(good.subarray(0, 2000)), tso(good, 4), tso(good, 5), tso(good, 1, 20));
     a.encap.run();
     expect(a.drops('tx_bad_offload')).toBe(7);

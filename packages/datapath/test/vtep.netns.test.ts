@@ -5,16 +5,7 @@
  * UDP GSO/GRO), the latter with >= 300 MB transfers both ways whose SHA-256 must match.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  Lab,
-  TCP_HASH,
-  addEndpoint,
-  buildPair,
-  connect,
-  type LabProcess,
-  type OverlayEndpoint,
-  type PairNode,
-} from '@weft/netlab';
+import { Lab, TCP_HASH, addEndpoint, buildPair, connect, type LabProcess, type OverlayEndpoint, type PairNode } from '@weft/netlab';
 
 const MAC_A = '02:aa:00:00:00:01';
 const MAC_B = '02:bb:00:00:00:01';
@@ -32,11 +23,17 @@ async function ping(lab: Lab, node: PairNode, from: string, to: string, count = 
   }
 }
 
-async function tcpTransfer(lab: Lab, srv: PairNode, srvIp: string, cli: PairNode, bytes: number): Promise<{ sent: string; received: string }> {
+async function tcpTransfer(
+  lab: Lab,
+  srv: PairNode,
+  srvIp: string,
+  cli: PairNode,
+  bytes: number,
+): Promise<{ sent: string; received: string }> {
   const server = lab.spawn(srv.ns, 'tcp-hash server', process.execPath, [TCP_HASH, 'server', srvIp, '5201']);
   await server.waitFor(/listening/);
   const out = await lab.exec(cli.ns, process.execPath, [TCP_HASH, 'client', srvIp, '5201', String(bytes), '7'], 120_000);
-  const received = (await server.waitFor(/received (\d+) ([0-9a-f]+)/, 60_000));
+  const received = await server.waitFor(/received (\d+) ([0-9a-f]+)/, 60_000);
   const sent = /sent (\d+) ([0-9a-f]+)/.exec(out.stdout);
   expect(sent?.[1]).toBe(String(bytes));
   expect(received[1]).toBe(String(bytes));
@@ -47,7 +44,10 @@ async function counters(p: LabProcess): Promise<{ counters: Record<string, numbe
   const before = p.stdout.length;
   p.child.stdin!.write('counters\n');
   for (let i = 0; i < 50; i++) {
-    const line = p.stdout.slice(before).split('\n').find((l) => l.startsWith('{"counters"'));
+    const line = p.stdout
+      .slice(before)
+      .split('\n')
+      .find((l) => l.startsWith('{"counters"'));
     if (line) return JSON.parse(line);
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -151,7 +151,14 @@ for (const mode of MODES) {
 
     beforeAll(async () => {
       [a, b] = await buildPair(lab);
-      ea = await addEndpoint(lab, a, { kind: 'weft', dev: 'weft.1', mac: MAC_A, net: 244, index: 1, weftArgs: ['--offload', mode.offload] });
+      ea = await addEndpoint(lab, a, {
+        kind: 'weft',
+        dev: 'weft.1',
+        mac: MAC_A,
+        net: 244,
+        index: 1,
+        weftArgs: ['--offload', mode.offload],
+      });
       expect(ea.proc!.stdout).toMatch(mode.ready);
       eb = await addEndpoint(lab, b, { kind: 'kernel', dev: 'flannel.1', mac: MAC_B, net: 244, index: 2 });
       await connect(lab, a, ea, eb, b.underlayIp);

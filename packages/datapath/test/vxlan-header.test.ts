@@ -1,12 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  VXLAN_BAD_FLAGS,
-  VXLAN_HEADER_LEN,
-  assertPort,
-  assertVni,
-  readVxlanVni,
-  writeVxlanHeader,
-} from '../src/vxlan-header.js';
+import { VXLAN_BAD_FLAGS, VXLAN_HEADER_LEN, assertPort, assertVni, readVxlanVni, writeVxlanHeader } from '../src/vxlan-header.js';
 
 function header(bytes: number[]): DataView {
   return new DataView(new Uint8Array(bytes).buffer);

@@ -27,7 +27,7 @@ export class KernelPath {
   ) {
     const side = (x: { node: ClusterNode; subnet: string }): Side => ({
       ...x,
-      gw: x.subnet.split('/')[0]!,
+      gw: x.subnet.split('/')[0],
       mac: `02:4b:00:00:00:${x.node.index.toString(16).padStart(2, '0')}`,
     });
     this.sides = [side(a), side(b)];
@@ -56,7 +56,10 @@ export class KernelPath {
    * it is (the caller sets it per measurement). Safe to call twice. */
   async restore(weftDev: string): Promise<void> {
     const [a, b] = this.sides;
-    for (const [from, to] of [[a, b], [b, a]] as const) {
+    for (const [from, to] of [
+      [a, b],
+      [b, a],
+    ] as const) {
       await this.lab.ipBatch(from.node.ns, [`route replace ${to.subnet} via ${to.gw} dev ${weftDev} onlink`]).catch(() => undefined);
     }
     for (const s of this.sides) await this.lab.ipBatch(s.node.ns, ['link del kvx.2']).catch(() => undefined);
@@ -64,9 +67,6 @@ export class KernelPath {
 
   private async point(from: Side, to: Side, dev: string): Promise<void> {
     await this.lab.exec(from.node.ns, 'bridge', ['fdb', 'append', to.mac, 'dev', dev, 'dst', to.node.ip, 'self', 'permanent']);
-    await this.lab.ipBatch(from.node.ns, [
-      neighPermanentLine(to.gw, to.mac, dev),
-      routeOnlinkLine(to.subnet, to.gw, dev),
-    ]);
+    await this.lab.ipBatch(from.node.ns, [neighPermanentLine(to.gw, to.mac, dev), routeOnlinkLine(to.subnet, to.gw, dev)]);
   }
 }

@@ -65,7 +65,8 @@ function options(argv: string[]): Options {
     if (!Number.isInteger(n) || n < min || n > max) throw new Error(`--${name} ${v}: want a whole number from ${min} to ${max}`);
     return n;
   };
-  if (!/^[a-z][a-z0-9]{0,7}-$/.test(values.prefix)) throw new Error(`--prefix ${values.prefix}: want 1-8 lowercase letters/digits and a trailing dash`);
+  if (!/^[a-z][a-z0-9]{0,7}-$/.test(values.prefix))
+    throw new Error(`--prefix ${values.prefix}: want 1-8 lowercase letters/digits and a trailing dash`);
   PREFIX = values.prefix;
   STATE_DIR = PREFIX === DEFAULT_PREFIX ? STATE_DIR : `/run/weft-demo-${PREFIX.slice(0, -1)}`;
   return {
@@ -94,7 +95,11 @@ async function cleanPrevious(): Promise<number> {
 }
 
 async function measure(p: Progress, lab: Lab, cluster: WeftCluster, a: ClusterPod, b: ClusterPod, seconds: number): Promise<void> {
-  const kernel = new KernelPath(lab, { node: a.node, subnet: cluster.subnetOf(a.node) }, { node: b.node, subnet: cluster.subnetOf(b.node) });
+  const kernel = new KernelPath(
+    lab,
+    { node: a.node, subnet: cluster.subnetOf(a.node) },
+    { node: b.node, subnet: cluster.subnetOf(b.node) },
+  );
   const label = `${a.name} → ${b.name}`;
   // Both VTEPs under both underlay conditions, so every ratio compares like with like: with the veth's
   // offloads on, GSO packets (the kernel's, and weft's UDP GSO datagrams) cross it unsegmented.
@@ -116,15 +121,20 @@ async function measure(p: Progress, lab: Lab, cluster: WeftCluster, a: ClusterPo
     await kernel.restore('weft.1');
     await kernel.txOffload(true).catch(() => undefined);
   }
-  const cell = (r: IperfResult | undefined): string => (r ? `${r.gbps.toFixed(2).padStart(6)} Gbit/s ${String(r.retransmits).padStart(5)} retr` : '');
-  const ratio = (k: string): string => `${(weft[k]!.gbps / kern[k]!.gbps).toFixed(2)}×`;
+  const cell = (r: IperfResult | undefined): string =>
+    r ? `${r.gbps.toFixed(2).padStart(6)} Gbit/s ${String(r.retransmits).padStart(5)} retr` : '';
+  const ratio = (k: string): string => `${(weft[k].gbps / kern[k].gbps).toFixed(2)}×`;
   p.info(`\n${bold(`TCP, one stream, ${label} across nodes`)} ${dim(`(${seconds} s each; same pods, same underlay)`)}`);
   p.info(`  ${''.padEnd(32)} ${conditions.map((c) => c.title.padEnd(28)).join(' ')}`);
   p.info(`  ${'weft (userspace VTEP, weft.1)'.padEnd(32)} ${conditions.map((c) => cell(weft[c.key]).padEnd(28)).join(' ')}`);
   p.info(`  ${'kernel vxlan (kvx.2)'.padEnd(32)} ${conditions.map((c) => cell(kern[c.key]).padEnd(28)).join(' ')}`);
   p.info(`  ${'weft / kernel'.padEnd(32)} ${conditions.map((c) => ratio(c.key).padEnd(28)).join(' ')}`);
-  p.info(dim('  With veth offloads on, 64 KB GSO packets cross the veth unsegmented, a shortcut no NIC path has;\n' +
-    '  tx off makes both VTEPs\' packets be segmented and checksummed, the condition bench/ reports against.'));
+  p.info(
+    dim(
+      '  With veth offloads on, 64 KB GSO packets cross the veth unsegmented, a shortcut no NIC path has;\n' +
+        "  tx off makes both VTEPs' packets be segmented and checksummed, the condition bench/ reports against.",
+    ),
+  );
 }
 
 const fmt = (r: IperfResult): string => `${r.gbps.toFixed(2)} Gbit/s, ${r.retransmits} retransmits`;
@@ -169,21 +179,35 @@ async function main(): Promise<void> {
   process.on('SIGTERM', onSignal('SIGTERM'));
 
   try {
-    await p.step('underlay bridge, etcd in a namespace on it, net-conf.json in etcd', () => cluster.buildUnderlay(), () => `etcd at 192.168.60.100:2379`);
+    await p.step(
+      'underlay bridge, etcd in a namespace on it, net-conf.json in etcd',
+      () => cluster.buildUnderlay(),
+      () => `etcd at 192.168.60.100:2379`,
+    );
     for (let i = 1; i <= o.nodes; i++) await cluster.addNode(i);
     await p.step(`weftd on ${o.nodes} nodes`, () => Promise.all(cluster.nodes.map((n) => cluster.startWeftd(n))));
     await p.step('every node programs every other node (FDB, neighbour, route)', () => waitForPeers(cluster, o.nodes - 1));
     for (const n of cluster.nodes) p.info(dim(`        ${n.name}  ${n.ip}  subnet ${cluster.subnetOf(n)}`));
     await p.step(`${o.nodes * o.pods} pods through deploy/10-weft.conflist (weft, then portmap)`, () =>
-      Promise.all(cluster.nodes.map(async (n) => {
-        for (let k = 1; k <= o.pods; k++) await cluster.addPod(n, k);
-      })),
+      Promise.all(
+        cluster.nodes.map(async (n) => {
+          for (let k = 1; k <= o.pods; k++) await cluster.addPod(n, k);
+        }),
+      ),
     );
     const pods = [...cluster.pods].sort((x, y) => x.name.localeCompare(y.name));
-    const cells = await p.step(`ping matrix, ${pods.length * (pods.length - 1)} pairs`, () => pingMatrix(lab, pods), (c) => `${c.filter((x) => x.ok).length}/${c.length} answered`);
+    const cells = await p.step(
+      `ping matrix, ${pods.length * (pods.length - 1)} pairs`,
+      () => pingMatrix(lab, pods),
+      (c) => `${c.filter((x) => x.ok).length}/${c.length} answered`,
+    );
     p.info(`\n${renderMatrix(pods, cells, green('✓'), red('✗'))}\n`);
     const failed = cells.filter((c) => !c.ok);
-    if (failed.length > 0) throw new StepError('ping matrix', new Error(`${failed.length} pairs did not answer: ${failed.map((c) => `${c.from}→${c.to}`).join(', ')}`));
+    if (failed.length > 0)
+      throw new StepError(
+        'ping matrix',
+        new Error(`${failed.length} pairs did not answer: ${failed.map((c) => `${c.from}→${c.to}`).join(', ')}`),
+      );
     const a = pods.find((x) => x.node.index === 1)!;
     const b = pods.find((x) => x.node.index === 2);
     if (o.seconds > 0 && b) await measure(p, lab, cluster, a, b, o.seconds);
@@ -204,7 +228,14 @@ async function main(): Promise<void> {
 async function waitForPeers(cluster: WeftCluster, want: number): Promise<number> {
   const t0 = Date.now();
   for (;;) {
-    const counts = await Promise.all(cluster.nodes.map((n) => cluster.status(n).then((s) => s.peers.length, () => -1)));
+    const counts = await Promise.all(
+      cluster.nodes.map((n) =>
+        cluster.status(n).then(
+          (s) => s.peers.length,
+          () => -1,
+        ),
+      ),
+    );
     if (counts.every((c) => c === want)) return Date.now() - t0;
     if (Date.now() - t0 > 30_000) throw new Error(`after 30 s, peers per node: ${counts.join(', ')} (want ${want} each)`);
     await new Promise((r) => setTimeout(r, 200));
@@ -212,8 +243,8 @@ async function waitForPeers(cluster: WeftCluster, want: number): Promise<number>
 }
 
 function keepInstructions(p: Progress, cluster: WeftCluster): void {
-  const n1 = cluster.nodes[0]!;
-  const pod = cluster.pods[0]!;
+  const n1 = cluster.nodes[0];
+  const pod = cluster.pods[0];
   const other = cluster.pods.find((x) => x.node !== pod.node) ?? pod;
   p.info(`\n${bold('The cluster stays up.')} Logs and state: ${STATE_DIR}/`);
   p.info(`  enter a pod:        ip netns exec ${pod.ns} bash`);
@@ -225,8 +256,12 @@ function keepInstructions(p: Progress, cluster: WeftCluster): void {
 }
 
 main().catch((e: unknown) => {
-  const msg = e instanceof StepError ? `step "${e.step}" failed: ${e.cause instanceof Error ? e.cause.message : String(e.cause)}` : e instanceof Error ? e.message : String(e);
+  const msg =
+    e instanceof StepError
+      ? `step "${e.step}" failed: ${e.cause instanceof Error ? e.cause.message : String(e.cause)}`
+      : e instanceof Error
+        ? e.message
+        : String(e);
   console.error(`\n${red('weft demo failed')} — ${msg}`);
   process.exit(1);
 });
-

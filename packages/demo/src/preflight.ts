@@ -40,10 +40,7 @@ export function preflight(): string[] {
   if (!existsSync(join(REFERENCE_CNI_DIR, 'portmap'))) {
     problems.push(`no ${REFERENCE_CNI_DIR}/portmap: apt-get install containernetworking-plugins (the conflist chains portmap after weft)`);
   }
-  const built = [
-    join(REPO_ROOT, 'packages/control/dist/cli/weftd-main.js'),
-    join(REPO_ROOT, 'packages/cni-shim/dist/main.js'),
-  ];
+  const built = [join(REPO_ROOT, 'packages/control/dist/cli/weftd-main.js'), join(REPO_ROOT, 'packages/cni-shim/dist/main.js')];
   if (!existsSync(WEFTD_BIN) || built.some((f) => !existsSync(f))) problems.push('weft is not built: run `pnpm build`');
   if (!existsSync(CONFLIST_PATH)) problems.push(`no conflist at ${CONFLIST_PATH}`);
   return problems;

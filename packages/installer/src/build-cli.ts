@@ -12,7 +12,9 @@ export async function main(argv: readonly string[]): Promise<void> {
     throw new Error('usage: weft-build-cni --entry <plugin bin script> --out <executable>');
   }
   const result = await buildCniPlugin({ entry: values.entry, outfile: values.out });
-  process.stdout.write(`built ${result.outfile}: ${result.inputs} files bundled (${result.bundleBytes} bytes of script) into a single executable\n`);
+  process.stdout.write(
+    `built ${result.outfile}: ${result.inputs} files bundled (${result.bundleBytes} bytes of script) into a single executable\n`,
+  );
 }
 
 export function run(argv: readonly string[]): void {

@@ -66,7 +66,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     });
     log.info(result, result.written ? 'installed the CNI network configuration' : 'the CNI network configuration was already installed');
     if (result.missingPlugins.length > 0) {
-      log.warn({ missing: result.missingPlugins, cniBinDir: binDir }, 'plugins of the chain are missing: install the CNI reference plugins on the node');
+      log.warn(
+        { missing: result.missingPlugins, cniBinDir: binDir },
+        'plugins of the chain are missing: install the CNI reference plugins on the node',
+      );
     }
     if (result.shadowedBy.length > 0) {
       log.warn({ shadowedBy: result.shadowedBy }, 'other CNI configs sort before ours and the runtime uses the first one: remove them');

@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import { TEMP_PREFIX, copyFileDurable, syncDirectory } from './atomic-file.js';
 import type { ProgramRuntime } from './shared-libraries.js';
 

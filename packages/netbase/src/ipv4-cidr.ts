@@ -68,7 +68,7 @@ export function parseIpv4Cidr(text: string, opts: { allowHostBits?: boolean } = 
   if (!p) {
     const m = /^(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})\/(\d{1,2})$/.exec(text);
     if (m) {
-      parseIpv4(m[1]!); // throws `invalid IPv4 address "…"` for an octet above 255
+      parseIpv4(m[1]); // throws `invalid IPv4 address "…"` for an octet above 255
       throw new Error(`${JSON.stringify(text)}: prefix length ${m[2]} is more than 32`);
     }
     throw new Error(`${JSON.stringify(text)} is not an IPv4 CIDR (a.b.c.d/len)`);
@@ -122,7 +122,7 @@ export function sameCidr(a: Ipv4Cidr, b: Ipv4Cidr): boolean {
 
 /** True when `addr` is the first address of a /prefixLen block. */
 export function isAligned(addr: number, prefixLen: number): boolean {
-  return ((addr & prefixMask(prefixLen)) >>> 0) === addr;
+  return (addr & prefixMask(prefixLen)) >>> 0 === addr;
 }
 
 /** The /prefixLen blocks whose base runs from `first` to `last` inclusive, in order. */

@@ -17,7 +17,7 @@ const MAC_RE = /^([0-9a-f]{2})(?::([0-9a-f]{2})){5}$/i;
 export function tryParseMac(text: string): MacPair | undefined {
   if (!MAC_RE.test(text)) return undefined;
   const o = text.split(':').map((h) => parseInt(h, 16));
-  return { hi: (o[0]! << 8) | o[1]!, lo: ((o[2]! << 24) | (o[3]! << 16) | (o[4]! << 8) | o[5]!) >>> 0 };
+  return { hi: (o[0] << 8) | o[1], lo: ((o[2] << 24) | (o[3] << 16) | (o[4] << 8) | o[5]) >>> 0 };
 }
 
 /** The pair; throws `invalid MAC address "text"`. */
@@ -45,7 +45,7 @@ export function isUnicastMac(text: string): boolean {
 
 /** A locally administered unicast MAC from arbitrary bytes (for a VTEP MAC derived from a node identity). */
 export function macFromBytes(b: Uint8Array): string {
-  const o = [(b[0]! & 0xfe) | 0x02, b[1]!, b[2]!, b[3]!, b[4]!, b[5]!];
+  const o = [(b[0] & 0xfe) | 0x02, b[1], b[2], b[3], b[4], b[5]];
   return o.map((x) => x.toString(16).padStart(2, '0')).join(':');
 }
 

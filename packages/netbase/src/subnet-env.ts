@@ -66,14 +66,17 @@ export function parseSubnetEnv(text: string): SubnetEnv {
   const subnet = prefixBlock(gateway);
   const gw = formatIpv4Prefix(gateway);
   if (gateway.len > 30) throw new SubnetEnvError(`FLANNEL_SUBNET ${gw} leaves no room for pods (a /30 or larger is needed)`);
-  if (gateway.addr === subnet.base) throw new SubnetEnvError(`FLANNEL_SUBNET ${gw} is a network address; weftd writes the first usable address (the gateway)`);
+  if (gateway.addr === subnet.base)
+    throw new SubnetEnvError(`FLANNEL_SUBNET ${gw} is a network address; weftd writes the first usable address (the gateway)`);
   if (gateway.len < network.prefixLen || !containsAddress(network, gateway.addr)) {
     throw new SubnetEnvError(`FLANNEL_SUBNET ${gw} is not inside FLANNEL_NETWORK ${formatIpv4Cidr(network)}`);
   }
   const mtuVar = get('FLANNEL_MTU');
   const mtu = Number(mtuVar.value);
   if (!/^\d+$/.test(mtuVar.value) || mtu < MIN_MTU || mtu > MAX_SUBNET_ENV_MTU) {
-    throw new SubnetEnvError(`FLANNEL_MTU ${JSON.stringify(mtuVar.value)} (line ${mtuVar.line}) is not an MTU from ${MIN_MTU} to ${MAX_SUBNET_ENV_MTU}`);
+    throw new SubnetEnvError(
+      `FLANNEL_MTU ${JSON.stringify(mtuVar.value)} (line ${mtuVar.line}) is not an MTU from ${MIN_MTU} to ${MAX_SUBNET_ENV_MTU}`,
+    );
   }
   const masq = vars.get('FLANNEL_IPMASQ')?.value ?? 'false';
   if (masq !== 'true' && masq !== 'false') throw new SubnetEnvError(`FLANNEL_IPMASQ ${JSON.stringify(masq)} is not true or false`);

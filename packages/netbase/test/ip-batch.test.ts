@@ -3,10 +3,14 @@ import { batchErrorText, neighDelLine, neighPermanentLine, parseBatchFailures, r
 
 describe('ip -batch lines', () => {
   it("build flannel's per-peer neighbour and route", () => {
-    expect(neighPermanentLine('10.244.2.0', '02:aa:bb:cc:dd:ee', 'weft.1')).toBe('neigh replace 10.244.2.0 lladdr 02:aa:bb:cc:dd:ee dev weft.1 nud permanent');
+    expect(neighPermanentLine('10.244.2.0', '02:aa:bb:cc:dd:ee', 'weft.1')).toBe(
+      'neigh replace 10.244.2.0 lladdr 02:aa:bb:cc:dd:ee dev weft.1 nud permanent',
+    );
     expect(neighDelLine('10.244.2.0', 'weft.1')).toBe('neigh del 10.244.2.0 dev weft.1');
     expect(routeOnlinkLine('10.244.2.0/24', '10.244.2.0', 'weft.1')).toBe('route replace 10.244.2.0/24 via 10.244.2.0 dev weft.1 onlink');
-    expect(routeOnlinkLine('10.244.2.0/24', '10.244.2.0', 'weft.1', 87)).toBe('route replace 10.244.2.0/24 via 10.244.2.0 dev weft.1 onlink proto 87');
+    expect(routeOnlinkLine('10.244.2.0/24', '10.244.2.0', 'weft.1', 87)).toBe(
+      'route replace 10.244.2.0/24 via 10.244.2.0 dev weft.1 onlink proto 87',
+    );
     expect(routeDelLine('10.244.2.0/24', 'weft.1', 87)).toBe('route del 10.244.2.0/24 dev weft.1 proto 87');
   });
 });
@@ -24,7 +28,9 @@ describe('ip -batch failures', () => {
   });
 
   it("keeps ip's own words when no line is named", () => {
-    expect(batchErrorText('Cannot open network namespace "x": No such file or directory\n')).toBe('Cannot open network namespace "x": No such file or directory');
+    expect(batchErrorText('Cannot open network namespace "x": No such file or directory\n')).toBe(
+      'Cannot open network namespace "x": No such file or directory',
+    );
     expect(batchErrorText('RTNETLINK answers: File exists\nCommand failed -:1\n')).toBe('RTNETLINK answers: File exists');
     expect(batchErrorText('')).toBe('no message');
   });

@@ -6,11 +6,17 @@ const node = { network: '10.244.0.0/16', subnet: '10.244.3.0/24', mtu: 1450, ipM
 
 describe('subnet.env', () => {
   it("is flannel's four lines, FLANNEL_SUBNET being the first usable address", () => {
-    expect(formatSubnetEnv(node)).toBe('FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.3.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n');
+    expect(formatSubnetEnv(node)).toBe(
+      'FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.3.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n',
+    );
   });
 
   it('what weftd writes, the plugin reads back as the same node', () => {
-    for (const c of [node, { network: '10.0.0.0/8', subnet: '10.200.16.0/20', mtu: 8950, ipMasq: false }, { network: '172.16.0.0/12', subnet: '172.31.255.252/30', mtu: 576, ipMasq: true }]) {
+    for (const c of [
+      node,
+      { network: '10.0.0.0/8', subnet: '10.200.16.0/20', mtu: 8950, ipMasq: false },
+      { network: '172.16.0.0/12', subnet: '172.31.255.252/30', mtu: 576, ipMasq: true },
+    ]) {
       const env = parseSubnetEnv(formatSubnetEnv(c));
       expect(formatIpv4Cidr(env.network)).toBe(c.network);
       expect(formatIpv4Cidr(env.subnet)).toBe(c.subnet);
@@ -20,7 +26,9 @@ describe('subnet.env', () => {
   });
 
   it('reads flannel-written files: comments, blank lines, extra and IPv6 keys, no FLANNEL_IPMASQ', () => {
-    const env = parseSubnetEnv('# written by flanneld\n\nFLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_IPV6_NETWORK=fd00::/56\nFLANNEL_SUBNET=10.244.9.1/24\nFLANNEL_MTU=1450\n');
+    const env = parseSubnetEnv(
+      '# written by flanneld\n\nFLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_IPV6_NETWORK=fd00::/56\nFLANNEL_SUBNET=10.244.9.1/24\nFLANNEL_MTU=1450\n',
+    );
     expect(formatIpv4Prefix(env.gateway)).toBe('10.244.9.1/24');
     expect(env.ipMasq).toBe(false);
   });
@@ -44,6 +52,11 @@ describe('subnet.env', () => {
   });
 
   it('gives the raw lines with their numbers to lenient readers', () => {
-    expect(parseEnvLines('# c\nA=1\n\nB=x=y\n')).toEqual(new Map([['A', { value: '1', line: 2 }], ['B', { value: 'x=y', line: 4 }]]));
+    expect(parseEnvLines('# c\nA=1\n\nB=x=y\n')).toEqual(
+      new Map([
+        ['A', { value: '1', line: 2 }],
+        ['B', { value: 'x=y', line: 4 }],
+      ]),
+    );
   });
 });

@@ -101,7 +101,7 @@ export class CniRuntime {
       CNI_PATH: this.cniPath.join(':'),
     };
     const bin = this.findPlugin(p.type);
-    const argv = this.nodeNetns ? ['ip', ['netns', 'exec', this.nodeNetns, bin]] as const : [bin, []] as const;
+    const argv = this.nodeNetns ? (['ip', ['netns', 'exec', this.nodeNetns, bin]] as const) : ([bin, []] as const);
     return new Promise((resolve, reject) => {
       const child = spawn(argv[0], [...argv[1]], { env, stdio: ['pipe', 'pipe', 'pipe'] });
       let out = '';
@@ -136,4 +136,3 @@ export class CniRuntime {
     throw new Error(`CNI plugin ${type} not found in ${this.cniPath.join(':')}`);
   }
 }
-

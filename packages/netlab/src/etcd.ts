@@ -36,7 +36,10 @@ export function freePort(): Promise<number> {
  * on 127.0.0.1 with free ports. Resolves once etcd serves clients. With `dataDir` (a previous handle's),
  * etcd restarts on that data, which `stop()` then keeps: the caller removes it.
  */
-export async function startEtcd(lab: Lab, opts: { netns?: string; ip?: string; name?: string; dataDir?: string; logFile?: string } = {}): Promise<EtcdHandle> {
+export async function startEtcd(
+  lab: Lab,
+  opts: { netns?: string; ip?: string; name?: string; dataDir?: string; logFile?: string } = {},
+): Promise<EtcdHandle> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'weft-etcd-'));
   const ip = opts.ip ?? '127.0.0.1';
   const clientPort = opts.netns ? 2379 : await freePort();
@@ -44,16 +47,26 @@ export async function startEtcd(lab: Lab, opts: { netns?: string; ip?: string; n
   const client = `http://${ip}:${clientPort}`;
   const peer = `http://${ip}:${peerPort}`;
   const args = [
-    '--name', opts.name ?? 'weft-test',
-    '--data-dir', dataDir,
-    '--listen-client-urls', client,
-    '--advertise-client-urls', client,
-    '--listen-peer-urls', peer,
-    '--initial-advertise-peer-urls', peer,
-    '--initial-cluster', `${opts.name ?? 'weft-test'}=${peer}`,
-    '--initial-cluster-state', 'new',
-    '--log-level', 'warn',
-    '--logger', 'zap',
+    '--name',
+    opts.name ?? 'weft-test',
+    '--data-dir',
+    dataDir,
+    '--listen-client-urls',
+    client,
+    '--advertise-client-urls',
+    client,
+    '--listen-peer-urls',
+    peer,
+    '--initial-advertise-peer-urls',
+    peer,
+    '--initial-cluster',
+    `${opts.name ?? 'weft-test'}=${peer}`,
+    '--initial-cluster-state',
+    'new',
+    '--log-level',
+    'warn',
+    '--logger',
+    'zap',
   ];
   const env = { ...process.env, ETCD_UNSUPPORTED_ARCH: process.env.ETCD_UNSUPPORTED_ARCH ?? '' };
   let proc: LabProcess;

@@ -190,7 +190,14 @@ export class Lab {
    * goes to that file and it runs detached, so it can outlive this process (the demo's `--keep`);
    * `Lab.sweep([prefix])` stops it later by pid.
    */
-  spawn(ns: string, name: string, cmd: string, args: readonly string[], env?: NodeJS.ProcessEnv, opts: { logFile?: string } = {}): LabProcess {
+  spawn(
+    ns: string,
+    name: string,
+    cmd: string,
+    args: readonly string[],
+    env?: NodeJS.ProcessEnv,
+    opts: { logFile?: string } = {},
+  ): LabProcess {
     let logFd: number | undefined;
     if (opts.logFile) logFd = openSync(opts.logFile, 'a');
     const child = spawn('ip', ['netns', 'exec', ns, cmd, ...args], {

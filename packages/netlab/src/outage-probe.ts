@@ -41,7 +41,7 @@ export function parsePing(out: string): { replies: number[]; sent: number; recei
 
 export function longestGapMs(replies: readonly number[]): number {
   let gap = 0;
-  for (let i = 1; i < replies.length; i++) gap = Math.max(gap, (replies[i]! - replies[i - 1]!) * 1000);
+  for (let i = 1; i < replies.length; i++) gap = Math.max(gap, (replies[i] - replies[i - 1]) * 1000);
   return Math.round(gap * 10) / 10;
 }
 
@@ -65,7 +65,13 @@ function tcpVerdict(code: number | null, out: string): NonNullable<OutageResult[
     run = i.sum.bytes === 0 ? run + 1 : 0;
     worst = Math.max(worst, run);
   }
-  return { ok: code === 0 && !j.error, stalledIntervals: worst, retransmits: j.end?.sum_sent?.retransmits ?? 0, intervals: iv.length, ...(j.error ? { error: j.error } : {}) };
+  return {
+    ok: code === 0 && !j.error,
+    stalledIntervals: worst,
+    retransmits: j.end?.sum_sent?.retransmits ?? 0,
+    intervals: iv.length,
+    ...(j.error ? { error: j.error } : {}),
+  };
 }
 
 /** Runs the probes for `windowMs`, calls `event` at `eventAtMs`, returns what the pods saw. */
@@ -76,7 +82,19 @@ export async function measureOutage(o: OutageProbeOptions, event: () => Promise<
   if (o.toNs) {
     server = o.lab.spawn(o.toNs, 'iperf3 server', 'iperf3', ['-s', '-1', '-p', '5201']);
     await new Promise((r) => setTimeout(r, 300));
-    client = o.lab.spawn(o.fromNs, 'iperf3 client', 'iperf3', ['-c', o.toIp, '-p', '5201', '-t', String(secs), '-i', '0.5', '-J', '--connect-timeout', '3000']);
+    client = o.lab.spawn(o.fromNs, 'iperf3 client', 'iperf3', [
+      '-c',
+      o.toIp,
+      '-p',
+      '5201',
+      '-t',
+      String(secs),
+      '-i',
+      '0.5',
+      '-J',
+      '--connect-timeout',
+      '3000',
+    ]);
   }
   const ping = o.lab.spawn(o.fromNs, 'ping', 'ping', ['-D', '-n', '-i', '0.01', '-W', '1', '-w', String(secs), o.toIp]);
   await new Promise((r) => setTimeout(r, o.eventAtMs));

@@ -83,7 +83,19 @@ export async function addEndpoint(lab: Lab, node: PairNode, s: EndpointSpec): Pr
   const ip = `10.${s.net}.${s.index}.0`;
   const ep: OverlayEndpoint = { kind: s.kind, dev: s.dev, mac: s.mac, ip, subnet: `${ip}/24`, vni, port };
   if (s.kind === 'weft') {
-    const args = ['--dev', s.dev, '--mtu', String(mtu), '--mac', s.mac, '--vni', String(vni), '--port', String(port), ...(s.weftArgs ?? [])];
+    const args = [
+      '--dev',
+      s.dev,
+      '--mtu',
+      String(mtu),
+      '--mac',
+      s.mac,
+      '--vni',
+      String(vni),
+      '--port',
+      String(port),
+      ...(s.weftArgs ?? []),
+    ];
     ep.proc = lab.spawn(node.ns, `weft-vtep ${s.dev}@${node.ns}`, process.execPath, [WEFT_VTEP, ...args], s.env);
     await ep.proc.waitFor(/^ready /m, 15_000);
   } else if (s.kind === 'floor') {
@@ -95,8 +107,22 @@ export async function addEndpoint(lab: Lab, node: PairNode, s: EndpointSpec): Pr
     await ep.proc.waitFor(/^ready /m, 15_000);
     await lab.exec(node.ns, 'ip', ['link', 'set', s.dev, 'address', s.mac, 'mtu', String(mtu), 'up']);
   } else {
-    await lab.exec(node.ns, 'ip', ['link', 'add', s.dev, 'type', 'vxlan', 'id', String(vni), 'local', node.underlayIp,
-      'dev', 'u0', 'dstport', String(port), 'nolearning']);
+    await lab.exec(node.ns, 'ip', [
+      'link',
+      'add',
+      s.dev,
+      'type',
+      'vxlan',
+      'id',
+      String(vni),
+      'local',
+      node.underlayIp,
+      'dev',
+      'u0',
+      'dstport',
+      String(port),
+      'nolearning',
+    ]);
     await lab.exec(node.ns, 'ip', ['link', 'set', s.dev, 'address', s.mac, 'mtu', String(mtu), 'up']);
     // A veth leaves inner checksums partial and a userspace peer would see them unfinished; a real NIC
     // completes them. Turn tx offload off on the kernel side's underlay (REFERENCE.md).
@@ -107,7 +133,13 @@ export async function addEndpoint(lab: Lab, node: PairNode, s: EndpointSpec): Pr
 }
 
 /** Programs `local` to reach `remote` the way flannel does: FDB entry, permanent neighbour, onlink route. */
-export async function connect(lab: Lab, node: PairNode, local: OverlayEndpoint, remote: OverlayEndpoint, remoteUnderlay: string): Promise<void> {
+export async function connect(
+  lab: Lab,
+  node: PairNode,
+  local: OverlayEndpoint,
+  remote: OverlayEndpoint,
+  remoteUnderlay: string,
+): Promise<void> {
   if (local.kind === 'weft') {
     local.proc!.child.stdin?.write(`fdb ${remote.mac} ${remoteUnderlay}\n`);
   } else if (local.kind === 'floor') {
@@ -115,8 +147,5 @@ export async function connect(lab: Lab, node: PairNode, local: OverlayEndpoint, 
   } else {
     await lab.exec(node.ns, 'bridge', ['fdb', 'append', remote.mac, 'dev', local.dev, 'dst', remoteUnderlay, 'self', 'permanent']);
   }
-  await lab.ipBatch(node.ns, [
-    neighPermanentLine(remote.ip, remote.mac, local.dev),
-    routeOnlinkLine(remote.subnet, remote.ip, local.dev),
-  ]);
+  await lab.ipBatch(node.ns, [neighPermanentLine(remote.ip, remote.mac, local.dev), routeOnlinkLine(remote.subnet, remote.ip, local.dev)]);
 }

@@ -46,7 +46,11 @@ export class UpgradeLab {
     for (const n of [this.n1, this.n2]) await this.waitFor(async () => (await c.status(n)).peers.length === 1, 'a peer programmed', 20_000);
     this.p1 = await c.addPod(this.n1, 1);
     this.p2 = await c.addPod(this.n2, 1);
-    await this.waitFor(async () => (await this.lab.exec(this.p2.ns, 'ping', ['-c', '1', '-W', '1', this.p1.ip]).then(() => true)), 'pods to reach each other', 20_000);
+    await this.waitFor(
+      async () => await this.lab.exec(this.p2.ns, 'ping', ['-c', '1', '-W', '1', this.p1.ip]).then(() => true),
+      'pods to reach each other',
+      20_000,
+    );
   }
 
   /** Starts weftd on a node the way the lab does, with the debug hooks on; resolves when up. */
@@ -80,7 +84,14 @@ export class UpgradeLab {
   /** Ping (and a TCP stream) from the pod on n2 to the pod on n1 around `event`. */
   measure(event: () => Promise<void>, opts: { windowMs?: number; tcp?: boolean } = {}): Promise<OutageResult> {
     return measureOutage(
-      { lab: this.lab, fromNs: this.p2.ns, toIp: this.p1.ip, ...(opts.tcp === false ? {} : { toNs: this.p1.ns }), windowMs: opts.windowMs ?? 6000, eventAtMs: 1500 },
+      {
+        lab: this.lab,
+        fromNs: this.p2.ns,
+        toIp: this.p1.ip,
+        ...(opts.tcp === false ? {} : { toNs: this.p1.ns }),
+        windowMs: opts.windowMs ?? 6000,
+        eventAtMs: 1500,
+      },
       event,
     );
   }

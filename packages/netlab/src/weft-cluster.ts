@@ -215,7 +215,9 @@ export class WeftCluster {
   /** CNI DEL for every pod (reverse order), as a runtime does before tearing a node down. */
   async removePods(): Promise<void> {
     for (const p of [...this.pods].reverse()) {
-      await this.cniFor(p.node).del({ containerId: p.containerId, netnsPath: `/var/run/netns/${p.ns}`, ifName: 'eth0' }).catch(() => undefined);
+      await this.cniFor(p.node)
+        .del({ containerId: p.containerId, netnsPath: `/var/run/netns/${p.ns}`, ifName: 'eth0' })
+        .catch(() => undefined);
     }
     this.pods.length = 0;
   }

@@ -11,7 +11,7 @@ export function parseIpv4(s: string): number | undefined {
   if (!m) return undefined;
   const o = m.slice(1).map(Number);
   if (o.some((x) => x > 255)) return undefined;
-  return ((o[0]! << 24) >>> 0) + (o[1]! << 16) + (o[2]! << 8) + o[3]!;
+  return ((o[0] << 24) >>> 0) + (o[1] << 16) + (o[2] << 8) + o[3];
 }
 
 export function formatIpv4(n: number): string {
@@ -21,7 +21,7 @@ export function formatIpv4(n: number): string {
 /** "10.0.0.0/8" → its range; undefined for anything else (IPv6 included: weft is IPv4-only). */
 export function cidrRange(cidr: string): Range | undefined {
   const m = /^([0-9.]+)\/(\d{1,2})$/.exec(cidr);
-  const base = m ? parseIpv4(m[1]!) : undefined;
+  const base = m ? parseIpv4(m[1]) : undefined;
   const len = m ? Number(m[2]) : NaN;
   if (base === undefined || !(len >= 0 && len <= 32)) return undefined;
   const size = 2 ** (32 - len);

@@ -5,7 +5,15 @@
  * its last cache meanwhile, so a flapping API server leaves the last enforced policy in force.
  * `onChange` fires on every add/update/delete once all three have listed; the controller debounces.
  */
-import { CoreV1Api, KubeConfig, NetworkingV1Api, makeInformer, type Informer, type KubernetesObject, type ObjectCache } from '@kubernetes/client-node';
+import {
+  CoreV1Api,
+  KubeConfig,
+  NetworkingV1Api,
+  makeInformer,
+  type Informer,
+  type KubernetesObject,
+  type ObjectCache,
+} from '@kubernetes/client-node';
 import type { Namespace, NetworkPolicy, Pod } from './policy-types.js';
 import type { PolicyLogger } from './policy-controller.js';
 
@@ -39,7 +47,11 @@ export class KubePolicySource implements PolicySource {
   async run(onChange: () => void, signal: AbortSignal): Promise<void> {
     const core = this.kc.makeApiClient(CoreV1Api);
     const net = this.kc.makeApiClient(NetworkingV1Api);
-    this.policies = makeInformer(this.kc, '/apis/networking.k8s.io/v1/networkpolicies', () => net.listNetworkPolicyForAllNamespaces() as never);
+    this.policies = makeInformer(
+      this.kc,
+      '/apis/networking.k8s.io/v1/networkpolicies',
+      () => net.listNetworkPolicyForAllNamespaces() as never,
+    );
     this.pods = makeInformer(this.kc, '/api/v1/pods', () => core.listPodForAllNamespaces() as never);
     this.namespaces = makeInformer(this.kc, '/api/v1/namespaces', () => core.listNamespace() as never);
     let listed = 0;
@@ -83,7 +95,10 @@ export class KubePolicySource implements PolicySource {
         if (signal.aborted) break;
         if (failed === undefined) {
           backoff = 100;
-          if (first) (first = false), firstListed();
+          if (first) {
+            first = false;
+            firstListed();
+          }
           await new Promise<void>((r) => (wake = r));
           if (signal.aborted) break;
         }

@@ -20,10 +20,10 @@ export function selects(selector: LabelSelector, labels: Labels): boolean {
     const values = Array.isArray(e.values) ? e.values : [];
     switch (e.operator) {
       case 'In':
-        if (!has || !values.includes(l[e.key]!)) return false;
+        if (!has || !values.includes(l[e.key])) return false;
         break;
       case 'NotIn':
-        if (has && values.includes(l[e.key]!)) return false;
+        if (has && values.includes(l[e.key])) return false;
         break;
       case 'Exists':
         if (!has) return false;

@@ -88,7 +88,9 @@ export class NftApplier implements RulesetSink {
       p.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
       p.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
       p.on('error', reject);
-      p.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`nft ${args.join(' ')} failed (${code}): ${err.trim().slice(0, 2000)}`))));
+      p.on('close', (code) =>
+        code === 0 ? resolve(out) : reject(new Error(`nft ${args.join(' ')} failed (${code}): ${err.trim().slice(0, 2000)}`)),
+      );
       p.stdin.on('error', () => undefined);
       p.stdin.end(stdin);
     });
@@ -99,7 +101,10 @@ export class NftApplier implements RulesetSink {
  * The nft commands that turn table `old` into `next`, or undefined when only a full replace can (a base
  * chain's hook or a set's type changed).
  */
-export function diffTables(old: ReadonlyMap<string, NftObject>, next: ReadonlyMap<string, NftObject>): { commands: string[]; deletedCounters: string[] } | undefined {
+export function diffTables(
+  old: ReadonlyMap<string, NftObject>,
+  next: ReadonlyMap<string, NftObject>,
+): { commands: string[]; deletedCounters: string[] } | undefined {
   const add: string[] = [];
   const refill: string[] = [];
   const rewrite: string[] = [];
@@ -126,8 +131,10 @@ export function diffTables(old: ReadonlyMap<string, NftObject>, next: ReadonlyMa
   }
   for (const [name, o] of old) {
     if (next.has(name)) continue;
-    if (o.kind === 'chain') unhook.push(`flush chain ${T} ${name}`), del.push(`delete chain ${T} ${name}`);
-    else {
+    if (o.kind === 'chain') {
+      unhook.push(`flush chain ${T} ${name}`);
+      del.push(`delete chain ${T} ${name}`);
+    } else {
       delLast.push(`delete ${o.kind} ${T} ${name}`);
       if (o.kind === 'counter') deletedCounters.push(name);
     }

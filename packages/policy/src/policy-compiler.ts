@@ -24,7 +24,16 @@
 import { createHash } from 'node:crypto';
 import { selects, type Labels } from './label-selector.js';
 import { cidrRange, parseIpv4, rangeElement, subtract, union, type Range } from './ipv4-ranges.js';
-import { PROTOCOLS, type Direction, type NetworkPolicy, type Pod, type PolicyInput, type PolicyPeer, type PolicyPort, type Protocol } from './policy-types.js';
+import {
+  PROTOCOLS,
+  type Direction,
+  type NetworkPolicy,
+  type Pod,
+  type PolicyInput,
+  type PolicyPeer,
+  type PolicyPort,
+  type Protocol,
+} from './policy-types.js';
 
 export const TABLE = 'weft';
 export const NS_NAME_LABEL = 'kubernetes.io/metadata.name';
@@ -41,7 +50,15 @@ export interface CompiledRuleset {
   objects: NftObject[];
   /** Named counter → the pod and direction whose default-deny drops it counts. */
   dropCounters: Map<string, DropCounter>;
-  stats: { policies: number; chains: number; rules: number; sets: number; elements: number; isolatedIngress: number; isolatedEgress: number };
+  stats: {
+    policies: number;
+    chains: number;
+    rules: number;
+    sets: number;
+    elements: number;
+    isolatedIngress: number;
+    isolatedEgress: number;
+  };
   /** Fields skipped as invalid (each named), so the operator can see why a rule is narrower than written. */
   warnings: string[];
 }
@@ -106,7 +123,11 @@ export class PolicyWorld {
     if (!peer.podSelector && !peer.namespaceSelector) return [];
     const nsSel = peer.namespaceSelector;
     const podSel = peer.podSelector ?? {};
-    return this.pods.filter((x) => (nsSel ? selects(nsSel, this.nsLabels.get(x.namespace) ?? { [NS_NAME_LABEL]: x.namespace }) : x.namespace === policyNs) && selects(podSel, x.labels));
+    return this.pods.filter(
+      (x) =>
+        (nsSel ? selects(nsSel, this.nsLabels.get(x.namespace) ?? { [NS_NAME_LABEL]: x.namespace }) : x.namespace === policyNs) &&
+        selects(podSel, x.labels),
+    );
   }
 
   /** An ipBlock as ranges: cidr minus except (invalid → none, warned). */
@@ -228,7 +249,8 @@ export function renderTable(objects: readonly NftObject[]): string {
   const lines = [`table inet ${TABLE} {`];
   for (const o of objects) {
     if (o.kind === 'counter') lines.push(`  counter ${o.name} { }`);
-    else if (o.kind === 'chain') lines.push(`  chain ${o.name} {${o.header ? `\n    ${o.header}` : ''}\n${o.items.map((r) => `    ${r}`).join('\n')}\n  }`);
+    else if (o.kind === 'chain')
+      lines.push(`  chain ${o.name} {${o.header ? `\n    ${o.header}` : ''}\n${o.items.map((r) => `    ${r}`).join('\n')}\n  }`);
     else lines.push(`  ${o.kind} ${o.name} { ${o.header}${o.items.length > 0 ? ` elements = { ${o.items.join(', ')} }` : ''} }`);
   }
   lines.push('}', '');
@@ -280,12 +302,24 @@ export function compile(input: PolicyInput): CompiledRuleset {
   }
   w.stats.isolatedIngress = maps.ingress.length;
   w.stats.isolatedEgress = maps.egress.length;
-  w.set('node_addrs', 'ipv4_addr', input.nodeAddrs.filter((a) => parseIpv4(a) !== undefined));
+  w.set(
+    'node_addrs',
+    'ipv4_addr',
+    input.nodeAddrs.filter((a) => parseIpv4(a) !== undefined),
+  );
   w.set('ingress_pods', 'ipv4_addr : verdict', maps.ingress, false, 'map');
   w.set('egress_pods', 'ipv4_addr : verdict', maps.egress, false, 'map');
   w.stats.sets -= 2;
-  w.chain('egress_hook', ['ct state established,related accept', 'ip saddr vmap @egress_pods'], 'type filter hook forward priority -5; policy accept;');
-  w.chain('ingress_hook', ['ct state established,related accept', 'ip saddr @node_addrs accept', 'ip daddr vmap @ingress_pods'], 'type filter hook forward priority 5; policy accept;');
+  w.chain(
+    'egress_hook',
+    ['ct state established,related accept', 'ip saddr vmap @egress_pods'],
+    'type filter hook forward priority -5; policy accept;',
+  );
+  w.chain(
+    'ingress_hook',
+    ['ct state established,related accept', 'ip saddr @node_addrs accept', 'ip daddr vmap @ingress_pods'],
+    'type filter hook forward priority 5; policy accept;',
+  );
   // nft resolves names in file order: sets, maps and counters before the chains that use them; chains jumped to
   // before the vmaps are filled only matters in the diff, which orders its own steps.
   const order = { set: 0, counter: 1, chain: 2, map: 3 } as const;
@@ -318,7 +352,10 @@ function policyRules(world: PolicyWorld, w: TableWriter, p: NetworkPolicy, tag: 
         continue;
       }
       const numeric = union(mine.filter((x) => x.range).map((x) => x.range!));
-      if (numeric.length > 0) rules.push(`${peerMatch}meta l4proto ${proto} th dport { ${numeric.map(([a, b]) => (a === b ? `${a}` : `${a}-${b}`)).join(', ')} } accept`);
+      if (numeric.length > 0)
+        rules.push(
+          `${peerMatch}meta l4proto ${proto} th dport { ${numeric.map(([a, b]) => (a === b ? `${a}` : `${a}-${b}`)).join(', ')} } accept`,
+        );
     }
     const named = ports.filter((x) => x.name);
     if (named.length > 0) {

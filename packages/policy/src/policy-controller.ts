@@ -113,10 +113,26 @@ export class PolicyController {
     const t2 = performance.now();
     this.carry(result.lostCounts);
     this.counters = compiled.dropCounters;
-    if (compiled.warnings.join() !== this.stats.warnings.join()) for (const w of compiled.warnings) this.log.warn({ warning: w }, 'policy field skipped');
+    if (compiled.warnings.join() !== this.stats.warnings.join())
+      for (const w of compiled.warnings) this.log.warn({ warning: w }, 'policy field skipped');
     const [compileMs, applyMs, resourceVersion] = [t1 - t0, t2 - t1, snap.resourceVersion];
-    Object.assign(this.stats, { applies: this.stats.applies + 1, lastCompileMs: compileMs, lastApplyMs: applyMs, resourceVersion, table: compiled.stats, warnings: compiled.warnings });
-    const info: AppliedInfo = { generation: this.stats.applies, resourceVersion, compileMs, applyMs, mode: result.mode, commands: result.commands, stats: compiled.stats };
+    Object.assign(this.stats, {
+      applies: this.stats.applies + 1,
+      lastCompileMs: compileMs,
+      lastApplyMs: applyMs,
+      resourceVersion,
+      table: compiled.stats,
+      warnings: compiled.warnings,
+    });
+    const info: AppliedInfo = {
+      generation: this.stats.applies,
+      resourceVersion,
+      compileMs,
+      applyMs,
+      mode: result.mode,
+      commands: result.commands,
+      stats: compiled.stats,
+    };
     this.log.info({ ...info }, 'policy table applied');
     this.opts.onApplied?.(info);
   }

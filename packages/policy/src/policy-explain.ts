@@ -24,8 +24,10 @@ export function explainPod(snap: ClusterSnapshot, which: string): PodPolicyRepor
     report.isolated.ingress ||= t.ingress;
     report.isolated.egress ||= t.egress;
     const ns = p.metadata?.namespace ?? 'default';
-    const rules = (list: Array<{ from?: PolicyPeer[]; to?: PolicyPeer[]; ports?: PolicyPort[] }> | undefined, dir: 'from' | 'to'): string[] =>
-      (list ?? []).map((r) => `${dir} ${describePeers(world, r[dir], ns)} on ${describePorts(r.ports)}`);
+    const rules = (
+      list: Array<{ from?: PolicyPeer[]; to?: PolicyPeer[]; ports?: PolicyPort[] }> | undefined,
+      dir: 'from' | 'to',
+    ): string[] => (list ?? []).map((r) => `${dir} ${describePeers(world, r[dir], ns)} on ${describePorts(r.ports)}`);
     report.policies.push({
       policy: policyKey(p),
       types: [...(t.ingress ? ['Ingress'] : []), ...(t.egress ? ['Egress'] : [])],
@@ -60,5 +62,10 @@ function describePeers(world: PolicyWorld, peers: PolicyPeer[] | undefined, ns: 
 function describePorts(ports: PolicyPort[] | undefined): string {
   const parsed = parsePorts(ports, '', []);
   if (!parsed) return 'any port';
-  return parsed.map((p) => `${p.proto.toUpperCase()}/${p.name ?? (p.range ? (p.range[0] === p.range[1] ? p.range[0] : `${p.range[0]}-${p.range[1]}`) : 'any')}`).join(', ');
+  return parsed
+    .map(
+      (p) =>
+        `${p.proto.toUpperCase()}/${p.name ?? (p.range ? (p.range[0] === p.range[1] ? p.range[0] : `${p.range[0]}-${p.range[1]}`) : 'any')}`,
+    )
+    .join(', ');
 }

@@ -32,7 +32,11 @@ export interface NetworkPolicy {
 
 export interface Pod {
   metadata?: { name?: string; namespace?: string; labels?: Record<string, string>; resourceVersion?: string };
-  spec?: { nodeName?: string; hostNetwork?: boolean; containers?: Array<{ ports?: Array<{ name?: string; containerPort?: number; protocol?: string }> }> };
+  spec?: {
+    nodeName?: string;
+    hostNetwork?: boolean;
+    containers?: Array<{ ports?: Array<{ name?: string; containerPort?: number; protocol?: string }> }>;
+  };
   status?: { podIP?: string; phase?: string };
 }
 

@@ -33,7 +33,13 @@ describe('KubePolicySource + PolicyController against the fake API server', () =
     const sink = new MemorySink();
     const applied: AppliedInfo[] = [];
     const ac = new AbortController();
-    const ctl = new PolicyController(new KubePolicySource(api.kubeConfig(), quiet), sink, { isLocal: () => true, nodeAddrs: () => [] }, quiet, { onApplied: (a) => applied.push(a) });
+    const ctl = new PolicyController(
+      new KubePolicySource(api.kubeConfig(), quiet),
+      sink,
+      { isLocal: () => true, nodeAddrs: () => [] },
+      quiet,
+      { onApplied: (a) => applied.push(a) },
+    );
     const done = ctl.run(ac.signal);
     const until = async (f: () => boolean): Promise<void> => {
       for (let i = 0; i < 200 && !f(); i++) await new Promise((r) => setTimeout(r, 25));

@@ -3,11 +3,18 @@ import { diffTables } from '../src/nft-applier.js';
 import { compile, type NftObject } from '../src/policy-compiler.js';
 import type { NetworkPolicy, Pod } from '../src/policy-types.js';
 
-const pods: Pod[] = ['a', 'b', 'c'].map((n, i) => ({ metadata: { name: n, namespace: 'x', labels: { pod: n } }, status: { podIP: `10.244.1.${i + 2}` } }));
+const pods: Pod[] = ['a', 'b', 'c'].map((n, i) => ({
+  metadata: { name: n, namespace: 'x', labels: { pod: n } },
+  status: { podIP: `10.244.1.${i + 2}` },
+}));
 const node = { namespaces: [], isLocal: () => true, nodeAddrs: ['10.244.1.1'] };
-const table = (policies: NetworkPolicy[]): Map<string, NftObject> => new Map(compile({ policies, pods, ...node }).objects.map((o) => [o.name, o]));
+const table = (policies: NetworkPolicy[]): Map<string, NftObject> =>
+  new Map(compile({ policies, pods, ...node }).objects.map((o) => [o.name, o]));
 const deny: NetworkPolicy = { metadata: { name: 'deny', namespace: 'x' }, spec: { podSelector: { matchLabels: { pod: 'a' } } } };
-const allow: NetworkPolicy = { metadata: { name: 'allow', namespace: 'x' }, spec: { podSelector: { matchLabels: { pod: 'a' } }, ingress: [{ from: [{ podSelector: { matchLabels: { pod: 'b' } } }] }] } };
+const allow: NetworkPolicy = {
+  metadata: { name: 'allow', namespace: 'x' },
+  spec: { podSelector: { matchLabels: { pod: 'a' } }, ingress: [{ from: [{ podSelector: { matchLabels: { pod: 'b' } } }] }] },
+};
 
 describe('table diff', () => {
   it('an unchanged table needs no command', () => {
@@ -25,7 +32,9 @@ describe('table diff', () => {
   it('removing isolation deletes chains only after the map stops naming them, counters last', () => {
     const d = diffTables(table([deny, allow]), table([]))!;
     const i = (re: RegExp): number => d.commands.findIndex((c) => re.test(c));
-    expect(i(/^add element inet weft ingress_pods|^flush map inet weft ingress_pods/)).toBeLessThan(i(/^delete chain inet weft in_10_244_1_2/));
+    expect(i(/^add element inet weft ingress_pods|^flush map inet weft ingress_pods/)).toBeLessThan(
+      i(/^delete chain inet weft in_10_244_1_2/),
+    );
     expect(i(/^flush chain inet weft in_10_244_1_2/)).toBeLessThan(i(/^delete chain/));
     expect(i(/^delete chain/)).toBeLessThan(i(/^delete counter inet weft drop_in_10_244_1_2/));
     expect(d.deletedCounters).toEqual(['drop_in_10_244_1_2']);

@@ -7,7 +7,16 @@ import type { NetworkPolicy, Pod } from '../src/policy-types.js';
 function pod(ns: string, name: string, ip: string, labels: Record<string, string> = { pod: name }): Pod {
   return {
     metadata: { name, namespace: ns, labels },
-    spec: { containers: [{ ports: [{ name: 'serve-80-tcp', containerPort: 80 }, { name: 'serve-81-udp', containerPort: 81, protocol: 'UDP' }] }] },
+    spec: {
+      containers: [
+        {
+          ports: [
+            { name: 'serve-80-tcp', containerPort: 80 },
+            { name: 'serve-81-udp', containerPort: 81, protocol: 'UDP' },
+          ],
+        },
+      ],
+    },
     status: { podIP: ip, phase: 'Running' },
   };
 }
@@ -20,7 +29,9 @@ describe('label selectors', () => {
   it('matchLabels AND matchExpressions; In, NotIn, Exists, DoesNotExist', () => {
     const l = { pod: 'a', tier: 'web' };
     expect(selects({}, l)).toBe(true);
-    expect(selects({ matchLabels: { pod: 'a' }, matchExpressions: [{ key: 'tier', operator: 'In', values: ['web', 'db'] }] }, l)).toBe(true);
+    expect(selects({ matchLabels: { pod: 'a' }, matchExpressions: [{ key: 'tier', operator: 'In', values: ['web', 'db'] }] }, l)).toBe(
+      true,
+    );
     expect(selects({ matchLabels: { pod: 'b' } }, l)).toBe(false);
     expect(selects({ matchExpressions: [{ key: 'pod', operator: 'NotIn', values: ['a'] }] }, l)).toBe(false);
     expect(selects({ matchExpressions: [{ key: 'x', operator: 'NotIn', values: ['a'] }] }, l)).toBe(true);
@@ -33,8 +44,14 @@ describe('label selectors', () => {
 describe('IPv4 ranges', () => {
   it('cidr minus except, union merges adjacent ranges', () => {
     expect(subtract(cidrRange('10.0.0.0/24')!, [cidrRange('10.0.0.128/25')!]).map(rangeElement)).toEqual(['10.0.0.0-10.0.0.127']);
-    expect(subtract(cidrRange('10.0.0.0/24')!, [cidrRange('10.0.0.5/32')!]).map(rangeElement)).toEqual(['10.0.0.0-10.0.0.4', '10.0.0.6-10.0.0.255']);
-    expect(union([cidrRange('10.0.0.2/32')!, cidrRange('10.0.0.0/31')!, cidrRange('10.0.1.0/24')!]).map(rangeElement)).toEqual(['10.0.0.0-10.0.0.2', '10.0.1.0-10.0.1.255']);
+    expect(subtract(cidrRange('10.0.0.0/24')!, [cidrRange('10.0.0.5/32')!]).map(rangeElement)).toEqual([
+      '10.0.0.0-10.0.0.4',
+      '10.0.0.6-10.0.0.255',
+    ]);
+    expect(union([cidrRange('10.0.0.2/32')!, cidrRange('10.0.0.0/31')!, cidrRange('10.0.1.0/24')!]).map(rangeElement)).toEqual([
+      '10.0.0.0-10.0.0.2',
+      '10.0.1.0-10.0.1.255',
+    ]);
     expect(cidrRange('fd00::/8')).toBeUndefined();
     expect(cidrRange('10.0.0.1/40')).toBeUndefined();
   });
@@ -70,8 +87,16 @@ describe('policy compiler', () => {
           podSelector: { matchLabels: { pod: 'a' } },
           ingress: [
             {
-              from: [{ namespaceSelector: { matchLabels: { ns: 'y' } }, podSelector: { matchLabels: { pod: 'b' } } }, { ipBlock: { cidr: '172.16.0.0/16', except: ['172.16.1.0/24'] } }],
-              ports: [{ port: 80 }, { port: 81, endPort: 90, protocol: 'UDP' }, { port: 'serve-81-udp', protocol: 'UDP' }, { protocol: 'SCTP' }],
+              from: [
+                { namespaceSelector: { matchLabels: { ns: 'y' } }, podSelector: { matchLabels: { pod: 'b' } } },
+                { ipBlock: { cidr: '172.16.0.0/16', except: ['172.16.1.0/24'] } },
+              ],
+              ports: [
+                { port: 80 },
+                { port: 81, endPort: 90, protocol: 'UDP' },
+                { port: 'serve-81-udp', protocol: 'UDP' },
+                { protocol: 'SCTP' },
+              ],
             },
           ],
         },
@@ -86,7 +111,14 @@ describe('policy compiler', () => {
 
   it('egress named ports resolve on the destination pods; egress to nothing listed is deny', () => {
     const r = run([
-      { metadata: { name: 'e', namespace: 'x' }, spec: { podSelector: {}, policyTypes: ['Egress'], egress: [{ to: [{ namespaceSelector: {} }], ports: [{ port: 'serve-80-tcp' }] }] } },
+      {
+        metadata: { name: 'e', namespace: 'x' },
+        spec: {
+          podSelector: {},
+          policyTypes: ['Egress'],
+          egress: [{ to: [{ namespaceSelector: {} }], ports: [{ port: 'serve-80-tcp' }] }],
+        },
+      },
       { metadata: { name: 'n', namespace: 'y' }, spec: { podSelector: {}, policyTypes: ['Egress'] } },
     ]);
     for (const ip of ['10.244.1.2', '10.244.2.2', '10.244.1.3', '10.244.2.3']) expect(r.text).toContain(`tcp . ${ip} . 80`);
@@ -96,7 +128,13 @@ describe('policy compiler', () => {
 
   it('invalid fields are skipped with a warning, never widened', () => {
     const r = run([
-      { metadata: { name: 'bad', namespace: 'x' }, spec: { podSelector: {}, ingress: [{ from: [{ ipBlock: { cidr: 'nonsense' } }] }, { ports: [{ port: 70000 }, { protocol: 'ICMP' }] }] } },
+      {
+        metadata: { name: 'bad', namespace: 'x' },
+        spec: {
+          podSelector: {},
+          ingress: [{ from: [{ ipBlock: { cidr: 'nonsense' } }] }, { ports: [{ port: 70000 }, { protocol: 'ICMP' }] }],
+        },
+      },
     ]);
     expect(r.warnings.length).toBe(3);
     expect(r.text).not.toMatch(/chain p_[0-9a-f]{10}_in \{\n\s+accept/);
@@ -105,10 +143,27 @@ describe('policy compiler', () => {
 
   it('garbage from the API (wrong types everywhere) compiles without throwing and opens nothing', () => {
     const junk = [
-      { metadata: { name: 'j1', namespace: 'x' }, spec: { podSelector: { matchLabels: 'pod=a', matchExpressions: [{ key: 'pod', operator: 'In', values: 'abc' }] }, ingress: 'all' } },
-      { metadata: { name: 'j2', namespace: 'x' }, spec: { podSelector: {}, ingress: [{ from: [{ ipBlock: { cidr: 7, except: 'x' } }, { podSelector: { matchExpressions: 'x' } }], ports: [{ port: 'serve-80-tcp' }, { port: {} }] }] } },
+      {
+        metadata: { name: 'j1', namespace: 'x' },
+        spec: { podSelector: { matchLabels: 'pod=a', matchExpressions: [{ key: 'pod', operator: 'In', values: 'abc' }] }, ingress: 'all' },
+      },
+      {
+        metadata: { name: 'j2', namespace: 'x' },
+        spec: {
+          podSelector: {},
+          ingress: [
+            {
+              from: [{ ipBlock: { cidr: 7, except: 'x' } }, { podSelector: { matchExpressions: 'x' } }],
+              ports: [{ port: 'serve-80-tcp' }, { port: {} }],
+            },
+          ],
+        },
+      },
     ] as unknown as NetworkPolicy[];
-    const weird = [...pods, { metadata: { name: 'w', namespace: 'x' }, spec: { containers: { ports: 1 } }, status: { podIP: '10.244.1.9' } }] as unknown as Pod[];
+    const weird = [
+      ...pods,
+      { metadata: { name: 'w', namespace: 'x' }, spec: { containers: { ports: 1 } }, status: { podIP: '10.244.1.9' } },
+    ] as unknown as Pod[];
     const r = compile({ policies: junk, pods: weird, namespaces, ...node1 });
     expect(r.text).toContain('10.244.1.2 : jump in_10_244_1_2'); // j2 isolates x/a
     expect(r.text).not.toMatch(/^\s+accept$/m);
@@ -117,9 +172,14 @@ describe('policy compiler', () => {
 
   it('grows with pods and policies, not with pod pairs', () => {
     const many: Pod[] = [];
-    for (let i = 0; i < 400; i++) many.push(pod(`ns${i % 10}`, `p${i}`, `10.244.${1 + (i % 2)}.${2 + Math.floor(i / 2)}`, { app: `a${i % 20}` }));
+    for (let i = 0; i < 400; i++)
+      many.push(pod(`ns${i % 10}`, `p${i}`, `10.244.${1 + (i % 2)}.${2 + Math.floor(i / 2)}`, { app: `a${i % 20}` }));
     const policies: NetworkPolicy[] = [];
-    for (let i = 0; i < 20; i++) policies.push({ metadata: { name: `p${i}`, namespace: `ns${i % 10}` }, spec: { podSelector: { matchLabels: { app: `a${i}` } }, ingress: [{ from: [{ namespaceSelector: {} }], ports: [{ port: 80 }] }] } });
+    for (let i = 0; i < 20; i++)
+      policies.push({
+        metadata: { name: `p${i}`, namespace: `ns${i % 10}` },
+        spec: { podSelector: { matchLabels: { app: `a${i}` } }, ingress: [{ from: [{ namespaceSelector: {} }], ports: [{ port: 80 }] }] },
+      });
     const small = compile({ policies, pods: many.slice(0, 200), namespaces: [], ...node1 });
     const big = compile({ policies, pods: many, namespaces: [], ...node1 });
     // Pairs would grow 4×; sets, chains and elements grow ~2× with 2× the pods.

@@ -8,7 +8,12 @@ const quiet = { info: () => undefined, warn: () => undefined, error: () => undef
 
 /** A source whose lists arrive when the test says so. */
 class ManualSource implements PolicySource {
-  snap: ClusterSnapshot = { policies: [], pods: [{ metadata: { name: 'a', namespace: 'x' }, status: { podIP: '10.244.1.2' } }], namespaces: [], resourceVersion: 1 };
+  snap: ClusterSnapshot = {
+    policies: [],
+    pods: [{ metadata: { name: 'a', namespace: 'x' }, status: { podIP: '10.244.1.2' } }],
+    namespaces: [],
+    resourceVersion: 1,
+  };
   fire: () => void = () => undefined;
   async run(onChange: () => void, signal: AbortSignal): Promise<void> {
     this.fire = onChange;
@@ -50,7 +55,11 @@ describe('PolicyController', () => {
     const done = ctl.run(ac.signal);
     await new Promise((r) => setTimeout(r, 100));
     expect(sink.calls).toBe(0); // not listed yet: whatever table is in the kernel stays
-    source.snap = { ...source.snap, policies: [{ metadata: { name: 'deny', namespace: 'x' }, spec: { podSelector: {} } }], resourceVersion: 2 };
+    source.snap = {
+      ...source.snap,
+      policies: [{ metadata: { name: 'deny', namespace: 'x' }, spec: { podSelector: {} } }],
+      resourceVersion: 2,
+    };
     source.fire();
     await until(() => sink.calls === 1);
     expect(ctl.stats.applyFailures).toBe(1);

@@ -8,8 +8,23 @@
  * here, so lease data cannot add words to a line.
  */
 import { readFile } from 'node:fs/promises';
-import { formatIpv4, neighDelLine, neighPermanentLine, parseBatchFailures as parseIpBatchFailures, routeDelLine, routeOnlinkLine } from '@weft/netbase';
-import { WEFT_ROUTE_PROTO, type HostAddress, type HostNeighbour, type HostOp, type HostOpFailure, type HostProgrammer, type HostRoute } from './host-programmer.js';
+import {
+  formatIpv4,
+  neighDelLine,
+  neighPermanentLine,
+  parseBatchFailures as parseIpBatchFailures,
+  routeDelLine,
+  routeOnlinkLine,
+} from '@weft/netbase';
+import {
+  WEFT_ROUTE_PROTO,
+  type HostAddress,
+  type HostNeighbour,
+  type HostOp,
+  type HostOpFailure,
+  type HostProgrammer,
+  type HostRoute,
+} from './host-programmer.js';
 import { parseIpv4Cidr } from '../net/ipv4-cidr.js';
 import { mustRunHostTool, runHostTool } from '../host/host-tool.js';
 
@@ -105,8 +120,21 @@ export function toHostRoute(r: IpRouteJson, dev: string): HostRoute {
   const dst = r.dst === 'default' ? '0.0.0.0/0' : r.dst.includes('/') ? r.dst : `${r.dst}/32`;
   const onlink = r.flags?.includes('onlink') ?? false;
   const marked = r.protocol === String(WEFT_ROUTE_PROTO);
-  const legacy = !marked && r.dev === dev && onlink && r.gateway !== undefined && r.gateway === gatewayOf(dst) && (r.protocol === undefined || r.protocol === 'boot');
-  return { dst, ...(r.gateway ? { gateway: r.gateway } : {}), onlink, ...(r.dev ? { dev: r.dev } : {}), weft: marked || legacy, ...(legacy ? { legacy } : {}) };
+  const legacy =
+    !marked &&
+    r.dev === dev &&
+    onlink &&
+    r.gateway !== undefined &&
+    r.gateway === gatewayOf(dst) &&
+    (r.protocol === undefined || r.protocol === 'boot');
+  return {
+    dst,
+    ...(r.gateway ? { gateway: r.gateway } : {}),
+    onlink,
+    ...(r.dev ? { dev: r.dev } : {}),
+    weft: marked || legacy,
+    ...(legacy ? { legacy } : {}),
+  };
 }
 
 function gatewayOf(dst: string): string {

@@ -26,7 +26,14 @@
 import type { Logger } from 'pino';
 import type { VtepControl } from '@weft/datapath';
 import type { Lease, LeaseEvent } from '../subnet/types.js';
-import { type HostAddress, type HostOp, type HostOpFailure, type HostProgrammer, type HostRoute, describeHostOp } from './host-programmer.js';
+import {
+  type HostAddress,
+  type HostOp,
+  type HostOpFailure,
+  type HostProgrammer,
+  type HostRoute,
+  describeHostOp,
+} from './host-programmer.js';
 import { type VxlanPeer, samePeer } from './vxlan-peer.js';
 import { formatIpv4 } from '@weft/netbase';
 import { formatIpv4Cidr, parseIpv4Cidr, type Ipv4Cidr } from '../net/ipv4-cidr.js';
@@ -242,9 +249,15 @@ export class VxlanNetwork {
       if (wasReason === v.reason) return;
       this.stats.rejected[v.reason]++;
       this.stats.skippedLeases++;
-      this.log.warn({ subnet: v.subnet, publicIp: v.lease.attrs.PublicIP, reason: v.reason, detail: v.detail }, `lease rejected: ${v.reason}`);
+      this.log.warn(
+        { subnet: v.subnet, publicIp: v.lease.attrs.PublicIP, reason: v.reason, detail: v.detail },
+        `lease rejected: ${v.reason}`,
+      );
     } else if (wasReason) {
-      this.log.info({ subnet: v.subnet, publicIp: v.lease.attrs.PublicIP, was: wasReason }, v.status === 'own' ? 'lease is our own now' : 'lease accepted (was rejected)');
+      this.log.info(
+        { subnet: v.subnet, publicIp: v.lease.attrs.PublicIP, was: wasReason },
+        v.status === 'own' ? 'lease is our own now' : 'lease accepted (was rejected)',
+      );
     }
   }
 
@@ -334,7 +347,9 @@ export class VxlanNetwork {
     const routes = allRoutes.filter((r) => r.weft && r.dev === this.host.dev);
     const gateways = new Map([...desired.values()].map((p) => [p.gateway, p]));
 
-    const staleRoutes = routes.filter((r) => !desired.has(r.dst)).map((r): HostOp => ({ op: 'route-del', dst: r.dst, ...(r.legacy ? { legacy: true } : {}) }));
+    const staleRoutes = routes
+      .filter((r) => !desired.has(r.dst))
+      .map((r): HostOp => ({ op: 'route-del', dst: r.dst, ...(r.legacy ? { legacy: true } : {}) }));
     const staleNeighbours = neighbours
       .filter((n) => n.permanent && !gateways.has(n.ip))
       .map((n): HostOp => ({ op: 'neigh-del', ip: n.ip }));
@@ -349,8 +364,8 @@ export class VxlanNetwork {
     const neighOk = new Set(neighbours.filter((n) => n.permanent && n.mac === gateways.get(n.ip)?.vtepMac).map((n) => n.ip));
     const addOps: HostOp[] = [];
     for (const p of desired.values()) {
-      if (!neighOk.has(p.gateway)) addOps.push(additionOps(p)[0]!);
-      if (!routeOk.has(p.subnet)) addOps.push(additionOps(p)[1]!);
+      if (!neighOk.has(p.gateway)) addOps.push(additionOps(p)[0]);
+      if (!routeOk.has(p.subnet)) addOps.push(additionOps(p)[1]);
     }
     const failures = [...removeFailures, ...(await this.host.apply(addOps))];
     const failed = this.noteFailures(failures);
@@ -435,14 +450,19 @@ function subnetOfOp(op: HostOp, ...maps: Array<Map<string, VxlanPeer>>): string 
  * What the node itself needs, from its interfaces and routes: every address (as a /32) and network on
  * an interface other than weft's device, and the default gateway.
  */
-function nodeNetworks(addresses: readonly HostAddress[], routes: readonly HostRoute[], weftDev: string): Array<{ cidr: Ipv4Cidr; what: string }> {
+function nodeNetworks(
+  addresses: readonly HostAddress[],
+  routes: readonly HostRoute[],
+  weftDev: string,
+): Array<{ cidr: Ipv4Cidr; what: string }> {
   const out: Array<{ cidr: Ipv4Cidr; what: string }> = [];
   for (const a of addresses) {
     if (a.dev === weftDev) continue;
     try {
       const net = parseIpv4Cidr(`${a.local}/${a.prefixLen}`, { allowHostBits: true });
       out.push({ cidr: { base: parseIpv4Cidr(`${a.local}/32`).base, prefixLen: 32 }, what: `${a.dev} address ${a.local}` });
-      if (a.prefixLen < 32) out.push({ cidr: { base: net.base, prefixLen: net.prefixLen }, what: `${a.dev} network ${formatIpv4Cidr(net)}` });
+      if (a.prefixLen < 32)
+        out.push({ cidr: { base: net.base, prefixLen: net.prefixLen }, what: `${a.dev} network ${formatIpv4Cidr(net)}` });
     } catch {
       // not an IPv4 address we can read: nothing to protect
     }

@@ -33,7 +33,8 @@ export function decodeVxlanPeer(lease: Lease, vni: number): PeerDecode {
   }
   const data = a.BackendData as { VNI?: unknown; VtepMAC?: unknown } | null;
   if (typeof data !== 'object' || data === null) return { ok: false, reason: 'BackendData is not an object' };
-  if (data.VNI !== undefined && data.VNI !== vni) return { ok: false, reason: `BackendData.VNI ${String(data.VNI)} is not this network's VNI ${vni}` };
+  if (data.VNI !== undefined && data.VNI !== vni)
+    return { ok: false, reason: `BackendData.VNI ${JSON.stringify(data.VNI)} is not this network's VNI ${vni}` };
   if (typeof data.VtepMAC !== 'string') return { ok: false, reason: 'BackendData.VtepMAC is missing', badMac: true };
   try {
     const mac = parseMac(data.VtepMAC);

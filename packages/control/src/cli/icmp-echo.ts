@@ -58,7 +58,7 @@ export function icmpEcho(target: string, opts: { count?: number; intervalMs?: nu
     const sentAt = new Map<number, number>();
     sock.on('message', (buf, source) => {
       if (source !== target || buf.length < 20) return;
-      const ihl = (buf[0]! & 0x0f) * 4;
+      const ihl = (buf[0] & 0x0f) * 4;
       if (buf.length < ihl + 8 || buf[ihl] !== 0 || buf.readUInt16BE(ihl + 4) !== id) return;
       const t = sentAt.get(buf.readUInt16BE(ihl + 6));
       if (t === undefined) return;
@@ -77,10 +77,11 @@ export function icmpEcho(target: string, opts: { count?: number; intervalMs?: nu
         else result.sent++;
       });
       if (s < count) setTimeout(sendOne, interval);
-      else setTimeout(() => {
-        sock.close();
-        resolve(result);
-      }, timeout);
+      else
+        setTimeout(() => {
+          sock.close();
+          resolve(result);
+        }, timeout);
     };
     sendOne();
   });

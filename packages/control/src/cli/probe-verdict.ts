@@ -23,9 +23,17 @@ export interface ProbeVerdict {
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 
-export function probeVerdict(peer: { publicIp: string; gateway: string; port: number }, underlay: EchoResult, overlay: EchoResult): ProbeVerdict {
+export function probeVerdict(
+  peer: { publicIp: string; gateway: string; port: number },
+  underlay: EchoResult,
+  overlay: EchoResult,
+): ProbeVerdict {
   if (underlay.error && underlay.sent === 0) {
-    return { state: 'probe-error', summary: `could not probe: ${underlay.error}`, hint: 'run weftctl as root (or with CAP_NET_RAW) in the node\'s network namespace' };
+    return {
+      state: 'probe-error',
+      summary: `could not probe: ${underlay.error}`,
+      hint: "run weftctl as root (or with CAP_NET_RAW) in the node's network namespace",
+    };
   }
   if (underlay.received === 0) {
     return {

@@ -51,7 +51,9 @@ async function getJson<T>(endpoint: string, path: string): Promise<T> {
   try {
     res = await fetch(new URL(path, endpoint), { signal: AbortSignal.timeout(5000) });
   } catch (e) {
-    throw new Error(`cannot reach weftd at ${endpoint} (${(e as Error).cause instanceof Error ? ((e as Error).cause as Error).message : (e as Error).message}); is weftd running here with --healthz-port?`);
+    throw new Error(
+      `cannot reach weftd at ${endpoint} (${(e as Error).cause instanceof Error ? ((e as Error).cause as Error).message : (e as Error).message}); is weftd running here with --healthz-port?`,
+    );
   }
   if (!res.ok) throw new Error(`weftd ${path}: HTTP ${res.status}`);
   return (await res.json()) as T;
@@ -66,18 +68,34 @@ function countersText(c: CounterSnapshot): string {
   ];
   const drops = DROP_REASONS.filter((r) => c.drops[r] > 0).map((r) => `${r} ${c.drops[r]}`);
   lines.push(`  drops  ${drops.length ? drops.join(', ') : 'none'}`);
-  lines.push(`  errors tap read ${k.tap_read_errors ?? 0}, tap write ${k.tap_write_errors ?? 0}, udp recv ${k.udp_recv_errors ?? 0}, udp send ${k.udp_send_errors ?? 0}`);
+  lines.push(
+    `  errors tap read ${k.tap_read_errors ?? 0}, tap write ${k.tap_write_errors ?? 0}, udp recv ${k.udp_recv_errors ?? 0}, udp send ${k.udp_send_errors ?? 0}`,
+  );
   return lines.join('\n');
 }
 
 function statusText(s: NodeStatus): string {
   const out: string[] = [];
-  out.push(`lease    ${s.lease ? `${s.lease.subnet}  public IP ${s.lease.publicIp}${s.lease.expiration ? `  expires ${s.lease.expiration}` : ''}` : 'none'}  (${s.subnetManager})`);
-  if (s.vtep) out.push(`VTEP     ${s.vtep.name}  mac ${s.vtep.mac}  mtu ${s.vtep.mtu}  vni ${s.vtep.vni}  port ${s.vtep.port}  offload ${s.vtep.offload ?? 'off'}  ${s.vtep.up ? 'up' : 'DOWN'}`);
+  out.push(
+    `lease    ${s.lease ? `${s.lease.subnet}  public IP ${s.lease.publicIp}${s.lease.expiration ? `  expires ${s.lease.expiration}` : ''}` : 'none'}  (${s.subnetManager})`,
+  );
+  if (s.vtep)
+    out.push(
+      `VTEP     ${s.vtep.name}  mac ${s.vtep.mac}  mtu ${s.vtep.mtu}  vni ${s.vtep.vni}  port ${s.vtep.port}  offload ${s.vtep.offload ?? 'off'}  ${s.vtep.up ? 'up' : 'DOWN'}`,
+    );
   out.push(`subnet   ${s.subnetFile.path} ${s.subnetFile.written ? 'written' : 'NOT WRITTEN'}   ip-masq ${s.ipMasq ? 'on' : 'off'}`);
   out.push(`peers    ${s.peers.length}`);
-  if (s.peers.length) out.push(textTable(['SUBNET', 'PUBLIC IP', 'VTEP MAC', 'GATEWAY'], s.peers.map((p) => [p.subnet, p.publicIp, p.vtepMac, p.gateway])));
-  if (s.datapath) out.push(`watchdog ${s.datapath.healthy ? 'healthy' : `FAILED: ${s.datapath.cause ?? '?'}`}  worker restarts ${s.datapath.workerRestarts}`);
+  if (s.peers.length)
+    out.push(
+      textTable(
+        ['SUBNET', 'PUBLIC IP', 'VTEP MAC', 'GATEWAY'],
+        s.peers.map((p) => [p.subnet, p.publicIp, p.vtepMac, p.gateway]),
+      ),
+    );
+  if (s.datapath)
+    out.push(
+      `watchdog ${s.datapath.healthy ? 'healthy' : `FAILED: ${s.datapath.cause ?? '?'}`}  worker restarts ${s.datapath.workerRestarts}`,
+    );
   if (s.counters) out.push('datapath', countersText(s.counters));
   return out.join('\n');
 }
@@ -113,7 +131,13 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'fdb': {
       const f = await getJson<Array<{ mac: string; remote: string; kind: string; idleMs?: number }>>(values.endpoint, '/v1/fdb');
-      print(textTable(['MAC', 'UNDERLAY', 'KIND'], f.map((e) => [e.mac, e.remote, e.kind])), f);
+      print(
+        textTable(
+          ['MAC', 'UNDERLAY', 'KIND'],
+          f.map((e) => [e.mac, e.remote, e.kind]),
+        ),
+        f,
+      );
       return 0;
     }
     case 'leases':
@@ -122,7 +146,8 @@ async function main(argv: string[]): Promise<number> {
       if (!arg) throw new UsageError('probe needs a node: its PublicIP, subnet or VTEP address');
       const s = await getJson<NodeStatus>(values.endpoint, '/v1/status');
       const peer = findPeer(s.peers, arg);
-      if (!peer) throw new Error(`no peer matches ${arg}; peers: ${s.peers.map((p) => `${p.publicIp} (${p.subnet})`).join(', ') || 'none'}`);
+      if (!peer)
+        throw new Error(`no peer matches ${arg}; peers: ${s.peers.map((p) => `${p.publicIp} (${p.subnet})`).join(', ') || 'none'}`);
       const [underlay, overlay] = await Promise.all([icmpEcho(peer.publicIp), icmpEcho(peer.gateway)]);
       const v = probeVerdict({ ...peer, port: s.vtep?.port ?? 8472 }, underlay, overlay);
       print(`${v.state}: ${v.summary}\n  ${v.hint}`, { peer, underlay, overlay, verdict: v });
@@ -147,7 +172,8 @@ interface PolicyReport {
 }
 
 function policyText(r: PolicyReport): string {
-  const state = (d: 'ingress' | 'egress'): string => `${d} ${r.isolated[d] ? 'isolated (only what the policies allow)' : 'open (no policy of this type)'}`;
+  const state = (d: 'ingress' | 'egress'): string =>
+    `${d} ${r.isolated[d] ? 'isolated (only what the policies allow)' : 'open (no policy of this type)'}`;
   const lines = [`pod ${r.pod} (${r.ip}): ${state('ingress')}; ${state('egress')}`];
   if (r.policies.length === 0) lines.push('  no NetworkPolicy selects this pod');
   for (const p of r.policies) {
@@ -166,16 +192,29 @@ async function leases(endpoints: string[], prefix: string, endpoint: string, pri
         throw new Error(`cannot list leases from etcd ${endpoints.join(',')}: ${e.message}`);
       }),
       // This node's verdicts when its weftd answers; without it the leases are shown as stored.
-      getJson<NodeStatus>(endpoint, '/v1/status').then((s) => new Map((s.leases ?? []).map((l) => [l.key, l])), () => undefined),
+      getJson<NodeStatus>(endpoint, '/v1/status').then(
+        (s) => new Map((s.leases ?? []).map((l) => [l.key, l])),
+        () => undefined,
+      ),
     ]);
     const rows = kvs.map((kv) => {
       const v = verdicts?.get(kv.name);
-      const verdict = v ? { status: v.status === 'own' ? 'THIS NODE' : v.status, ...(v.reason ? { reason: v.reason, detail: v.detail } : {}) } : {};
+      const verdict = v
+        ? { status: v.status === 'own' ? 'THIS NODE' : v.status, ...(v.reason ? { reason: v.reason, detail: v.detail } : {}) }
+        : {};
       if (kv.oversizeBytes !== undefined) return { subnet: kv.name, error: `oversize value (${kv.oversizeBytes} bytes)`, ...verdict };
       try {
         const l = decodeLease(kv.name, kv.value);
         const d = l.attrs.BackendData as { VtepMAC?: string; VNI?: number } | null;
-        return { subnet: l.subnet, publicIp: l.attrs.PublicIP, backend: l.attrs.BackendType, vtepMac: d?.VtepMAC ?? '', vni: d?.VNI, lease: kv.lease, ...verdict };
+        return {
+          subnet: l.subnet,
+          publicIp: l.attrs.PublicIP,
+          backend: l.attrs.BackendType,
+          vtepMac: d?.VtepMAC ?? '',
+          vni: d?.VNI,
+          lease: kv.lease,
+          ...verdict,
+        };
       } catch (e) {
         return { subnet: kv.name, error: (e as Error).message, ...verdict };
       }
@@ -185,9 +224,14 @@ async function leases(endpoints: string[], prefix: string, endpoint: string, pri
       return v.status ? `${v.status}${v.reason ? ` (${v.reason})` : ''}` : '-';
     };
     print(
-      textTable(['SUBNET', 'PUBLIC IP', 'BACKEND', 'VTEP MAC', 'ETCD LEASE', 'THIS NODE\'S VERDICT'], rows.map((r) =>
-        'error' in r ? [r.subnet, '-', '-', `malformed: ${r.error}`, '-', status(r)] : [r.subnet, r.publicIp, r.backend, r.vtepMac, r.lease === '0' ? 'reservation' : r.lease, status(r)],
-      )),
+      textTable(
+        ['SUBNET', 'PUBLIC IP', 'BACKEND', 'VTEP MAC', 'ETCD LEASE', "THIS NODE'S VERDICT"],
+        rows.map((r) =>
+          'error' in r
+            ? [r.subnet, '-', '-', `malformed: ${r.error}`, '-', status(r)]
+            : [r.subnet, r.publicIp, r.backend, r.vtepMac, r.lease === '0' ? 'reservation' : r.lease, status(r)],
+        ),
+      ),
       rows,
     );
     return 0;

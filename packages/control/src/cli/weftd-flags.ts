@@ -60,34 +60,174 @@ interface FlagSpec {
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
 
 export const FLAGS: readonly FlagSpec[] = [
-  { flag: 'etcd-endpoints', key: 'etcdEndpoints', kind: 'list', def: 'http://127.0.0.1:4001,http://127.0.0.1:2379', help: 'comma-separated etcd client URLs', check: (v: string[]) => notUrl(v) },
-  { flag: 'etcd-prefix', key: 'etcdPrefix', kind: 'string', def: '/coreos.com/network', help: 'etcd key prefix: config at <prefix>/config, leases under <prefix>/subnets/', check: (v: string) => (v.startsWith('/') ? undefined : 'must start with /') },
+  {
+    flag: 'etcd-endpoints',
+    key: 'etcdEndpoints',
+    kind: 'list',
+    def: 'http://127.0.0.1:4001,http://127.0.0.1:2379',
+    help: 'comma-separated etcd client URLs',
+    check: (v: string[]) => notUrl(v),
+  },
+  {
+    flag: 'etcd-prefix',
+    key: 'etcdPrefix',
+    kind: 'string',
+    def: '/coreos.com/network',
+    help: 'etcd key prefix: config at <prefix>/config, leases under <prefix>/subnets/',
+    check: (v: string) => (v.startsWith('/') ? undefined : 'must start with /'),
+  },
   { flag: 'etcd-cafile', key: 'etcdCaFile', kind: 'string', help: 'CA certificate file to verify etcd servers (TLS)' },
   { flag: 'etcd-certfile', key: 'etcdCertFile', kind: 'string', help: 'client certificate file for etcd (TLS, with --etcd-keyfile)' },
   { flag: 'etcd-keyfile', key: 'etcdKeyFile', kind: 'string', help: 'client key file for etcd (TLS, with --etcd-certfile)' },
-  { flag: 'iface', key: 'ifaces', kind: 'list', def: '', help: 'underlay interface (name or IPv4 address) for VXLAN; repeatable, first found wins; default: the default route\'s interface' },
-  { flag: 'public-ip', key: 'publicIp', kind: 'string', help: 'IPv4 address other nodes send VXLAN to (default: the --iface address)', check: (v: string) => (isIpv4(v) ? undefined : 'is not an IPv4 address') },
-  { flag: 'subnet-file', key: 'subnetFile', kind: 'string', def: '/run/flannel/subnet.env', help: 'where to write FLANNEL_NETWORK/SUBNET/MTU/IPMASQ for the CNI plugin' },
-  { flag: 'ip-masq', key: 'ipMasq', kind: 'bool', def: 'false', help: 'masquerade pod traffic leaving the cluster network (chain WEFT-POSTRTG)' },
-  { flag: 'subnet-lease-renew-margin', key: 'subnetLeaseRenewMargin', kind: 'int', def: '60', help: 'renew the lease this many minutes before it expires' },
-  { flag: 'subnet-lease-ttl', key: 'subnetLeaseTtl', kind: 'int', def: '86400', help: '(weft) lease lifetime in etcd, seconds (flannel: fixed 24 h)' },
-  { flag: 'kube-subnet-mgr', key: 'kubeSubnetMgr', kind: 'bool', def: 'false', help: 'take the subnet from the Kubernetes node\'s podCIDR instead of etcd' },
+  {
+    flag: 'iface',
+    key: 'ifaces',
+    kind: 'list',
+    def: '',
+    help: "underlay interface (name or IPv4 address) for VXLAN; repeatable, first found wins; default: the default route's interface",
+  },
+  {
+    flag: 'public-ip',
+    key: 'publicIp',
+    kind: 'string',
+    help: 'IPv4 address other nodes send VXLAN to (default: the --iface address)',
+    check: (v: string) => (isIpv4(v) ? undefined : 'is not an IPv4 address'),
+  },
+  {
+    flag: 'subnet-file',
+    key: 'subnetFile',
+    kind: 'string',
+    def: '/run/flannel/subnet.env',
+    help: 'where to write FLANNEL_NETWORK/SUBNET/MTU/IPMASQ for the CNI plugin',
+  },
+  {
+    flag: 'ip-masq',
+    key: 'ipMasq',
+    kind: 'bool',
+    def: 'false',
+    help: 'masquerade pod traffic leaving the cluster network (chain WEFT-POSTRTG)',
+  },
+  {
+    flag: 'subnet-lease-renew-margin',
+    key: 'subnetLeaseRenewMargin',
+    kind: 'int',
+    def: '60',
+    help: 'renew the lease this many minutes before it expires',
+  },
+  {
+    flag: 'subnet-lease-ttl',
+    key: 'subnetLeaseTtl',
+    kind: 'int',
+    def: '86400',
+    help: '(weft) lease lifetime in etcd, seconds (flannel: fixed 24 h)',
+  },
+  {
+    flag: 'kube-subnet-mgr',
+    key: 'kubeSubnetMgr',
+    kind: 'bool',
+    def: 'false',
+    help: "take the subnet from the Kubernetes node's podCIDR instead of etcd",
+  },
   { flag: 'kube-api-url', key: 'kubeApiUrl', kind: 'string', help: 'Kubernetes API server URL (default: in-cluster or kubeconfig)' },
   { flag: 'kubeconfig-file', key: 'kubeconfigFile', kind: 'string', help: 'kubeconfig file (default: in-cluster service account)' },
-  { flag: 'kube-annotation-prefix', key: 'kubeAnnotationPrefix', kind: 'string', def: 'flannel.alpha.coreos.com', help: 'prefix of the node annotations weftd publishes' },
-  { flag: 'node-name', key: 'nodeName', kind: 'string', help: 'this node\'s Kubernetes name (default: $NODE_NAME, as flannel)' },
-  { flag: 'net-config-path', key: 'netConfigPath', kind: 'string', def: '/etc/kube-flannel/net-conf.json', help: 'net-conf.json to read in Kubernetes mode' },
-  { flag: 'healthz-ip', key: 'healthzIp', kind: 'string', def: '0.0.0.0', help: 'address of the HTTP endpoint (/healthz /readyz /metrics /v1/status)', check: (v: string) => (isIpv4(v) || v === '::' ? undefined : 'is not an IP address') },
-  { flag: 'healthz-port', key: 'healthzPort', kind: 'int', def: '0', help: 'port of the HTTP endpoint; 0 disables it', check: (v: number) => (v <= 65535 ? undefined : 'is not a port number (0-65535)') },
-  { flag: 'iptables-resync', key: 'iptablesResync', kind: 'int', def: '5', help: 'seconds between checks that weftd\'s iptables rules are still in place', check: (v: number) => (v >= 1 ? undefined : 'must be at least 1') },
-  { flag: 'iptables-forward-rules', key: 'iptablesForwardRules', kind: 'bool', def: 'true', help: 'accept forwarding to and from the cluster network (chain WEFT-FWD)' },
-  { flag: 'vtep-offload', key: 'vtepOffload', kind: 'string', def: 'auto', help: '(weft) datapath offloads (TAP TSO, UDP GSO/GRO): auto = what the kernel supports, on = fail without them, off = the per-packet loop', check: (v: string) => (['auto', 'on', 'off'].includes(v) ? undefined : 'must be auto, on or off') },
-  { flag: 'network-policy', key: 'networkPolicy', kind: 'bool', def: 'false', help: '(weft) enforce Kubernetes NetworkPolicy for this node\'s pods in nftables table inet weft (needs the API: Kubernetes mode, or --kubeconfig-file/--kube-api-url/in-cluster credentials in etcd mode); off deletes that table' },
-  { flag: 'run-dir', key: 'runDir', kind: 'string', def: '', help: '(weft) directory of weftd-state.json (what a restart forwards with before etcd answers), weftd.lock and weftd.sock (hand-over); default: the --subnet-file directory' },
-  { flag: 'after-handover', key: 'afterHandover', kind: 'string', def: 'exit', help: '(weft) what an old weftd does once a newer one took the node over: exit (0), or wait idle for SIGTERM (a DaemonSet pod that must not be restarted)', check: (v: string) => (v === 'exit' || v === 'wait' ? undefined : 'must be exit or wait') },
-  { flag: 'cleanup', key: 'cleanup', kind: 'bool', def: 'false', help: '(weft) remove what a stop leaves behind (the VTEP device, with its routes and neighbours, and the state file), then exit; for a node leaving weft' },
-  { flag: 'cni-ipam-dir', key: 'cniIpamDir', kind: 'string', def: '/var/lib/cni/networks', help: '(weft) the CNI IPAM store (host-local layout): after a subnet change weftd is not ready while pod addresses of the old subnet remain there' },
-  { flag: 'log-level', key: 'logLevel', kind: 'string', def: 'info', help: `(weft) ${LOG_LEVELS.join('|')}`, check: (v: string) => (LOG_LEVELS.includes(v) ? undefined : `must be one of ${LOG_LEVELS.join(', ')}`) },
+  {
+    flag: 'kube-annotation-prefix',
+    key: 'kubeAnnotationPrefix',
+    kind: 'string',
+    def: 'flannel.alpha.coreos.com',
+    help: 'prefix of the node annotations weftd publishes',
+  },
+  { flag: 'node-name', key: 'nodeName', kind: 'string', help: "this node's Kubernetes name (default: $NODE_NAME, as flannel)" },
+  {
+    flag: 'net-config-path',
+    key: 'netConfigPath',
+    kind: 'string',
+    def: '/etc/kube-flannel/net-conf.json',
+    help: 'net-conf.json to read in Kubernetes mode',
+  },
+  {
+    flag: 'healthz-ip',
+    key: 'healthzIp',
+    kind: 'string',
+    def: '0.0.0.0',
+    help: 'address of the HTTP endpoint (/healthz /readyz /metrics /v1/status)',
+    check: (v: string) => (isIpv4(v) || v === '::' ? undefined : 'is not an IP address'),
+  },
+  {
+    flag: 'healthz-port',
+    key: 'healthzPort',
+    kind: 'int',
+    def: '0',
+    help: 'port of the HTTP endpoint; 0 disables it',
+    check: (v: number) => (v <= 65535 ? undefined : 'is not a port number (0-65535)'),
+  },
+  {
+    flag: 'iptables-resync',
+    key: 'iptablesResync',
+    kind: 'int',
+    def: '5',
+    help: "seconds between checks that weftd's iptables rules are still in place",
+    check: (v: number) => (v >= 1 ? undefined : 'must be at least 1'),
+  },
+  {
+    flag: 'iptables-forward-rules',
+    key: 'iptablesForwardRules',
+    kind: 'bool',
+    def: 'true',
+    help: 'accept forwarding to and from the cluster network (chain WEFT-FWD)',
+  },
+  {
+    flag: 'vtep-offload',
+    key: 'vtepOffload',
+    kind: 'string',
+    def: 'auto',
+    help: '(weft) datapath offloads (TAP TSO, UDP GSO/GRO): auto = what the kernel supports, on = fail without them, off = the per-packet loop',
+    check: (v: string) => (['auto', 'on', 'off'].includes(v) ? undefined : 'must be auto, on or off'),
+  },
+  {
+    flag: 'network-policy',
+    key: 'networkPolicy',
+    kind: 'bool',
+    def: 'false',
+    help: "(weft) enforce Kubernetes NetworkPolicy for this node's pods in nftables table inet weft (needs the API: Kubernetes mode, or --kubeconfig-file/--kube-api-url/in-cluster credentials in etcd mode); off deletes that table",
+  },
+  {
+    flag: 'run-dir',
+    key: 'runDir',
+    kind: 'string',
+    def: '',
+    help: '(weft) directory of weftd-state.json (what a restart forwards with before etcd answers), weftd.lock and weftd.sock (hand-over); default: the --subnet-file directory',
+  },
+  {
+    flag: 'after-handover',
+    key: 'afterHandover',
+    kind: 'string',
+    def: 'exit',
+    help: '(weft) what an old weftd does once a newer one took the node over: exit (0), or wait idle for SIGTERM (a DaemonSet pod that must not be restarted)',
+    check: (v: string) => (v === 'exit' || v === 'wait' ? undefined : 'must be exit or wait'),
+  },
+  {
+    flag: 'cleanup',
+    key: 'cleanup',
+    kind: 'bool',
+    def: 'false',
+    help: '(weft) remove what a stop leaves behind (the VTEP device, with its routes and neighbours, and the state file), then exit; for a node leaving weft',
+  },
+  {
+    flag: 'cni-ipam-dir',
+    key: 'cniIpamDir',
+    kind: 'string',
+    def: '/var/lib/cni/networks',
+    help: '(weft) the CNI IPAM store (host-local layout): after a subnet change weftd is not ready while pod addresses of the old subnet remain there',
+  },
+  {
+    flag: 'log-level',
+    key: 'logLevel',
+    kind: 'string',
+    def: 'info',
+    help: `(weft) ${LOG_LEVELS.join('|')}`,
+    check: (v: string) => (LOG_LEVELS.includes(v) ? undefined : `must be one of ${LOG_LEVELS.join(', ')}`),
+  },
 ];
 
 export class ConfigError extends Error {
@@ -108,9 +248,9 @@ export function parseWeftdArgs(argv: readonly string[], env: Record<string, stri
   }
   const fromArgs = new Map<string, string[]>();
   for (let i = 0; i < argv.length; i++) {
-    const m = /^--?([a-z0-9-]+)(?:=(.*))?$/s.exec(argv[i]!);
+    const m = /^--?([a-z0-9-]+)(?:=(.*))?$/s.exec(argv[i]);
     if (!m) throw new ConfigError(`unexpected argument ${JSON.stringify(argv[i])} (flags look like --name=value; see --help)`);
-    const name = m[1]!;
+    const name = m[1];
     if (name === 'help' || name === 'h') return { kind: 'help' };
     if (name === 'version') return { kind: 'version' };
     const spec = FLAGS.find((f) => f.flag === name);
@@ -146,7 +286,10 @@ function convert(f: FlagSpec, raw: string, from: string): unknown {
       v = raw;
       break;
     case 'list':
-      v = raw.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+      v = raw
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s.length > 0);
       break;
     case 'bool':
       if (!/^(true|false|1|0)$/i.test(raw)) throw new ConfigError(`${where}: ${JSON.stringify(raw)} is not true or false`);
@@ -174,7 +317,7 @@ function checkCombinations(c: WeftdConfig): void {
   }
   if (!c.kubeSubnetMgr && c.etcdEndpoints.length === 0) throw new ConfigError('--etcd-endpoints: no endpoint given');
   if (c.kubeSubnetMgr && !c.nodeName) {
-    throw new ConfigError('--kube-subnet-mgr needs this node\'s name: --node-name or $NODE_NAME (the DaemonSet sets it from spec.nodeName)');
+    throw new ConfigError("--kube-subnet-mgr needs this node's name: --node-name or $NODE_NAME (the DaemonSet sets it from spec.nodeName)");
   }
 }
 
@@ -195,8 +338,8 @@ export function weftdHelp(): string {
     return `${head}\n      ${f.help}${def}\n      env: WEFTD_${envName} or FLANNELD_${envName}`;
   });
   return [
-    'weftd: the weft node agent. Holds this node\'s pod subnet lease (flannel\'s etcd schema, or the',
-    'Kubernetes node\'s podCIDR), runs the userspace VXLAN device weft.<VNI>, programs a route, a',
+    "weftd: the weft node agent. Holds this node's pod subnet lease (flannel's etcd schema, or the",
+    "Kubernetes node's podCIDR), runs the userspace VXLAN device weft.<VNI>, programs a route, a",
     'neighbour and an FDB entry per remote node, writes the subnet file for the CNI plugin.',
     '',
     'Usage: weftd [flags]        (flags as in flanneld: --name=value, --name value, -name=value)',

@@ -43,7 +43,9 @@ async function main(): Promise<number> {
   // thrown from a library callback (etcd3's watch stream has such paths) is logged loudly and the agent
   // keeps running; the worker thread keeps forwarding, and /healthz still tells a truly stuck process.
   process.on('uncaughtException', (err) => log.error({ err }, `uncaught exception, kept running: ${err.message}`));
-  process.on('unhandledRejection', (err) => log.error({ err }, `unhandled rejection, kept running: ${String((err as Error)?.message ?? err)}`));
+  process.on('unhandledRejection', (err) =>
+    log.error({ err }, `unhandled rejection, kept running: ${String((err as Error)?.message ?? err)}`),
+  );
   if (parsed.config.cleanup) {
     const { cleanupNode } = await import('../state/cleanup.js');
     return cleanupNode(parsed.config, log);

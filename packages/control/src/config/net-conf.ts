@@ -16,15 +16,7 @@
  */
 import { formatIpv4, parseIpv4 } from '@weft/netbase';
 import type { NetworkConfig } from '../subnet/types.js';
-import {
-  blockSize,
-  containsAddress,
-  formatIpv4Cidr,
-  isAligned,
-  lastAddress,
-  parseIpv4Cidr,
-  type Ipv4Cidr,
-} from '../net/ipv4-cidr.js';
+import { blockSize, containsAddress, formatIpv4Cidr, isAligned, lastAddress, parseIpv4Cidr, type Ipv4Cidr } from '../net/ipv4-cidr.js';
 
 export const DEFAULT_VXLAN_PORT = 8472;
 export const DEFAULT_VXLAN_VNI = 1;
@@ -41,7 +33,20 @@ export class NetConfError extends Error {
 
 type Json = Record<string, unknown>;
 
-const TOP_FIELDS = ['Network', 'SubnetLen', 'SubnetMin', 'SubnetMax', 'Backend', 'EnableIPv4', 'EnableIPv6', 'IPv6Network', 'IPv6SubnetLen', 'IPv6SubnetMin', 'IPv6SubnetMax', 'EnableNFTables'];
+const TOP_FIELDS = [
+  'Network',
+  'SubnetLen',
+  'SubnetMin',
+  'SubnetMax',
+  'Backend',
+  'EnableIPv4',
+  'EnableIPv6',
+  'IPv6Network',
+  'IPv6SubnetLen',
+  'IPv6SubnetMin',
+  'IPv6SubnetMax',
+  'EnableNFTables',
+];
 const BACKEND_FIELDS = ['Type', 'VNI', 'Port', 'MTU', 'GBP', 'DirectRouting', 'Learning', 'MacPrefix'];
 
 /** Parses the text of a net-conf.json; `source` names it in errors ("etcd /coreos.com/network/config"). */
@@ -122,7 +127,9 @@ function readSubnetLen(f: FieldReader, network: Ipv4Cidr): number {
   const len = v as number;
   if (len < 0 || len > 30) throw new NetConfError(`SubnetLen ${len} is out of range: at most 30 (a subnet needs a gateway and a host)`);
   if (len < network.prefixLen + 2) {
-    throw new NetConfError(`SubnetLen ${len} is too short for Network ${formatIpv4Cidr(network)}: the network must hold at least four subnets (SubnetLen >= ${network.prefixLen + 2})`);
+    throw new NetConfError(
+      `SubnetLen ${len} is too short for Network ${formatIpv4Cidr(network)}: the network must hold at least four subnets (SubnetLen >= ${network.prefixLen + 2})`,
+    );
   }
   return len;
 }
@@ -145,7 +152,9 @@ function readSubnetBound(f: FieldReader, name: string, network: Ipv4Cidr, subnet
 function readBackend(f: FieldReader, notes: string[]): NetworkConfig['backend'] {
   const raw = f.get('Backend');
   if (raw === undefined || raw === null) {
-    notes.push('Backend is missing: using vxlan (flannel\'s code would fall back to its "udp" backend here, flannel#1221; weft has only vxlan)');
+    notes.push(
+      'Backend is missing: using vxlan (flannel\'s code would fall back to its "udp" backend here, flannel#1221; weft has only vxlan)',
+    );
     return { type: 'vxlan', vni: DEFAULT_VXLAN_VNI, port: DEFAULT_VXLAN_PORT };
   }
   if (!isObject(raw)) throw new NetConfError(`Backend must be an object like {"Type": "vxlan"}, got ${describe(raw)}`);

@@ -80,7 +80,9 @@ export class IptablesChains {
   /** Checks every `resyncMs` (flannel's --iptables-resync, default 5 s). */
   start(resyncMs: number): void {
     this.timer = setInterval(() => {
-      void this.serial(() => this.ensure(true)).catch((e: unknown) => this.log.warn({ err: e }, 'iptables check failed; next try in one period'));
+      void this.serial(() => this.ensure(true)).catch((e: unknown) =>
+        this.log.warn({ err: e }, 'iptables check failed; next try in one period'),
+      );
     }, resyncMs);
     this.timer.unref();
   }

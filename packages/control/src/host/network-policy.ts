@@ -28,16 +28,26 @@ export interface NetworkPolicyHandle {
 
 /** Deletes `table inet weft` (policy off); a missing nft or table is fine. nft directly: no client-node import. */
 export async function removePolicyTable(log: Logger): Promise<void> {
-  const r = await runHostTool('nft', ['-f', '-'], { stdin: 'table inet weft\ndelete table inet weft\n' }).catch((e: Error) => ({ code: -1, stderr: e.message }));
+  const r = await runHostTool('nft', ['-f', '-'], { stdin: 'table inet weft\ndelete table inet weft\n' }).catch((e: Error) => ({
+    code: -1,
+    stderr: e.message,
+  }));
   if (r.code !== 0) log.debug({ err: r.stderr.trim() }, 'could not remove a policy table (none, or no nft)');
 }
 
-export async function startNetworkPolicy(c: WeftdConfig, isLocal: (ip: string) => boolean, log: Logger, signal: AbortSignal): Promise<NetworkPolicyHandle> {
+export async function startNetworkPolicy(
+  c: WeftdConfig,
+  isLocal: (ip: string) => boolean,
+  log: Logger,
+  signal: AbortSignal,
+): Promise<NetworkPolicyHandle> {
   const [{ KubeConfig }, policy] = await Promise.all([import('@kubernetes/client-node'), import('@weft/policy')]);
   let kc = kubeConfigFor(c, KubeConfig);
   if (!kc) {
     if (!c.kubeSubnetMgr && !process.env.KUBERNETES_SERVICE_HOST) {
-      throw new ConfigError('--network-policy needs the Kubernetes API: in etcd mode give --kubeconfig-file or --kube-api-url, or run in a pod with a service account');
+      throw new ConfigError(
+        '--network-policy needs the Kubernetes API: in etcd mode give --kubeconfig-file or --kube-api-url, or run in a pod with a service account',
+      );
     }
     kc = new KubeConfig();
     kc.loadFromDefault();
@@ -77,7 +87,10 @@ async function enableBridgeNetfilter(log: Logger): Promise<void> {
   if (now.trim() === '1') return;
   // A container without privileges sees /proc/sys read-only: then the host must set it (kubeadm requires it anyway).
   await writeFile(BRIDGE_NF, '1\n').catch((e: Error) =>
-    log.warn({ err: e.message }, `cannot set ${BRIDGE_NF} to 1: policy applies between nodes but not between pods of the same node until the host sets net.bridge.bridge-nf-call-iptables=1`),
+    log.warn(
+      { err: e.message },
+      `cannot set ${BRIDGE_NF} to 1: policy applies between nodes but not between pods of the same node until the host sets net.bridge.bridge-nf-call-iptables=1`,
+    ),
   );
 }
 

@@ -40,7 +40,10 @@ export const hostUnderlayProbe: UnderlayProbe = {
   },
 };
 
-export async function findUnderlay(o: { ifaces: readonly string[]; publicIp?: string }, probe: UnderlayProbe = hostUnderlayProbe): Promise<Underlay> {
+export async function findUnderlay(
+  o: { ifaces: readonly string[]; publicIp?: string },
+  probe: UnderlayProbe = hostUnderlayProbe,
+): Promise<Underlay> {
   if (o.publicIp !== undefined) checkIpv4('--public-ip', o.publicIp);
   const links = await probe.addresses();
   let link: IpLinkAddrs | undefined;

@@ -34,7 +34,15 @@ export interface PolicyStatus {
   lastApplyMs: number;
   lastCompileMs: number;
   resourceVersion: number;
-  table?: { policies: number; chains: number; rules: number; sets: number; elements: number; isolatedIngress: number; isolatedEgress: number };
+  table?: {
+    policies: number;
+    chains: number;
+    rules: number;
+    sets: number;
+    elements: number;
+    isolatedIngress: number;
+    isolatedEgress: number;
+  };
   warnings: string[];
   drops: Array<{ pod: string; direction: 'ingress' | 'egress'; packets: number }>;
 }

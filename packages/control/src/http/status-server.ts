@@ -31,29 +31,33 @@ const json = (status: number, v: unknown): { status: number; type: string; body:
   body: JSON.stringify(v, null, 2) + '\n',
 });
 
-const ROUTES = new Map<string, Route>(Object.entries({
-  '/healthz': async (src) => {
-    const l = src.liveness?.() ?? { ok: true };
-    return { status: l.ok ? 200 : 503, type: 'text/plain', body: l.ok ? 'ok\n' : `datapath failed: ${l.cause ?? 'unknown'}\n` };
-  },
-  '/readyz': async (src) => {
-    const r = await src.readiness();
-    const failing = Object.entries(r.checks).filter(([, ok]) => ok === false).map(([k]) => k);
-    const detail = r.detail ? ` (${r.detail})` : '';
-    return { status: r.ready ? 200 : 503, type: 'text/plain', body: r.ready ? 'ok\n' : `not ready: ${failing.join(', ')}${detail}\n` };
-  },
-  '/metrics': async (src) => {
-    const [s, r] = await Promise.all([src.status(), src.readiness()]);
-    return { status: 200, type: PROMETHEUS_CONTENT_TYPE, body: renderExposition(weftdMetrics(s, r, process.memoryUsage.rss())) };
-  },
-  '/v1/status': async (src) => json(200, await src.status()),
-  '/v1/fdb': async (src) => json(200, await src.fdb()),
-  '/v1/policy': async (src, url) => {
-    if (!src.policy) return json(404, { error: 'network policy is off (weftd --network-policy)' });
-    const report = await src.policy(url.searchParams.get('pod') ?? '');
-    return report ? json(200, report) : json(404, { error: `no pod ${url.searchParams.get('pod')} with an IP is known` });
-  },
-} satisfies Record<string, Route>));
+const ROUTES = new Map<string, Route>(
+  Object.entries({
+    '/healthz': async (src) => {
+      const l = src.liveness?.() ?? { ok: true };
+      return { status: l.ok ? 200 : 503, type: 'text/plain', body: l.ok ? 'ok\n' : `datapath failed: ${l.cause ?? 'unknown'}\n` };
+    },
+    '/readyz': async (src) => {
+      const r = await src.readiness();
+      const failing = Object.entries(r.checks)
+        .filter(([, ok]) => ok === false)
+        .map(([k]) => k);
+      const detail = r.detail ? ` (${r.detail})` : '';
+      return { status: r.ready ? 200 : 503, type: 'text/plain', body: r.ready ? 'ok\n' : `not ready: ${failing.join(', ')}${detail}\n` };
+    },
+    '/metrics': async (src) => {
+      const [s, r] = await Promise.all([src.status(), src.readiness()]);
+      return { status: 200, type: PROMETHEUS_CONTENT_TYPE, body: renderExposition(weftdMetrics(s, r, process.memoryUsage.rss())) };
+    },
+    '/v1/status': async (src) => json(200, await src.status()),
+    '/v1/fdb': async (src) => json(200, await src.fdb()),
+    '/v1/policy': async (src, url) => {
+      if (!src.policy) return json(404, { error: 'network policy is off (weftd --network-policy)' });
+      const report = await src.policy(url.searchParams.get('pod') ?? '');
+      return report ? json(200, report) : json(404, { error: `no pod ${url.searchParams.get('pod')} with an IP is known` });
+    },
+  } satisfies Record<string, Route>),
+);
 
 export class StatusServer {
   private constructor(
@@ -82,10 +86,12 @@ export class StatusServer {
 }
 
 async function handle(src: StatusSource, req: IncomingMessage, res: ServerResponse, log: Logger): Promise<void> {
-  const path = (req.url ?? '/').split('?')[0]!;
+  const path = (req.url ?? '/').split('?')[0];
   const route = ROUTES.get(path);
   if (route && path.startsWith('/v1/') && !fromThisHost(req)) {
-    res.writeHead(403, { 'content-type': 'text/plain' }).end('forbidden: /v1/ answers only requests from this host (weftctl on the node)\n');
+    res
+      .writeHead(403, { 'content-type': 'text/plain' })
+      .end('forbidden: /v1/ answers only requests from this host (weftctl on the node)\n');
     return;
   }
   if (!route || (req.method !== 'GET' && req.method !== 'HEAD')) {

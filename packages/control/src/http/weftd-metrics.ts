@@ -33,10 +33,30 @@ export function weftdMetrics(s: NodeStatus, r: Readiness, rssBytes: number): Met
     one('weft_programming_rounds_total', 'Host programming rounds (one ip -batch each at most).', 'counter', s.programming?.rounds),
     one('weft_programming_reconciles_total', 'Full reconciles against the host (after snapshots).', 'counter', s.programming?.reconciles),
     one('weft_programming_failures_total', 'Route/neighbour changes that failed (retried).', 'counter', s.programming?.failures),
-    one('weft_leases_skipped_total', 'Leases not programmed (every rejection counted once; see weft_leases_rejected_total).', 'counter', s.programming?.skippedLeases),
-    one('weft_programming_last_round_seconds', 'Duration of the last programming round.', 'gauge', s.programming ? s.programming.lastRoundMs / 1000 : undefined),
-    one('weft_iptables_repairs_total', 'Times weftd restored its iptables chains after someone changed them.', 'counter', s.iptablesRepairs),
-    one('weft_datapath_healthy', '1 while the datapath worker is alive and moving waiting packets (watchdog).', 'gauge', s.datapath ? (s.datapath.healthy ? 1 : 0) : undefined),
+    one(
+      'weft_leases_skipped_total',
+      'Leases not programmed (every rejection counted once; see weft_leases_rejected_total).',
+      'counter',
+      s.programming?.skippedLeases,
+    ),
+    one(
+      'weft_programming_last_round_seconds',
+      'Duration of the last programming round.',
+      'gauge',
+      s.programming ? s.programming.lastRoundMs / 1000 : undefined,
+    ),
+    one(
+      'weft_iptables_repairs_total',
+      'Times weftd restored its iptables chains after someone changed them.',
+      'counter',
+      s.iptablesRepairs,
+    ),
+    one(
+      'weft_datapath_healthy',
+      '1 while the datapath worker is alive and moving waiting packets (watchdog).',
+      'gauge',
+      s.datapath ? (s.datapath.healthy ? 1 : 0) : undefined,
+    ),
     one('weft_datapath_worker_restarts_total', 'Datapath worker restarts by the watchdog.', 'counter', s.datapath?.workerRestarts),
     one('weft_vtep_mtu_bytes', 'MTU of the VTEP device.', 'gauge', s.vtep?.mtu),
     one('process_resident_memory_bytes', 'Resident memory of weftd.', 'gauge', rssBytes),
@@ -54,7 +74,9 @@ export function weftdMetrics(s: NodeStatus, r: Readiness, rssBytes: number): Met
   if (s.counters) {
     for (const n of COUNTERS) {
       const gauge = DATAPATH_GAUGES.has(n);
-      families.push(one(`weft_datapath_${n}${gauge ? '' : '_total'}`, `Datapath counter ${n}.`, gauge ? 'gauge' : 'counter', s.counters.counters[n]));
+      families.push(
+        one(`weft_datapath_${n}${gauge ? '' : '_total'}`, `Datapath counter ${n}.`, gauge ? 'gauge' : 'counter', s.counters.counters[n]),
+      );
     }
     families.push({
       name: 'weft_datapath_drops_total',
@@ -72,9 +94,19 @@ export function weftdMetrics(s: NodeStatus, r: Readiness, rssBytes: number): Met
   if (s.policy) {
     const p = s.policy;
     families.push(
-      { name: 'weft_policy_drops_total', help: 'Packets dropped by NetworkPolicy (default deny of an isolated pod), by pod and direction.', type: 'counter', samples: p.drops.map((d) => ({ labels: { pod: d.pod, direction: d.direction }, value: d.packets })) },
+      {
+        name: 'weft_policy_drops_total',
+        help: 'Packets dropped by NetworkPolicy (default deny of an isolated pod), by pod and direction.',
+        type: 'counter',
+        samples: p.drops.map((d) => ({ labels: { pod: d.pod, direction: d.direction }, value: d.packets })),
+      },
       one('weft_policy_applies_total', 'nftables transactions that replaced the policy table.', 'counter', p.applies),
-      one('weft_policy_apply_failures_total', 'Policy table transactions nft refused (the previous table stayed).', 'counter', p.applyFailures),
+      one(
+        'weft_policy_apply_failures_total',
+        'Policy table transactions nft refused (the previous table stayed).',
+        'counter',
+        p.applyFailures,
+      ),
       one('weft_policy_last_apply_seconds', 'Duration of the last nft transaction.', 'gauge', p.lastApplyMs / 1000),
       one('weft_policy_rules', 'Rules in the policy table.', 'gauge', p.table?.rules),
       one('weft_policy_set_elements', 'Set and map elements in the policy table.', 'gauge', p.table?.elements),

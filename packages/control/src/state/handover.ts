@@ -63,14 +63,14 @@ export class HandoverListener {
     } catch {
       // absent: fine
     }
-    let me: HandoverListener | undefined;
-    const server = createServer((sock) => me!.serve(sock, hooks));
+    const bound: { listener?: HandoverListener } = {}; // connections are served once listen() has answered
+    const server = createServer((sock) => bound.listener!.serve(sock, hooks));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(path, () => resolve());
     });
-    me = new HandoverListener(server);
-    return me;
+    bound.listener = new HandoverListener(server);
+    return bound.listener;
   }
 
   private serve(sock: Socket, hooks: HandoverHooks): void {
@@ -131,7 +131,9 @@ export function requestHandover(path: string, timeoutMs = 10_000): Promise<Hando
       resolve(r);
     };
     const timer = setTimeout(() => done({ result: 'closed' }), timeoutMs);
-    sock.on('error', (e: NodeJS.ErrnoException) => done(e.code === 'ENOENT' || e.code === 'ECONNREFUSED' ? { result: 'no-peer' } : { result: 'closed' }));
+    sock.on('error', (e: NodeJS.ErrnoException) =>
+      done(e.code === 'ENOENT' || e.code === 'ECONNREFUSED' ? { result: 'no-peer' } : { result: 'closed' }),
+    );
     sock.on('close', () => done({ result: 'closed' }));
     sock.on('connect', () => send(sock, { op: 'handover', pid: process.pid }));
     onMessages(sock, (m) => {

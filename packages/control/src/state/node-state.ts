@@ -83,14 +83,15 @@ function checkNetwork(v: unknown): NetworkConfig {
   if (typeof v.subnetMin !== 'string' || !IPV4.test(v.subnetMin) || typeof v.subnetMax !== 'string' || !IPV4.test(v.subnetMax)) {
     throw new NodeStateError('network.subnetMin/subnetMax are not IPv4 addresses');
   }
-  if (b.type !== 'vxlan' || !intIn(b.vni, 0, 0xffffff) || !intIn(b.port, 1, 65535)) throw new NodeStateError('network.backend is not a vxlan backend');
+  if (b.type !== 'vxlan' || !intIn(b.vni, 0, 0xffffff) || !intIn(b.port, 1, 65535))
+    throw new NodeStateError('network.backend is not a vxlan backend');
   if (b.mtu !== undefined && !intIn(b.mtu, 576, 9000)) throw new NodeStateError('network.backend.mtu is outside 576..9000');
   return {
     network: v.network,
     subnetLen: v.subnetLen,
     subnetMin: v.subnetMin,
     subnetMax: v.subnetMax,
-    backend: { type: 'vxlan', vni: b.vni, port: b.port, ...(b.mtu !== undefined ? { mtu: b.mtu as number } : {}) },
+    backend: { type: 'vxlan', vni: b.vni, port: b.port, ...(b.mtu !== undefined ? { mtu: b.mtu } : {}) },
   };
 }
 
@@ -100,7 +101,16 @@ function checkLease(v: unknown): StateLease | undefined {
   const a = v.attrs;
   if (typeof a.PublicIP !== 'string' || typeof a.BackendType !== 'string') return undefined;
   const order = typeof v.order === 'number' && Number.isSafeInteger(v.order) && v.order >= 0 ? { order: v.order } : {};
-  return { subnet: v.subnet, attrs: { PublicIP: a.PublicIP, PublicIPv6: typeof a.PublicIPv6 === 'string' ? a.PublicIPv6 : null, BackendType: a.BackendType, BackendData: a.BackendData }, ...order };
+  return {
+    subnet: v.subnet,
+    attrs: {
+      PublicIP: a.PublicIP,
+      PublicIPv6: typeof a.PublicIPv6 === 'string' ? a.PublicIPv6 : null,
+      BackendType: a.BackendType,
+      BackendData: a.BackendData,
+    },
+    ...order,
+  };
 }
 
 /** Parses and checks a state file's text. Throws NodeStateError when it is unusable; counts dropped peers. */
@@ -162,7 +172,8 @@ export class PeerLeaseMirror {
   private set(l: Lease): void {
     const prev = this.leases.get(l.subnet);
     const order = l.order !== undefined ? { order: l.order } : {};
-    if (prev) Object.assign(prev, { attrs: l.attrs }, order); // keeps its place: without an order, the order first seen here
+    if (prev)
+      Object.assign(prev, { attrs: l.attrs }, order); // keeps its place: without an order, the order first seen here
     else this.leases.set(l.subnet, { subnet: l.subnet, attrs: l.attrs, ...order });
   }
 }

@@ -102,7 +102,12 @@ export class EtcdRegistry implements SubnetRegistry {
     return undefined;
   }
 
-  async updateSubnet(name: string, value: string, ttlSec: number, opts: { ifValue?: string; previousLease?: string } = {}): Promise<LeaseGrant | undefined> {
+  async updateSubnet(
+    name: string,
+    value: string,
+    ttlSec: number,
+    opts: { ifValue?: string; previousLease?: string } = {},
+  ): Promise<LeaseGrant | undefined> {
     const key = this.keyOf(name);
     const grant = ttlSec > 0 ? await this.grant(ttlSec) : { lease: '0', expiration: new Date(0) };
     const put = this.client.put(key).value(value);
@@ -157,7 +162,9 @@ export class EtcdRegistry implements SubnetRegistry {
         if (events.length > 0) onEvents(events, Number(res.header.revision));
       });
       watcher.on('disconnected', (err) => finish(new Error(`etcd watch disconnected: ${err.message}`)));
-      watcher.on('error', (err) => finish(new WatchCompactedError(`etcd cancelled the watch from revision ${fromRevision} (${err.message})`), true));
+      watcher.on('error', (err) =>
+        finish(new WatchCompactedError(`etcd cancelled the watch from revision ${fromRevision} (${err.message})`), true),
+      );
     });
   }
 

@@ -82,7 +82,12 @@ export class EtcdSubnetManager implements SubnetManager {
     this.backendType = opts.backendType ?? 'vxlan';
     this.registry =
       opts.registry ??
-      new EtcdRegistry({ endpoints: opts.endpoints ?? DEFAULT_ETCD_ENDPOINTS, prefix: opts.prefix ?? DEFAULT_ETCD_PREFIX, logger: opts.logger, ...(opts.tls ? { tls: opts.tls } : {}) });
+      new EtcdRegistry({
+        endpoints: opts.endpoints ?? DEFAULT_ETCD_ENDPOINTS,
+        prefix: opts.prefix ?? DEFAULT_ETCD_PREFIX,
+        logger: opts.logger,
+        ...(opts.tls ? { tls: opts.tls } : {}),
+      });
     this.name = this.registry.description;
     this.endpoints = opts.endpoints ?? DEFAULT_ETCD_ENDPOINTS;
     this.previous = parsePrevious(opts.previousSubnet);
@@ -92,7 +97,9 @@ export class EtcdSubnetManager implements SubnetManager {
   async getNetworkConfig(): Promise<NetworkConfig> {
     const text = await this.registry.getNetworkConfig();
     if (text === undefined) {
-      throw new Error(`no network config in ${this.name}: write net-conf.json to <prefix>/config (e.g. etcdctl put /coreos.com/network/config '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}')`);
+      throw new Error(
+        `no network config in ${this.name}: write net-conf.json to <prefix>/config (e.g. etcdctl put /coreos.com/network/config '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}')`,
+      );
     }
     const { config, notes } = parseNetConf(text, `${this.name} config`);
     if (!this.notesLogged) for (const note of notes) this.log.warn({ source: this.name }, `net-conf: ${note}`);
@@ -144,16 +151,28 @@ export class EtcdSubnetManager implements SubnetManager {
     const prev = this.previous;
     const ours = entries.filter((e) => e.attrs?.PublicIP === attrs.PublicIP);
     const mine = ours.find((e) => prev !== undefined && e.subnet.base === prev.base && e.subnet.prefixLen === prev.prefixLen) ?? ours[0];
-    if (ours.length > 1) this.log.warn({ leases: ours.map((e) => formatIpv4Cidr(e.subnet)), chosen: formatIpv4Cidr(mine!.subnet) }, 'several leases carry our PublicIP: keeping our previous subnet');
+    if (ours.length > 1)
+      this.log.warn(
+        { leases: ours.map((e) => formatIpv4Cidr(e.subnet)), chosen: formatIpv4Cidr(mine.subnet) },
+        'several leases carry our PublicIP: keeping our previous subnet',
+      );
     if (mine) {
       if (isSubnetCompatible(range, mine.subnet)) return this.reuse(mine, attrs);
       this.log.warn({ subnet: formatIpv4Cidr(mine.subnet) }, 'lease for our PublicIP does not fit the network config: deleting it');
       await this.registry.deleteSubnet(mine.kv.name);
       entries.splice(entries.indexOf(mine), 1);
     }
-    const subnet = this.previousIfFree(range, entries) ?? pickFreeSubnet(range, entries.map((e) => e.subnet), this.random);
+    const subnet =
+      this.previousIfFree(range, entries) ??
+      pickFreeSubnet(
+        range,
+        entries.map((e) => e.subnet),
+        this.random,
+      );
     if (!subnet) {
-      throw new NetworkFullError(`network full: no free /${range.subnetLen} between SubnetMin and SubnetMax in ${this.name} (${entries.length} leases)`);
+      throw new NetworkFullError(
+        `network full: no free /${range.subnetLen} between SubnetMin and SubnetMax in ${this.name} (${entries.length} leases)`,
+      );
     }
     const grant = await this.registry.createSubnet(subnetKeyName(subnet), encodeLeaseAttrs(attrs), this.ttlSec);
     if (!grant) return undefined;

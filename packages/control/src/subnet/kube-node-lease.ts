@@ -61,7 +61,8 @@ export function annotationsForLease(names: LeaseAnnotations, attrs: LeaseAttrs):
 export function nodePodCidr(node: V1Node): Ipv4Cidr {
   const name = node.metadata?.name ?? '?';
   const cidrs = node.spec?.podCIDRs?.length ? node.spec.podCIDRs : node.spec?.podCIDR ? [node.spec.podCIDR] : [];
-  if (cidrs.length === 0) throw new Error(`node ${name} has no podCIDR assigned (is kube-controller-manager running with --allocate-node-cidrs?)`);
+  if (cidrs.length === 0)
+    throw new Error(`node ${name} has no podCIDR assigned (is kube-controller-manager running with --allocate-node-cidrs?)`);
   const v4 = cidrs.find((c) => !c.includes(':'));
   if (v4 === undefined) throw new Error(`node ${name} has no IPv4 podCIDR (${cidrs.join(', ')}); weft is IPv4-only`);
   try {
@@ -75,7 +76,9 @@ export function nodePodCidr(node: V1Node): Ipv4Cidr {
 export function ownPodCidr(node: V1Node, network: string): Ipv4Cidr {
   const cidr = nodePodCidr(node);
   if (!containsCidr(parseIpv4Cidr(network), cidr)) {
-    throw new Error(`node ${node.metadata?.name} podCIDR ${formatIpv4Cidr(cidr)} is not inside the network ${network} of net-conf.json (cluster-cidr and Network must agree)`);
+    throw new Error(
+      `node ${node.metadata?.name} podCIDR ${formatIpv4Cidr(cidr)} is not inside the network ${network} of net-conf.json (cluster-cidr and Network must agree)`,
+    );
   }
   return cidr;
 }
@@ -91,7 +94,10 @@ export function nodeToLease(node: V1Node, names: LeaseAnnotations, network: Ipv4
   void network;
   const cidr = nodePodCidr(node);
   const dataText = a[names.backendData] ?? 'null';
-  if (dataText.length > MAX_LEASE_VALUE_BYTES) throw new LeaseTooBigError(`annotation ${names.backendData} of ${dataText.length} bytes is over the ${MAX_LEASE_VALUE_BYTES}-byte limit (not parsed)`);
+  if (dataText.length > MAX_LEASE_VALUE_BYTES)
+    throw new LeaseTooBigError(
+      `annotation ${names.backendData} of ${dataText.length} bytes is over the ${MAX_LEASE_VALUE_BYTES}-byte limit (not parsed)`,
+    );
   let data: unknown;
   try {
     data = JSON.parse(dataText);
@@ -99,7 +105,9 @@ export function nodeToLease(node: V1Node, names: LeaseAnnotations, network: Ipv4
     throw new Error(`annotation ${names.backendData} is not JSON: ${JSON.stringify(a[names.backendData])}`);
   }
   // One validator for both modes: the etcd codec checks PublicIP and BackendType.
-  const attrs = decodeLeaseAttrs(encodeLeaseAttrs({ PublicIP: a[names.publicIp] ?? '', BackendType: a[names.backendType] ?? '', BackendData: data }));
+  const attrs = decodeLeaseAttrs(
+    encodeLeaseAttrs({ PublicIP: a[names.publicIp] ?? '', BackendType: a[names.backendType] ?? '', BackendData: data }),
+  );
   const created = node.metadata?.creationTimestamp ? new Date(node.metadata.creationTimestamp).getTime() : NaN;
   return { lease: { subnet: formatIpv4Cidr(cidr), attrs, ...(Number.isFinite(created) ? { order: created } : {}) } };
 }

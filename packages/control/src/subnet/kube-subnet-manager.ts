@@ -30,7 +30,14 @@ import {
 } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { Lease, LeaseAttrs, LeaseEvent, NetworkConfig, SubnetManager } from './types.js';
-import { LeaseTooBigError, annotationsForLease, leaseAnnotations, nodeToLease, ownPodCidr, type LeaseAnnotations } from './kube-node-lease.js';
+import {
+  LeaseTooBigError,
+  annotationsForLease,
+  leaseAnnotations,
+  nodeToLease,
+  ownPodCidr,
+  type LeaseAnnotations,
+} from './kube-node-lease.js';
 import { sameLeaseAttrs } from './lease-codec.js';
 import { parseNetConf } from '../config/net-conf.js';
 import { formatIpv4Cidr, parseIpv4Cidr, type Ipv4Cidr } from '../net/ipv4-cidr.js';
@@ -113,15 +120,31 @@ export class KubeSubnetManager implements SubnetManager {
   async markNetworkAvailable(): Promise<void> {
     if (this.conditionSet || this.opts.setNodeNetworkUnavailable === false) return;
     const now = new Date().toISOString();
-    const condition = { type: 'NetworkUnavailable', status: 'False', reason: NETWORK_CONDITION_REASON, message: 'weft is running on this node', lastTransitionTime: now, lastHeartbeatTime: now };
-    await this.withRetry('set NetworkUnavailable=False', this.closing.signal, () => this.patchStatus({ status: { conditions: [condition] } }), Infinity);
+    const condition = {
+      type: 'NetworkUnavailable',
+      status: 'False',
+      reason: NETWORK_CONDITION_REASON,
+      message: 'weft is running on this node',
+      lastTransitionTime: now,
+      lastHeartbeatTime: now,
+    };
+    await this.withRetry(
+      'set NetworkUnavailable=False',
+      this.closing.signal,
+      () => this.patchStatus({ status: { conditions: [condition] } }),
+      Infinity,
+    );
     this.conditionSet = true;
     this.log.info({ node: this.opts.nodeName, reason: NETWORK_CONDITION_REASON }, 'node condition NetworkUnavailable=False set');
   }
 
   watchLeases(onEvents: (events: LeaseEvent[]) => void, signal: AbortSignal): Promise<void> {
     void this.markNetworkAvailable().catch((e) => this.log.error({ err: e }, 'could not set the node condition'));
-    return new NodeLeaseWatch(this.api, this.kc, this.names, this.log).run(this.getNetworkConfig(), onEvents, AbortSignal.any([signal, this.closing.signal]));
+    return new NodeLeaseWatch(this.api, this.kc, this.names, this.log).run(
+      this.getNetworkConfig(),
+      onEvents,
+      AbortSignal.any([signal, this.closing.signal]),
+    );
   }
 
   async close(): Promise<void> {
@@ -135,7 +158,10 @@ export class KubeSubnetManager implements SubnetManager {
   }
 
   private patchStatus(body: object): Promise<V1Node> {
-    return this.api.patchNodeStatus({ name: this.opts.nodeName, body }, setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch));
+    return this.api.patchNodeStatus(
+      { name: this.opts.nodeName, body },
+      setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch),
+    );
   }
 
   /** flannel's PollUntilContextTimeout: try, wait retryMs, up to `tries` times; the last error names the step. */
@@ -228,7 +254,8 @@ class NodeLeaseWatch {
     const lease = this.toLease(node, network);
     const events: LeaseEvent[] = [];
     const now = this.unusable.get(name);
-    if (now?.detail !== said?.detail) events.push(now ? { type: 'unusable', key: `node ${name}`, ...now } : { type: 'usable', key: `node ${name}` });
+    if (now?.detail !== said?.detail)
+      events.push(now ? { type: 'unusable', key: `node ${name}`, ...now } : { type: 'usable', key: `node ${name}` });
     if (old && (!lease || lease.subnet !== old.subnet)) events.push({ type: 'removed', lease: old });
     if (lease && !(old && old.subnet === lease.subnet && sameLeaseAttrs(old.attrs, lease.attrs))) events.push({ type: 'added', lease });
     if (lease) this.delivered.set(name, lease);
@@ -254,7 +281,8 @@ class NodeLeaseWatch {
       return r.lease;
     } catch (e) {
       const bad = { reason: e instanceof LeaseTooBigError ? ('oversize' as const) : ('malformed' as const), detail: (e as Error).message };
-      if (this.unusable.get(name)?.detail !== bad.detail) this.log.warn({ node: name, reason: bad.reason, err: bad.detail }, 'lease rejected: node publishes an unusable lease');
+      if (this.unusable.get(name)?.detail !== bad.detail)
+        this.log.warn({ node: name, reason: bad.reason, err: bad.detail }, 'lease rejected: node publishes an unusable lease');
       this.unusable.set(name, bad);
       return undefined;
     }

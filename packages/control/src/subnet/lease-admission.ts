@@ -87,9 +87,21 @@ export function admitLeases(leases: readonly OrderedLease[], ctx: AdmissionConte
     const i = acceptedCidrs.findIndex((a) => cidrsOverlap(a, cidr));
     const j = accepted.findIndex((p) => p.vtepMac === c.peer.vtepMac);
     if (i >= 0) {
-      verdicts.push({ subnet: lease.subnet, lease, status: 'rejected', reason: 'overlaps-earlier-lease', detail: `overlaps ${accepted[i]!.subnet} (${accepted[i]!.publicIp}), which came first` });
+      verdicts.push({
+        subnet: lease.subnet,
+        lease,
+        status: 'rejected',
+        reason: 'overlaps-earlier-lease',
+        detail: `overlaps ${accepted[i].subnet} (${accepted[i].publicIp}), which came first`,
+      });
     } else if (j >= 0) {
-      verdicts.push({ subnet: lease.subnet, lease, status: 'rejected', reason: 'duplicate-vtep-mac', detail: `VtepMAC ${c.peer.vtepMac} is already used by ${accepted[j]!.subnet} (${accepted[j]!.publicIp})` });
+      verdicts.push({
+        subnet: lease.subnet,
+        lease,
+        status: 'rejected',
+        reason: 'duplicate-vtep-mac',
+        detail: `VtepMAC ${c.peer.vtepMac} is already used by ${accepted[j].subnet} (${accepted[j].publicIp})`,
+      });
     } else {
       accepted.push(c.peer);
       acceptedCidrs.push(cidr);
@@ -111,11 +123,13 @@ function checkAlone(lease: Lease, ctx: AdmissionContext): Check {
   const cidr = parseIpv4Cidr(p.subnet);
   const net = formatIpv4Cidr(ctx.network);
   if (!containsCidr(ctx.network, cidr)) return reject('outside-network', `${p.subnet} is not inside the network ${net}`);
-  if (ctx.ownSubnet && cidrsOverlap(ctx.ownSubnet, cidr)) return reject('overlaps-own-subnet', `${p.subnet} overlaps this node's subnet ${formatIpv4Cidr(ctx.ownSubnet)}`);
+  if (ctx.ownSubnet && cidrsOverlap(ctx.ownSubnet, cidr))
+    return reject('overlaps-own-subnet', `${p.subnet} overlaps this node's subnet ${formatIpv4Cidr(ctx.ownSubnet)}`);
   const hit = ctx.protectedNets.find((n) => cidrsOverlap(n.cidr, cidr));
   if (hit) return reject('covers-node-address', `a route to ${p.subnet} would cover ${hit.what}`);
   if (p.publicIp === ctx.publicIp) return reject('own-public-ip', `it carries this node's PublicIP ${p.publicIp}`);
-  if (containsAddress(ctx.network, parseIpv4(p.publicIp))) return reject('public-ip-in-network', `PublicIP ${p.publicIp} lies inside the network ${net}`);
+  if (containsAddress(ctx.network, parseIpv4(p.publicIp)))
+    return reject('public-ip-in-network', `PublicIP ${p.publicIp} lies inside the network ${net}`);
   if (p.vtepMac === ctx.vtepMac.toLowerCase()) return reject('own-vtep-mac', `it carries this node's VTEP MAC ${p.vtepMac}`);
   if (ctx.foreignRoutes.has(p.subnet)) return reject('route-conflict', `a route to ${p.subnet} that weft did not create exists`);
   return { ok: true, peer: p };
@@ -129,7 +143,10 @@ function reject(reason: RejectReason, detail: string): Check {
 export function protectedAddress(text: string, what: string): { cidr: Ipv4Cidr; what: string } | undefined {
   try {
     const cidr = text.includes('/') ? parseIpv4Cidr(text, { allowHostBits: true }) : { base: parseIpv4(text), prefixLen: 32 };
-    return { cidr: { base: cidr.base, prefixLen: cidr.prefixLen }, what: `${what} ${text.includes('/') ? formatIpv4Cidr(cidr) : formatIpv4(cidr.base)}` };
+    return {
+      cidr: { base: cidr.base, prefixLen: cidr.prefixLen },
+      what: `${what} ${text.includes('/') ? formatIpv4Cidr(cidr) : formatIpv4(cidr.base)}`,
+    };
   } catch {
     return undefined;
   }

@@ -66,7 +66,8 @@ export function decodeLeaseAttrs(text: string): LeaseAttrs {
     throw new LeaseDecodeError(`lease PublicIP ${JSON.stringify(pub)} is not an IPv4 address`);
   }
   const v6 = o.PublicIPv6;
-  if (v6 !== undefined && v6 !== null && typeof v6 !== 'string') throw new LeaseDecodeError(`lease PublicIPv6 must be a string or null, got ${JSON.stringify(v6)}`);
+  if (v6 !== undefined && v6 !== null && typeof v6 !== 'string')
+    throw new LeaseDecodeError(`lease PublicIPv6 must be a string or null, got ${JSON.stringify(v6)}`);
   const type = o.BackendType ?? '';
   if (typeof type !== 'string') throw new LeaseDecodeError(`lease BackendType must be a string, got ${JSON.stringify(type)}`);
   const attrs: LeaseAttrs = { PublicIP: pub, BackendType: type, BackendData: o.BackendData ?? null };

@@ -101,7 +101,9 @@ export class LeaseKeeper extends EventEmitter<LeaseKeeperEvents> {
     if (e.type === 'unusable' || e.type === 'usable') return undefined;
     if (e.type === 'removed') return e.lease.subnet === mine.subnet ? 'lease removed' : undefined;
     if (e.type === 'added') {
-      return e.lease.subnet === mine.subnet && e.lease.attrs.PublicIP !== mine.attrs.PublicIP ? `subnet now held by ${e.lease.attrs.PublicIP}` : undefined;
+      return e.lease.subnet === mine.subnet && e.lease.attrs.PublicIP !== mine.attrs.PublicIP
+        ? `subnet now held by ${e.lease.attrs.PublicIP}`
+        : undefined;
     }
     if (e.historyReset) return `etcd history reset (${e.historyReset}): re-asserting our lease`;
     const there = e.leases.find((l) => l.subnet === mine.subnet);
@@ -147,7 +149,10 @@ export class LeaseKeeper extends EventEmitter<LeaseKeeperEvents> {
         this.emit('lost', this.current, e.message);
         await this.reacquire(this.current);
       } else {
-        this.log.warn({ subnet: this.current.subnet, err: e, retryMs: this.retry }, 'lease renewal failed: retrying (the node keeps working)');
+        this.log.warn(
+          { subnet: this.current.subnet, err: e, retryMs: this.retry },
+          'lease renewal failed: retrying (the node keeps working)',
+        );
         this.schedule(this.retry);
       }
     }

@@ -87,7 +87,8 @@ export class LeaseWatch {
   /** Why the store's history no longer continues the one we watched (wiped, restored), or undefined. */
   private historyReset(revision: number, clusterId: string | undefined): string | undefined {
     if (this.seenRevision === 0) return undefined;
-    if (this.clusterId !== undefined && clusterId !== undefined && clusterId !== this.clusterId) return `cluster id ${this.clusterId} → ${clusterId}`;
+    if (this.clusterId !== undefined && clusterId !== undefined && clusterId !== this.clusterId)
+      return `cluster id ${this.clusterId} → ${clusterId}`;
     if (revision < this.seenRevision) return `revision ${revision} is below the ${this.seenRevision} already seen`;
     return undefined;
   }
@@ -95,7 +96,11 @@ export class LeaseWatch {
   private async relist(onEvents: (events: LeaseEvent[]) => void, compacted?: string): Promise<number> {
     const { kvs, revision, clusterId } = await this.opts.registry.listSubnets();
     const reset = this.historyReset(revision, clusterId);
-    if (reset) this.opts.logger.warn({ reason: reset, revision, seen: this.seenRevision }, 'etcd history went backwards (wiped or restored): re-listing and re-asserting our lease');
+    if (reset)
+      this.opts.logger.warn(
+        { reason: reset, revision, seen: this.seenRevision },
+        'etcd history went backwards (wiped or restored): re-listing and re-asserting our lease',
+      );
     this.known.clear();
     const unusable: Array<{ key: string; reason: 'malformed' | 'oversize'; detail: string }> = [];
     const wasUnusable = new Map(this.unusable);
@@ -109,7 +114,14 @@ export class LeaseWatch {
     if (clusterId !== undefined) this.clusterId = clusterId;
     const historyReset = reset ?? compacted;
     this.opts.logger.info({ leases: this.known.size, unusable: unusable.length, revision }, 'lease snapshot');
-    onEvents([{ type: 'snapshot', leases: [...this.known.values()], ...(unusable.length ? { unusable } : {}), ...(historyReset ? { historyReset } : {}) }]);
+    onEvents([
+      {
+        type: 'snapshot',
+        leases: [...this.known.values()],
+        ...(unusable.length ? { unusable } : {}),
+        ...(historyReset ? { historyReset } : {}),
+      },
+    ]);
     return revision;
   }
 
@@ -165,10 +177,17 @@ export class LeaseWatch {
   }
 
   /** A lease, or why the key holds none; logs a key's trouble once (`reported` is what was said last). */
-  private decode(kv: RegistryKv, reported: string | undefined): { lease: Lease } | { unusable: { key: string; reason: 'malformed' | 'oversize'; detail: string } } {
+  private decode(
+    kv: RegistryKv,
+    reported: string | undefined,
+  ): { lease: Lease } | { unusable: { key: string; reason: 'malformed' | 'oversize'; detail: string } } {
     let unusable: { key: string; reason: 'malformed' | 'oversize'; detail: string };
     if (kv.oversizeBytes !== undefined) {
-      unusable = { key: kv.name, reason: 'oversize', detail: `value of ${kv.oversizeBytes} bytes is over the ${MAX_LEASE_VALUE_BYTES}-byte limit (not parsed)` };
+      unusable = {
+        key: kv.name,
+        reason: 'oversize',
+        detail: `value of ${kv.oversizeBytes} bytes is over the ${MAX_LEASE_VALUE_BYTES}-byte limit (not parsed)`,
+      };
     } else {
       try {
         const lease = decodeLease(kv.name, kv.value);
@@ -177,7 +196,8 @@ export class LeaseWatch {
         unusable = { key: kv.name, reason: 'malformed', detail: (e as Error).message };
       }
     }
-    if (reported !== unusable.detail) this.opts.logger.warn({ key: kv.name, reason: unusable.reason, err: unusable.detail }, 'lease rejected: unusable value');
+    if (reported !== unusable.detail)
+      this.opts.logger.warn({ key: kv.name, reason: unusable.reason, err: unusable.detail }, 'lease rejected: unusable value');
     this.unusable.set(kv.name, unusable.detail);
     return { unusable };
   }

@@ -55,7 +55,12 @@ export class MemoryRegistry implements SubnetRegistry {
     return this.write(name, value, ttlSec);
   }
 
-  async updateSubnet(name: string, value: string, ttlSec: number, opts: { ifValue?: string; previousLease?: string } = {}): Promise<LeaseGrant | undefined> {
+  async updateSubnet(
+    name: string,
+    value: string,
+    ttlSec: number,
+    opts: { ifValue?: string; previousLease?: string } = {},
+  ): Promise<LeaseGrant | undefined> {
     this.check();
     this.calls.update++;
     if (opts.ifValue !== undefined && this.kvs.get(name)?.value !== opts.ifValue) return undefined;
@@ -91,7 +96,14 @@ export class MemoryRegistry implements SubnetRegistry {
       const backlog = this.history.filter((h) => h.revision >= fromRevision);
       if (backlog.length > 0) {
         const rev = this.revision;
-        setImmediate(() => this.watches.has(w) && onEvents(backlog.map((h) => h.event), rev));
+        setImmediate(
+          () =>
+            this.watches.has(w) &&
+            onEvents(
+              backlog.map((h) => h.event),
+              rev,
+            ),
+        );
       }
     });
   }

@@ -32,7 +32,9 @@ export function subnetRange(config: NetworkConfig): SubnetRange {
 
 /** flannel's isSubnetConfigCompat: the right length, inside Network, between SubnetMin and SubnetMax. */
 export function isSubnetCompatible(range: SubnetRange, subnet: Ipv4Cidr): boolean {
-  return subnet.prefixLen === range.subnetLen && containsCidr(range.network, subnet) && subnet.base >= range.min && subnet.base <= range.max;
+  return (
+    subnet.prefixLen === range.subnetLen && containsCidr(range.network, subnet) && subnet.base >= range.min && subnet.base <= range.max
+  );
 }
 
 /** Free blocks in address order, at most `limit` of them. */
@@ -41,8 +43,8 @@ export function freeSubnets(range: SubnetRange, taken: readonly Ipv4Cidr[], limi
   const free: Ipv4Cidr[] = [];
   let j = 0;
   for (const candidate of subnetsBetween(range.min, range.max, range.subnetLen)) {
-    while (j < sorted.length && lastAddress(sorted[j]!) < candidate.base) j++;
-    const overlaps = j < sorted.length && sorted[j]!.base <= lastAddress(candidate);
+    while (j < sorted.length && lastAddress(sorted[j]) < candidate.base) j++;
+    const overlaps = j < sorted.length && sorted[j].base <= lastAddress(candidate);
     if (!overlaps) free.push(candidate);
     if (free.length >= limit) break;
   }

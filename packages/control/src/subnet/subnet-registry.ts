@@ -66,7 +66,12 @@ export interface SubnetRegistry {
    * retaken lease must not be resurrected); resolves undefined when that condition fails.
    * `previousLease` (not "0") is revoked after a successful write so renewals do not pile up leases.
    */
-  updateSubnet(name: string, value: string, ttlSec: number, opts?: { ifValue?: string; previousLease?: string }): Promise<LeaseGrant | undefined>;
+  updateSubnet(
+    name: string,
+    value: string,
+    ttlSec: number,
+    opts?: { ifValue?: string; previousLease?: string },
+  ): Promise<LeaseGrant | undefined>;
   deleteSubnet(name: string): Promise<void>;
   /**
    * Watches every lease key from `fromRevision` and calls `onEvents` with each batch and the

@@ -122,7 +122,7 @@ export function libc(): Libc {
     eventfd: lib.func('int eventfd(unsigned int initval, int flags)'),
     strerror: lib.func('const char *strerror(int errnum)'),
     flock: lib.func('int flock(int fd, int op)'),
-  } as Libc;
+  };
   return bound;
 }
 

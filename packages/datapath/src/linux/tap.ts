@@ -66,7 +66,11 @@ export function openTap(name: string, opts: { persist?: boolean; vnetHdr?: boole
   if (fd < 0) throw sysError('open /dev/net/tun');
   const ifr = new Uint8Array(40);
   ifr.set(new TextEncoder().encode(name).subarray(0, IFNAMSIZ - 1));
-  new DataView(ifr.buffer).setUint16(IFNAMSIZ, IFF_TAP | IFF_NO_PI | (opts.vnetHdr ? IFF_VNET_HDR : 0) | (opts.multiQueue ? IFF_MULTI_QUEUE : 0), true);
+  new DataView(ifr.buffer).setUint16(
+    IFNAMSIZ,
+    IFF_TAP | IFF_NO_PI | (opts.vnetHdr ? IFF_VNET_HDR : 0) | (opts.multiQueue ? IFF_MULTI_QUEUE : 0),
+    true,
+  );
   if (c.ioctl(fd, TUNSETIFF, ifr) < 0) {
     const e = sysError(`TUNSETIFF ${name}${opts.vnetHdr ? ' with IFF_VNET_HDR' : ''}`);
     c.close(fd);
@@ -147,7 +151,7 @@ export class LinuxTap implements OffloadTapPort {
   }
 
   readFrames(arena: PacketArena, max: number): number {
-    const read = this.c.read;
+    const read = this.c.read; // eslint-disable-line @typescript-eslint/unbound-method -- a koffi function, no `this`
     const { fd, pre } = this;
     const size = arena.slotSize;
     const room = size - HEADROOM + pre;
@@ -188,9 +192,9 @@ export class LinuxTap implements OffloadTapPort {
     let total = 0;
     for (let i = 0; i < iov.count; i++) {
       const at = 48 + i * SIZEOF_IOVEC;
-      writePtr(dv, at, arena.base + iov.off[i]!);
-      dv.setUint32(at + 8, iov.len[i]!, true);
-      total += iov.len[i]!;
+      writePtr(dv, at, arena.base + iov.off[i]);
+      dv.setUint32(at + 8, iov.len[i], true);
+      total += iov.len[i];
     }
     return this.done(this.c.writev(this.fd, this.vecBase + 48, iov.count), total);
   }

@@ -239,9 +239,10 @@ export class LinuxUdp implements OffloadUdpPort {
     offloads: UdpOffloads = {},
   ) {
     this.gro = offloads.gro ?? false;
-    this.tx = offloads.gso || offloads.batchMessages
-      ? new MessageVector(offloads.batchMessages ?? maxSend, offloads.batchIovs ?? maxSend, CONTROL_SPACE)
-      : new MessageVector(maxSend);
+    this.tx =
+      offloads.gso || offloads.batchMessages
+        ? new MessageVector(offloads.batchMessages ?? maxSend, offloads.batchIovs ?? maxSend, CONTROL_SPACE)
+        : new MessageVector(maxSend);
     this.tx.dv.setInt32(this.tx.pollfd, fd, true);
     this.tx.dv.setInt16(this.tx.pollfd + 4, POLLOUT, true);
     if (this.tx.controlSpace > 0) this.initSegmentCmsgs();
@@ -266,13 +267,13 @@ export class LinuxUdp implements OffloadUdpPort {
     const per = this.perSource;
     const next = this.nextAt;
     per.fill(0);
-    for (let k = 0; k < count; k++) per[this.srcOf[k]!]!++;
+    for (let k = 0; k < count; k++) per[this.srcOf[k]]++;
     let at = 0;
     for (let s = 0; s < per.length; s++) {
       next[s] = at;
-      at += per[s]!;
+      at += per[s];
     }
-    for (let k = 0; k < count; k++) this.order[next[this.srcOf[k]!]!++] = k;
+    for (let k = 0; k < count; k++) this.order[next[this.srcOf[k]]++] = k;
   }
 
   private initSegmentCmsgs(): void {
@@ -356,21 +357,21 @@ export class LinuxUdp implements OffloadUdpPort {
     if (spread) {
       const n = this.sources.length;
       for (let k = 0; k < count; k++) {
-        const slot = list.slot[k]!;
-        const len = arena.len[slot]! - VXLAN_HEADER_LEN;
+        const slot = list.slot[k];
+        const len = arena.len[slot] - VXLAN_HEADER_LEN;
         this.srcOf[k] = flowSource(arena.dv, arena.datagramOffset(slot) + VXLAN_HEADER_LEN, len, n);
       }
       this.layOut(count);
     }
     for (let p = 0; p < count; p++) {
-      const k = spread ? this.order[p]! : p;
-      const slot = list.slot[k]!;
-      v.setIov(p, arena.base + arena.datagramOffset(slot), arena.len[slot]!);
+      const k = spread ? this.order[p] : p;
+      const slot = list.slot[k];
+      v.setIov(p, arena.base + arena.datagramOffset(slot), arena.len[slot]);
       if (v.controlSpace > 0) {
         v.pointIov(p, p, 1);
         dv.setUint32(p * SIZEOF_MMSGHDR + MSGHDR_CONTROLLEN, 0, true);
       }
-      dv.setUint32(v.names + p * SIZEOF_SOCKADDR_IN + 4, list.dst[k]!);
+      dv.setUint32(v.names + p * SIZEOF_SOCKADDR_IN + 4, list.dst[k]);
     }
     this.txArena = arena;
     this.txList = list;
@@ -387,15 +388,15 @@ export class LinuxUdp implements OffloadUdpPort {
       this.srcOf.set(batch.src.subarray(0, batch.count));
       this.layOut(batch.count);
     }
-    for (let i = 0; i < iov.count; i++) v.setIov(i, arena.base + iov.off[i]!, iov.len[i]!);
+    for (let i = 0; i < iov.count; i++) v.setIov(i, arena.base + iov.off[i], iov.len[i]);
     for (let p = 0; p < batch.count; p++) {
-      const k = spread ? this.order[p]! : p;
+      const k = spread ? this.order[p] : p;
       const m = p * SIZEOF_MMSGHDR;
-      v.pointIov(p, batch.firstIov[k]!, batch.iovCount[k]!);
-      dv.setUint32(v.names + p * SIZEOF_SOCKADDR_IN + 4, batch.dst[k]!);
-      const segs = batch.segs[k]!;
+      v.pointIov(p, batch.firstIov[k], batch.iovCount[k]);
+      dv.setUint32(v.names + p * SIZEOF_SOCKADDR_IN + 4, batch.dst[k]);
+      const segs = batch.segs[k];
       dv.setUint32(m + MSGHDR_CONTROLLEN, segs > 1 ? CONTROL_SPACE : 0, true);
-      if (segs > 1) dv.setUint16(v.controls + p * CONTROL_SPACE + CMSG_HDR, batch.segSize[k]!, true);
+      if (segs > 1) dv.setUint16(v.controls + p * CONTROL_SPACE + CMSG_HDR, batch.segSize[k], true);
     }
     this.txBatch = batch;
     this.transmit(batch.count);
@@ -403,15 +404,15 @@ export class LinuxUdp implements OffloadUdpPort {
 
   /** Datagrams in the message at vector position p of the current send (a GSO message of n segments is n datagrams). */
   private datagrams(p: number): number {
-    return this.txBatch ? this.txBatch.segs[this.sources.length > 1 ? this.order[p]! : p]! : 1;
+    return this.txBatch ? this.txBatch.segs[this.sources.length > 1 ? this.order[p] : p] : 1;
   }
 
   /** Inner frame bytes in the message at vector position p of the current send. */
   private innerBytes(p: number): number {
-    const k = this.sources.length > 1 ? this.order[p]! : p;
+    const k = this.sources.length > 1 ? this.order[p] : p;
     const b = this.txBatch;
-    if (b) return b.bytes[k]! - b.segs[k]! * VXLAN_HEADER_LEN;
-    return this.txArena!.len[this.txList!.slot[k]!]! - VXLAN_HEADER_LEN;
+    if (b) return b.bytes[k] - b.segs[k] * VXLAN_HEADER_LEN;
+    return this.txArena!.len[this.txList!.slot[k]] - VXLAN_HEADER_LEN;
   }
 
   /** Sends the vector: one sendmmsg run per source socket (its group of positions), or one in all. */
@@ -422,8 +423,8 @@ export class LinuxUdp implements OffloadUdpPort {
     }
     let at = 0;
     for (let s = 0; s < this.sources.length; s++) {
-      const n = this.perSource[s]!;
-      if (n > 0) this.transmitRange(this.sources[s]!, at, at + n);
+      const n = this.perSource[s];
+      if (n > 0) this.transmitRange(this.sources[s], at, at + n);
       at += n;
     }
   }
