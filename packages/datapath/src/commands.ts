@@ -6,6 +6,7 @@
  * worker's eventfd; the worker, which never runs its event loop, sees the flag between batches (or
  * wakes from poll) and drains the port synchronously with receiveMessageOnPort.
  */
+import { parseIpv4, parseMac } from '@weft/netbase';
 import type { FdbEntry } from './fdb.js';
 import type { VtepRuntimeOptions } from './vtep-state.js';
 
@@ -14,10 +15,23 @@ export interface FdbSpec {
   remote: string;
 }
 
+/** An FDB entry as the worker applies it: the MAC as (hi, lo), the underlay IPv4 as a number, parsed once by the sender. */
+export interface FdbWireEntry {
+  hi: number;
+  lo: number;
+  remote: number;
+}
+
+/** Parses and checks an entry on the control side; throws naming what is wrong. */
+export function toWireEntry(mac: string, remote: string): FdbWireEntry {
+  const m = parseMac(mac);
+  return { hi: m.hi, lo: m.lo, remote: parseIpv4(remote) };
+}
+
 export type VtepCommand =
-  | { op: 'fdb-set'; mac: string; remote: string }
-  | { op: 'fdb-del'; mac: string }
-  | { op: 'fdb-replace'; entries: FdbSpec[] }
+  | { op: 'fdb-set'; entry: FdbWireEntry }
+  | { op: 'fdb-del'; hi: number; lo: number }
+  | { op: 'fdb-replace'; entries: FdbWireEntry[] }
   | { op: 'options'; options: VtepRuntimeOptions }
   | { op: 'fdb-dump'; id: number }
   /** Test hook: the worker busy-waits this long without a heartbeat (a wedged datapath, for the watchdog's test). */

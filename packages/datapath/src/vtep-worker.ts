@@ -1,6 +1,6 @@
 /**
- * RoutineVtep: the datapath's worker thread. One loop moves both directions for one TAP and one
- * UDP socket:
+ * The datapath's worker thread: the Linux TAP, UDP sockets and poll() wired into the loop of vtep-loop.ts (which
+ * the in-memory pipeline tests run over channel ports). One loop moves both directions for one TAP and one UDP socket:
  *
  *   loop:
  *     commands pending?  -> apply (FDB, options, dump, stop)
@@ -25,13 +25,11 @@
  * queue (IFF_MULTI_QUEUE) with a replicated FDB.
  */
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
-import { CTRL_PENDING, type VtepCommand, type VtepEvent } from './commands.js';
-import { C_FDB_ENTRIES, C_FDB_LEARNED, C_FDB_PEERS, C_LOOP_BATCHES, C_LOOP_HEARTBEAT, C_LOOP_POLLS } from './counters.js';
+import type { VtepCommand, VtepEvent } from './commands.js';
 import { DecapOffloadRoutine } from './decap-offload.js';
 import { DecapRoutine } from './decap.js';
 import { EncapOffloadRoutine, OFFLOAD_TX_IOVS, OFFLOAD_TX_MESSAGES, OFFLOAD_TX_SCRATCH } from './encap-offload.js';
 import { EncapRoutine } from './encap.js';
-import { parseIpv4 } from './ipv4-address.js';
 import { POLLIN, SIZEOF_POLLFD, addressOf, libc } from './linux/libc.js';
 import { LinuxTap, attachTapQueue } from './linux/tap.js';
 import { LinuxUdp, steerToNewestSocket } from './linux/udp.js';
@@ -41,6 +39,7 @@ import { PacketArena } from './packet-arena.js';
 import type { OffloadTapPort, OffloadUdpPort } from './ports.js';
 import { RttTracer, TracingTap, TracingUdp } from './rtt-trace.js';
 import { openWarmupFds, runWarmup } from './jit-warmup.js';
+import { VtepLoop } from './vtep-loop.js';
 import { VtepState, type VtepRuntimeOptions } from './vtep-state.js';
 
 /** Idle sleep: short enough that the heartbeat moves several times within the watchdog's 1 s. */
@@ -97,91 +96,25 @@ function main(d: VtepWorkerData): void {
   const wakeBuf = new Uint8Array(8);
   const c = libc();
   const post = (e: VtepEvent): void => parentPort!.postMessage(e);
+  const loop = new VtepLoop(st, { encap, decap }, ctrl, {
+    nextCommand: () => receiveMessageOnPort(d.commands)?.message as VtepCommand | undefined,
+    post,
+    idle: () => {
+      if (tracer) tracer.flush();
+      c.poll(pollAddr, 3, IDLE_POLL_MS);
+      if (tracer) tracer.woke();
+      if ((pollDv.getInt16(2 * SIZEOF_POLLFD + 6, true) & POLLIN) !== 0) c.read(d.wakeFd, wakeBuf, 8);
+    },
+  });
 
-  let running = true;
-  let lastAge = performance.now();
-  const apply = (cmd: VtepCommand): void => {
-    switch (cmd.op) {
-      case 'fdb-set': {
-        const m = parseMac(cmd.mac);
-        st.fdb.setPinned(m.hi, m.lo, parseIpv4(cmd.remote));
-        break;
-      }
-      case 'fdb-del': {
-        const m = parseMac(cmd.mac);
-        st.fdb.delete(m.hi, m.lo);
-        break;
-      }
-      case 'fdb-replace':
-        st.fdb.clear();
-        for (const e of cmd.entries) {
-          const m = parseMac(e.mac);
-          st.fdb.setPinned(m.hi, m.lo, parseIpv4(e.remote));
-        }
-        break;
-      case 'options':
-        st.setOptions(cmd.options);
-        break;
-      case 'fdb-dump':
-        post({ op: 'fdb', id: cmd.id, entries: st.fdb.entries(performance.now()) });
-        break;
-      case 'debug-stall': {
-        const until = performance.now() + Math.min(cmd.ms, 60_000);
-        while (performance.now() < until);
-        break;
-      }
-      case 'stop':
-        running = false;
-        break;
-    }
-  };
-  const drainCommands = (): void => {
-    Atomics.store(ctrl, CTRL_PENDING, 0);
-    for (let m = receiveMessageOnPort(d.commands); m; m = receiveMessageOnPort(d.commands)) {
-      try {
-        apply(m.message as VtepCommand);
-      } catch (e) {
-        post({ op: 'warn', message: `command ${(m.message as VtepCommand).op} rejected: ${(e as Error).message}` });
-      }
-    }
-    updateGauges();
-  };
-  const updateGauges = (): void => {
-    st.c[C_FDB_ENTRIES] = st.fdb.size;
-    st.c[C_FDB_LEARNED] = st.fdb.learnedCount;
-    st.c[C_FDB_PEERS] = st.fdb.peerCount;
-  };
-
-  drainCommands();
+  // The FDB copy (and whatever else was sent before start) is in place before the first packet moves.
+  loop.drainCommands();
   if (d.joinRunning) {
     if (!attachTapQueue(d.tapFd)) post({ op: 'warn', message: 'TUNSETQUEUE IFF_ATTACH_QUEUE refused' });
     if (!steerToNewestSocket(d.udpFd)) post({ op: 'warn', message: 'SO_ATTACH_REUSEPORT_CBPF refused' });
   }
   post({ op: 'ready' });
-  while (running) {
-    if (Atomics.load(ctrl, CTRL_PENDING) !== 0) {
-      drainCommands();
-      if (!running) break;
-    }
-    st.now = performance.now();
-    st.c[C_LOOP_HEARTBEAT]++;
-    const moved = encap.run() + decap.run();
-    if (moved > 0) {
-      st.c[C_LOOP_BATCHES]++;
-    } else {
-      st.c[C_LOOP_POLLS]++;
-      if (tracer) tracer.flush();
-      c.poll(pollAddr, 3, IDLE_POLL_MS);
-      if (tracer) tracer.woke();
-      if ((pollDv.getInt16(2 * SIZEOF_POLLFD + 6, true) & POLLIN) !== 0) c.read(d.wakeFd, wakeBuf, 8);
-    }
-    if (st.now - lastAge >= 1000) {
-      lastAge = st.now;
-      if (st.fdb.learnedCount > 0) st.fdb.age(st.now);
-      updateGauges();
-    }
-  }
-  post({ op: 'stopped' });
+  loop.run();
   d.commands.close();
 }
 

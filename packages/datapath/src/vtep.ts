@@ -20,7 +20,7 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { MessageChannel, type Worker } from 'node:worker_threads';
-import { CTRL_PENDING, CTRL_SLOTS, type FdbSpec, type VtepCommand, type VtepEvent } from './commands.js';
+import { CTRL_PENDING, CTRL_SLOTS, toWireEntry, type FdbSpec, type VtepCommand, type VtepEvent } from './commands.js';
 import { C_LOOP_HEARTBEAT, C_RX_DATAGRAMS, C_TX_FRAMES, type CounterSnapshot, newCounterArray, snapshotCounters } from './counters.js';
 import type { FdbEntry } from './fdb.js';
 import { parseIpv4 } from './ipv4-address.js';
@@ -159,6 +159,7 @@ export class Vtep implements VtepControl {
     if (!Number.isInteger(o.mtu) || o.mtu < 576 || o.mtu > 9000) throw new Error(`TAP MTU ${o.mtu} out of range (576..9000)`);
     if (o.mac) parseMac(o.mac);
     const localIp = o.localIp ? parseIpv4(o.localIp) : 0;
+    for (const e of o.fdb ?? []) toWireEntry(e.mac, e.remote); // a bad entry fails open() before anything is made
     const setting = parseOffloadSetting(o.offload);
 
     const undo: Array<() => void> = [];
@@ -222,7 +223,7 @@ export class Vtep implements VtepControl {
     if (this.pinned.size > 0)
       this.channel.port1.postMessage({
         op: 'fdb-replace',
-        entries: [...this.pinned].map(([mac, remote]) => ({ mac, remote })),
+        entries: [...this.pinned].map(([mac, remote]) => toWireEntry(mac, remote)),
       } satisfies VtepCommand);
     const data: VtepWorkerData = {
       tapFd: this.tapFd,
@@ -349,26 +350,22 @@ export class Vtep implements VtepControl {
   }
 
   setFdb(mac: string, remote: string): void {
-    parseMac(mac);
-    parseIpv4(remote);
+    const entry = toWireEntry(mac, remote);
     this.pinned.set(mac, remote);
-    this.send({ op: 'fdb-set', mac, remote });
+    this.send({ op: 'fdb-set', entry });
   }
 
   deleteFdb(mac: string): void {
-    parseMac(mac);
+    const m = parseMac(mac);
     this.pinned.delete(mac);
-    this.send({ op: 'fdb-del', mac });
+    this.send({ op: 'fdb-del', hi: m.hi, lo: m.lo });
   }
 
   replaceFdb(entries: readonly FdbSpec[]): void {
-    for (const e of entries) {
-      parseMac(e.mac);
-      parseIpv4(e.remote);
-    }
+    const wire = entries.map((e) => toWireEntry(e.mac, e.remote)); // all checked before anything changes
     this.pinned.clear();
     for (const e of entries) this.pinned.set(e.mac, e.remote);
-    this.send({ op: 'fdb-replace', entries: entries.map((e) => ({ mac: e.mac, remote: e.remote })) });
+    this.send({ op: 'fdb-replace', entries: wire });
   }
 
   setOptions(options: VtepRuntimeOptions): void {
