@@ -29,7 +29,16 @@ import { mkdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { HostLock, Vtep, VtepWatchdog, VXLAN_OVERHEAD_V4, describeFeatures, type WatchdogEvent } from '@weft/datapath';
+import {
+  HostLock,
+  Vtep,
+  VtepWatchdog,
+  VTEP_MAX_MTU,
+  VTEP_MIN_MTU,
+  VXLAN_OVERHEAD_V4,
+  describeFeatures,
+  type WatchdogEvent,
+} from '@weft/datapath';
 import type { WeftdConfig } from './cli/weftd-flags.js';
 import { ConfigError } from './cli/weftd-flags.js';
 import { IpBatchProgrammer } from './backend/ip-batch-programmer.js';
@@ -421,7 +430,8 @@ export class Weftd implements StatusSource {
   private async openVtep(nc: NetworkConfig, u: Underlay): Promise<void> {
     const mtu = nc.backend.mtu ?? u.mtu - VXLAN_OVERHEAD_V4;
     const mtuSource = nc.backend.mtu ? 'Backend.MTU' : `underlay ${u.iface} MTU ${u.mtu} - ${VXLAN_OVERHEAD_V4}`;
-    if (mtu < 576 || mtu > 9000) throw new ConfigError(`VTEP MTU ${mtu} (${mtuSource}) is outside 576..9000`);
+    if (mtu < VTEP_MIN_MTU || mtu > VTEP_MAX_MTU)
+      throw new ConfigError(`VTEP MTU ${mtu} (${mtuSource}) is outside ${VTEP_MIN_MTU}..${VTEP_MAX_MTU}`);
     const name = vtepDeviceName(nc.backend.vni);
     const mac = deriveVtepMac(u.publicIp, nc.backend.vni);
     // Whether a persistent TAP survived an earlier run (for the log). Vtep.open leaves an unchanged MAC

@@ -33,6 +33,9 @@ export const HEADROOM = 64;
 export const DGRAM_OFF = HEADROOM - VXLAN_HEADER_LEN;
 /** An inner frame as large as this fits any slot: MTU 9000 + Ethernet header + one VLAN tag. */
 export const MAX_L2_MTU = 9000;
+/** The VTEP MTUs weft accepts: IPv4's minimum (RFC 791) up to what a slot holds. weftd checks its config against these. */
+export const VTEP_MIN_MTU = 576;
+export const VTEP_MAX_MTU = MAX_L2_MTU;
 /** Largest IPv4 packet (a TSO super-frame or a GRO'd datagram): the 16-bit total length. */
 export const MAX_IP_PACKET = 65535;
 

@@ -25,7 +25,9 @@ import { C_LOOP_HEARTBEAT, C_RX_DATAGRAMS, C_TX_FRAMES, type CounterSnapshot, ne
 import type { FdbEntry } from './fdb.js';
 import { parseIpv4 } from './ipv4-address.js';
 import { readKernelDrops } from './kernel-drops.js';
+import { VTEP_MAX_MTU, VTEP_MIN_MTU } from './packet-arena.js';
 import {
+  EADDRINUSE,
   EFD_CLOEXEC,
   EFD_NONBLOCK,
   EINVAL,
@@ -156,7 +158,9 @@ export class Vtep implements VtepControl {
     assertIfName(o.name);
     const vni = assertVni(o.vni ?? VXLAN_DEFAULT_VNI);
     const port = assertPort(o.port ?? VXLAN_DEFAULT_PORT);
-    if (!Number.isInteger(o.mtu) || o.mtu < 576 || o.mtu > 9000) throw new Error(`TAP MTU ${o.mtu} out of range (576..9000)`);
+    if (!Number.isInteger(o.mtu) || o.mtu < VTEP_MIN_MTU || o.mtu > VTEP_MAX_MTU) {
+      throw new Error(`TAP MTU ${o.mtu} out of range (${VTEP_MIN_MTU}..${VTEP_MAX_MTU})`);
+    }
     if (o.mac) parseMac(o.mac);
     const localIp = o.localIp ? parseIpv4(o.localIp) : 0;
     for (const e of o.fdb ?? []) toWireEntry(e.mac, e.remote); // a bad entry fails open() before anything is made
@@ -461,7 +465,7 @@ function openSocket(localIp: number, port: number, reusePort: boolean): number {
   try {
     return openVxlanSocket(localIp, port, { reusePort });
   } catch (e) {
-    if ((e as { errno?: number }).errno === 98) {
+    if ((e as { errno?: number }).errno === EADDRINUSE) {
       throw new Error(`UDP port ${port} is in use in this network namespace (a kernel vxlan device or another VTEP on it?)`);
     }
     throw e;

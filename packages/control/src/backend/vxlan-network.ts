@@ -97,8 +97,10 @@ export class VxlanNetwork {
   private needsReconcile = false;
   private loop: Promise<void> | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
-  /** Subnets (or `reconcile`) to try again when the retry timer fires; nothing runs until then after a failed round. */
+  /** Subnets to try again when the retry timer fires; nothing runs until then after a failed round. */
   private readonly retry = new Set<string>();
+  /** A failed reconcile (a full comparison with the host) is tried again with them. */
+  private retryReconcile = false;
   private paused = false;
   private closed = false;
   readonly stats: VxlanNetworkStats = {
@@ -293,7 +295,7 @@ export class VxlanNetwork {
         this.log.error({ err: e, retryMs: this.retryMs }, 'programming round failed; a full reconcile follows');
         this.paused = true;
         this.needsAdmission = true;
-        this.scheduleRetry([RECONCILE]);
+        this.scheduleRetry([], { reconcile: true });
         return;
       }
       this.stats.rounds++;
@@ -369,7 +371,7 @@ export class VxlanNetwork {
     }
     const failures = [...removeFailures, ...(await this.host.apply(addOps))];
     const failed = this.noteFailures(failures);
-    if (failures.length > 0) this.scheduleRetry([RECONCILE]);
+    if (failures.length > 0) this.scheduleRetry([], { reconcile: true });
 
     this.programmed.clear();
     for (const [s, p] of desired) if (!failed.has(s)) this.programmed.set(s, p);
@@ -400,17 +402,17 @@ export class VxlanNetwork {
     return subnets;
   }
 
-  private scheduleRetry(subnets: readonly string[]): void {
+  private scheduleRetry(subnets: readonly string[], opts: { reconcile?: boolean } = {}): void {
     for (const s of subnets) this.retry.add(s);
+    if (opts.reconcile) this.retryReconcile = true;
     if (this.retryTimer || this.closed) return;
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       this.paused = false;
-      for (const s of this.retry) {
-        if (s === RECONCILE) this.needsReconcile = true;
-        else this.dirty.add(s);
-      }
+      for (const s of this.retry) this.dirty.add(s);
       this.retry.clear();
+      if (this.retryReconcile) this.needsReconcile = true;
+      this.retryReconcile = false;
       this.kick();
     }, this.retryMs);
     this.retryTimer.unref();
@@ -421,8 +423,6 @@ export class VxlanNetwork {
     this.vtep.deleteFdb(mac);
   }
 }
-
-const RECONCILE = 'reconcile';
 
 /** neighbour, then route (FDB goes before both, outside the batch). */
 function additionOps(p: VxlanPeer): [HostOp, HostOp] {
