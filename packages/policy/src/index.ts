@@ -1,4 +1,13 @@
-export { compile, policyTypes, livePods, PolicyWorld, TABLE, type CompiledRuleset, type DropCounter } from './policy-compiler.js';
+export {
+  compile,
+  policyTypes,
+  livePods,
+  PolicyWorld,
+  TABLE,
+  type CompiledRuleset,
+  type DropCounter,
+  type PolicyTableStats,
+} from './policy-compiler.js';
 export { selects } from './label-selector.js';
 export { NftApplier, type RulesetSink } from './nft-applier.js';
 export { KubePolicySource, type PolicySource, type ClusterSnapshot } from './kube-policy-source.js';

@@ -43,6 +43,18 @@ export interface DropCounter {
   direction: Direction;
 }
 
+/** The size of a compiled table: what /metrics and `weftctl status` report. */
+export interface PolicyTableStats {
+  policies: number;
+  chains: number;
+  rules: number;
+  sets: number;
+  elements: number;
+  /** Pods with a default deny in that direction (selected by a policy of that type). */
+  isolatedIngress: number;
+  isolatedEgress: number;
+}
+
 export interface CompiledRuleset {
   /** The table as `nft -f` text: `table inet weft { ... }`. */
   text: string;
@@ -50,15 +62,7 @@ export interface CompiledRuleset {
   objects: NftObject[];
   /** Named counter → the pod and direction whose default-deny drops it counts. */
   dropCounters: Map<string, DropCounter>;
-  stats: {
-    policies: number;
-    chains: number;
-    rules: number;
-    sets: number;
-    elements: number;
-    isolatedIngress: number;
-    isolatedEgress: number;
-  };
+  stats: PolicyTableStats;
   /** Fields skipped as invalid (each named), so the operator can see why a rule is narrower than written. */
   warnings: string[];
 }

@@ -3,6 +3,7 @@
  * the source of every `/metrics` family (weftd-metrics.ts). Built on request; nothing is kept twice.
  */
 import type { CounterSnapshot } from '@weft/datapath';
+import type { PolicyTableStats } from '@weft/policy';
 import type { VxlanPeer } from '../backend/vxlan-peer.js';
 import type { LeaseStatus, VxlanNetworkStats } from '../backend/vxlan-network.js';
 
@@ -34,15 +35,7 @@ export interface PolicyStatus {
   lastApplyMs: number;
   lastCompileMs: number;
   resourceVersion: number;
-  table?: {
-    policies: number;
-    chains: number;
-    rules: number;
-    sets: number;
-    elements: number;
-    isolatedIngress: number;
-    isolatedEgress: number;
-  };
+  table?: PolicyTableStats;
   warnings: string[];
   drops: Array<{ pod: string; direction: 'ingress' | 'egress'; packets: number }>;
 }
