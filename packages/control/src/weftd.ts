@@ -31,32 +31,32 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import {
   HostLock,
-  Vtep,
   VtepWatchdog,
   VTEP_MAX_MTU,
   VTEP_MIN_MTU,
   VXLAN_OVERHEAD_V4,
   describeFeatures,
+  type NodeVtep,
   type WatchdogEvent,
 } from '@weft/datapath';
 import type { WeftdConfig } from './cli/weftd-flags.js';
 import { ConfigError } from './cli/weftd-flags.js';
-import { IpBatchProgrammer } from './backend/ip-batch-programmer.js';
+import type { HostProgrammer } from './backend/host-programmer.js';
 import { VxlanNetwork } from './backend/vxlan-network.js';
 import { deriveVtepMac, vtepDeviceName } from './backend/vtep-mac.js';
 import { NetConfError } from './config/net-conf.js';
-import { findUnderlay, type Underlay } from './host/underlay.js';
+import type { Underlay } from './host/underlay.js';
 import { IptablesChains } from './host/iptables-chains.js';
 import { forwardChain, masqChain, supportsRandomFully, type OwnedChain } from './host/ip-masq.js';
 import { readPreviousSubnet, writeSubnetFile } from './host/subnet-file.js';
 import { runHostTool } from './host/host-tool.js';
-import { removePolicyTable, startNetworkPolicy, type NetworkPolicyHandle } from './host/network-policy.js';
+import type { NetworkPolicyHandle } from './host/network-policy.js';
 import { containsAddress, parseIpv4Cidr } from './net/ipv4-cidr.js';
 import { parseIpv4 } from '@weft/netbase';
 import type { Liveness, NodeStatus, Readiness, StatusSource } from './http/node-status.js';
 import { StatusServer } from './http/status-server.js';
 import { RetryBackoff, sleep } from './retry-backoff.js';
-import { createSubnetManager } from './subnet-manager-factory.js';
+import { linuxDeps, type WeftdDeps } from './weftd-deps.js';
 import { LeaseKeeper } from './subnet/lease-keeper.js';
 import type { Lease, LeaseEvent, NetworkConfig, SubnetManager } from './subnet/types.js';
 import { HandoverListener, requestHandover } from './state/handover.js';
@@ -73,8 +73,8 @@ export class Weftd implements StatusSource {
   private readonly startedAt = new Date();
   private sm: SubnetManager | undefined;
   private http: StatusServer | undefined;
-  private vtep: Vtep | undefined;
-  private host: IpBatchProgrammer | undefined;
+  private vtep: NodeVtep | undefined;
+  private host: HostProgrammer | undefined;
   private network: VxlanNetwork | undefined;
   private keeper: LeaseKeeper | undefined;
   private iptables: IptablesChains | undefined;
@@ -108,6 +108,7 @@ export class Weftd implements StatusSource {
     private readonly config: WeftdConfig,
     logger: Logger,
     private readonly version = '0.0.0',
+    private readonly deps: WeftdDeps = linuxDeps,
   ) {
     this.log = logger;
     this.lock = new HostLock(join(config.runDir, 'weftd.lock'));
@@ -254,7 +255,7 @@ export class Weftd implements StatusSource {
 
   private ensureNetwork(): VxlanNetwork {
     if (!this.network) {
-      this.host = new IpBatchProgrammer(this.vtep!.name);
+      this.host = this.deps.hostProgrammer(this.vtep!.name);
       this.network = new VxlanNetwork({
         vtep: this.vtep!,
         host: this.host,
@@ -311,12 +312,12 @@ export class Weftd implements StatusSource {
   private async startControl(signal: AbortSignal): Promise<void> {
     const c = this.config;
     if (c.healthzPort > 0) this.http = await this.listenHttp();
-    const underlay = await findUnderlay({ ifaces: c.ifaces, ...(c.publicIp ? { publicIp: c.publicIp } : {}) });
+    const underlay = await this.deps.findUnderlay({ ifaces: c.ifaces, ...(c.publicIp ? { publicIp: c.publicIp } : {}) });
     this.underlay = underlay;
     const previousSubnet = await readPreviousSubnet(c.subnetFile);
     this.previousSubnet = previousSubnet;
     this.log.info({ ...underlay, previousSubnet }, 'underlay found');
-    const sm = await createSubnetManager(c, { previousSubnet, logger: this.log.child({ component: 'subnet' }) });
+    const sm = await this.deps.createSubnetManager(c, { previousSubnet, logger: this.log.child({ component: 'subnet' }) });
     this.sm = sm;
     // In Kubernetes mode the config is a local file: any error there is a configuration error.
     const fatal = (e: unknown): boolean => e instanceof NetConfError || c.kubeSubnetMgr;
@@ -340,10 +341,10 @@ export class Weftd implements StatusSource {
 
   /** --network-policy: enforce NetworkPolicy for the pods of our lease's subnet; off: weft's nft table removed. */
   private async startPolicy(signal: AbortSignal): Promise<void> {
-    if (!this.config.networkPolicy) return removePolicyTable(this.log);
+    if (!this.config.networkPolicy) return this.deps.removePolicy(this.log);
     // Called with addresses the compiler already validated; the lease can change (re-acquired), so read it each time.
     const isLocal = (ip: string): boolean => this.lease !== undefined && containsAddress(parseIpv4Cidr(this.lease.subnet), parseIpv4(ip));
-    const netpol = await startNetworkPolicy(this.config, isLocal, this.log.child({ component: 'policy' }), signal);
+    const netpol = await this.deps.startPolicy(this.config, isLocal, this.log.child({ component: 'policy' }), signal);
     this.netpol = netpol;
     this.policy = async (pod) => netpol.explain(pod);
   }
@@ -436,10 +437,7 @@ export class Weftd implements StatusSource {
     const mac = deriveVtepMac(u.publicIp, nc.backend.vni);
     // Whether a persistent TAP survived an earlier run (for the log). Vtep.open leaves an unchanged MAC
     // alone, so the neighbours programmed on the device survive the re-attach.
-    const existing = await readFile(`/sys/class/net/${name}/address`, 'utf8').then(
-      (t) => t.trim(),
-      () => undefined,
-    );
+    const existing = await this.deps.linkMac(name);
     const fdb = this.vtep ? (await this.vtep.fdbEntries()).filter((e) => e.kind === 'pinned') : [];
     if (this.vtep) {
       this.watchdog?.stop();
@@ -475,7 +473,7 @@ export class Weftd implements StatusSource {
   private async openVtepWith(v: StateVtep, fdb: Array<{ mac: string; remote: string }>, opts: { restart?: boolean } = {}): Promise<void> {
     const { name, mtu, vni, port, mac, bind, offload } = v;
     const dlog = this.log.child({ component: 'datapath', dev: name });
-    this.vtep = await Vtep.open({
+    this.vtep = await this.deps.openVtep({
       name,
       mtu,
       vni,

@@ -1,6 +1,7 @@
 /**
- * A VtepControl that records what the control plane asked for, for the control plane's unit tests.
- * Keeps pinned entries in a Map and the calls in order; no devices, no worker.
+ * A VTEP that records what the control plane asked for, for the control plane's unit tests (VxlanNetwork, weftd).
+ * Keeps pinned entries in a Map and the calls in order; no devices, no worker. As a watched datapath it is always
+ * alive (`heartbeat` moves on every read) unless a test sets `failed`.
  */
 import type { FdbSpec } from './commands.js';
 import { type CounterSnapshot, newCounterArray, snapshotCounters } from './counters.js';
@@ -8,15 +9,19 @@ import type { FdbEntry } from './fdb.js';
 import { parseIpv4 } from './ipv4-address.js';
 import { parseMac } from './mac-address.js';
 import { PER_PACKET, type VtepFeatures } from './offload-features.js';
-import type { VtepControl } from './vtep.js';
+import type { NodeVtep } from './vtep.js';
 import type { VtepRuntimeOptions } from './vtep-state.js';
 
-export class FakeVtep implements VtepControl {
+export class FakeVtep implements NodeVtep {
   readonly fdb = new Map<string, string>();
   readonly calls: string[] = [];
   options: VtepRuntimeOptions = {};
   features: VtepFeatures = PER_PACKET;
   closed = false;
+  /** Set by a test: the worker ended with this cause. */
+  failed: string | undefined;
+  restarts = 0;
+  private beats = 0;
   private readonly c = newCounterArray(false);
 
   constructor(
@@ -53,5 +58,33 @@ export class FakeVtep implements VtepControl {
   }
   async close(): Promise<void> {
     this.closed = true;
+  }
+
+  failure(): string | undefined {
+    return this.failed;
+  }
+  heartbeat(): number {
+    return ++this.beats;
+  }
+  progress(): number {
+    return 0;
+  }
+  packetsWaiting(): string {
+    return '';
+  }
+  async restartWorker(): Promise<void> {
+    this.restarts++;
+    this.failed = undefined;
+    this.calls.push('restart-worker');
+  }
+  detachQueue(): boolean {
+    this.calls.push('detach-queue');
+    return true;
+  }
+  async debugTerminateWorker(): Promise<void> {
+    this.failed = 'terminated by a test';
+  }
+  debugStall(_ms: number): void {
+    // a fake never stalls
   }
 }

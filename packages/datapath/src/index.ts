@@ -1,5 +1,5 @@
 /** @weft/datapath: the userspace VXLAN VTEP and its building blocks. */
-export { Vtep, type VtepControl, type VtepOptions } from './vtep.js';
+export { Vtep, type NodeVtep, type VtepControl, type VtepOptions } from './vtep.js';
 export { VtepWatchdog, type WatchedDatapath, type WatchdogEvent, type WatchdogOptions } from './vtep-watchdog.js';
 export { HostLock } from './host-lock.js';
 export type { VtepRuntimeOptions } from './vtep-state.js';

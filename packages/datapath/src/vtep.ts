@@ -51,6 +51,7 @@ import { type OffloadSetting, type OffloadSupport, type VtepFeatures, decideFeat
 import type { VtepRuntimeOptions } from './vtep-state.js';
 import { VXLAN_DEFAULT_PORT, VXLAN_DEFAULT_VNI, assertPort, assertVni } from './vxlan-header.js';
 import type { VtepWorkerData } from './vtep-worker.js';
+import type { WatchedDatapath } from './vtep-watchdog.js';
 import { newVtepWorker, takePrestartedWorker } from './worker-prestart.js';
 
 const execFileP = promisify(execFile);
@@ -124,7 +125,17 @@ export interface VtepControl {
   close(): Promise<void>;
 }
 
-export class Vtep implements VtepControl {
+/**
+ * What a node agent holds of its VTEP: the control interface, what the watchdog reads (vtep-watchdog.ts), the
+ * hand-over's detach and the test hooks. Vtep is the real one; FakeVtep (@weft/datapath/testing) a recording one.
+ */
+export interface NodeVtep extends VtepControl, WatchedDatapath {
+  detachQueue(): boolean;
+  debugTerminateWorker(): Promise<void>;
+  debugStall(ms: number): void;
+}
+
+export class Vtep implements NodeVtep {
   private readonly ctrl = new Int32Array(new SharedArrayBuffer(CTRL_SLOTS * 4));
   private readonly counterArray = newCounterArray(true);
   private channel = new MessageChannel();
