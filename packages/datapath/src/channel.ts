@@ -11,11 +11,10 @@
  *   (UDP_GRO), one without gets the datagrams. Messages that break the kernel's UDP GSO rules (> 64
  *   segments, > 65507 bytes, GSO while `gso` is off) are recorded in `network.violations`.
  */
-import { C_TX_BYTES, C_TX_GSO_MESSAGES, C_TX_PACKETS } from './counters.js';
 import { GSO_MAX_BYTES, GSO_MAX_SEGMENTS, type GsoBatch } from './gso-batch.js';
 import type { IoVecList } from './iovec-list.js';
 import { type PacketArena, type SendList, DGRAM_OFF } from './packet-arena.js';
-import type { OffloadTapPort, OffloadUdpPort } from './ports.js';
+import { SendTally, type OffloadTapPort, type OffloadUdpPort } from './ports.js';
 import { VNET_HDR_LEN } from './virtio-net-hdr.js';
 import { VXLAN_HEADER_LEN } from './vxlan-header.js';
 
@@ -112,11 +111,11 @@ export class ChannelUdp implements OffloadUdpPort {
   readonly queue: ChannelDatagram[] = [];
   readonly gso: boolean;
   readonly gro: boolean;
+  private readonly tally = new SendTally();
 
   constructor(
     readonly ip: number,
     private readonly net: ChannelNetwork,
-    private readonly counters: Float64Array,
     opts: { gso?: boolean; gro?: boolean } = {},
   ) {
     this.gso = opts.gso ?? false;
@@ -142,18 +141,21 @@ export class ChannelUdp implements OffloadUdpPort {
     return n;
   }
 
-  send(arena: PacketArena, list: SendList): void {
+  send(arena: PacketArena, list: SendList): SendTally {
+    const t = this.tally.reset();
     for (let k = 0; k < list.count; k++) {
       const slot = list.slot[k];
       const off = arena.datagramOffset(slot);
       const len = arena.len[slot];
       this.net.deliver({ src: this.ip, dst: list.dst[k], data: arena.u8.slice(off, off + len) });
-      this.counters[C_TX_PACKETS]++;
-      this.counters[C_TX_BYTES] += len - VXLAN_HEADER_LEN;
+      t.datagrams++;
+      t.innerBytes += len - VXLAN_HEADER_LEN;
     }
+    return t;
   }
 
-  sendBatch(arena: PacketArena, batch: GsoBatch): void {
+  sendBatch(arena: PacketArena, batch: GsoBatch): SendTally {
+    const t = this.tally.reset();
     for (let m = 0; m < batch.count; m++) {
       const data = gather(arena, batch.iov, batch.firstIov[m], batch.iovCount[m]);
       const segs = batch.segs[m];
@@ -164,10 +166,11 @@ export class ChannelUdp implements OffloadUdpPort {
       if (data.length !== batch.bytes[m] || Math.ceil(data.length / seg) !== segs) {
         this.net.violations.push(`message ${m}: ${data.length} bytes do not make ${segs} segments of ${seg}`);
       }
-      if (segs > 1) this.counters[C_TX_GSO_MESSAGES]++;
+      if (segs > 1) t.gsoMessages++;
       this.net.deliverSegmented(this.ip, batch.dst[m], data, seg);
-      this.counters[C_TX_PACKETS] += segs;
-      this.counters[C_TX_BYTES] += data.length - segs * VXLAN_HEADER_LEN;
+      t.datagrams += segs;
+      t.innerBytes += data.length - segs * VXLAN_HEADER_LEN;
     }
+    return t;
   }
 }

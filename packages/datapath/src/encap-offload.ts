@@ -19,7 +19,7 @@ import { DST_DROP, DST_FLOOD, MAX_FLOOD_PEERS, floodTargets, frameDestination } 
 import { GSO_MAX_SEGMENTS, GsoBatch } from './gso-batch.js';
 import { completePartialChecksum } from './inet-checksum.js';
 import type { PacketArena } from './packet-arena.js';
-import type { OffloadUdpPort, TapPort } from './ports.js';
+import { countSent, type OffloadUdpPort, type TapPort } from './ports.js';
 import { TcpSegmenter } from './tcp-segmenter.js';
 import {
   VNET_F_NEEDS_CSUM,
@@ -141,7 +141,7 @@ export class EncapOffloadRoutine {
   }
 
   private send(): void {
-    if (this.batch.count > 0) this.udp.sendBatch(this.arena, this.batch);
+    if (this.batch.count > 0) countSent(this.st.c, this.udp.sendBatch(this.arena, this.batch));
     this.batch.reset();
   }
 }

@@ -15,7 +15,7 @@
 import { C_TX_FLOODED, C_TX_FRAMES, DROP_INDEX } from './counters.js';
 import { isGroupMac } from './mac-address.js';
 import { type PacketArena, SendList, DGRAM_OFF, HEADROOM } from './packet-arena.js';
-import type { TapPort, UdpPort } from './ports.js';
+import { countSent, type TapPort, type UdpPort } from './ports.js';
 import type { VtepState } from './vtep-state.js';
 import { VXLAN_HEADER_LEN, writeVxlanHeader } from './vxlan-header.js';
 
@@ -91,7 +91,7 @@ export class EncapRoutine {
       if (dst === DST_FLOOD) this.flood(i);
       else list.push(i, dst);
     }
-    if (list.count > 0) this.udp.send(arena, list);
+    if (list.count > 0) countSent(this.st.c, this.udp.send(arena, list));
     return n;
   }
 
@@ -100,7 +100,7 @@ export class EncapRoutine {
     const np = floodTargets(this.st, this.peers);
     for (let p = 0; p < np; p++) {
       if (!list.push(slot, this.peers[p])) {
-        this.udp.send(this.arena, list); // the list is full: send what we have, keep going
+        countSent(this.st.c, this.udp.send(this.arena, list)); // the list is full: send what we have, keep going
         list.count = 0;
         list.push(slot, this.peers[p]);
       }

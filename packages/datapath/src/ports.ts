@@ -3,6 +3,7 @@
  * conn.Bind are the model). Linux implementations sit in ./linux (TAP via /dev/net/tun, UDP via
  * recvmmsg/sendmmsg); ./channel has in-memory ones so the whole pipeline runs in a unit test.
  */
+import { C_TX_BYTES, C_TX_GSO_MESSAGES, C_TX_PACKETS, C_UDP_SEND_ERRORS, DROP_INDEX } from './counters.js';
 import type { GsoBatch } from './gso-batch.js';
 import type { IoVecList } from './iovec-list.js';
 import type { PacketArena, SendList } from './packet-arena.js';
@@ -26,10 +27,10 @@ export interface UdpPort {
   receive(arena: PacketArena, max: number): number;
   /**
    * Sends every message in `list` (slot's datagram at DGRAM_OFF, `arena.len[slot]` bytes) to its
-   * destination on the VXLAN port. Counts what went out (tx_packets/tx_bytes) and what did not, by
-   * reason, into the counters it was built with.
+   * destination on the VXLAN port. Returns what went out and what did not, by reason (the port's one
+   * SendTally, reset by this call); the routine counts it with `countSent`.
    */
-  send(arena: PacketArena, list: SendList): void;
+  send(arena: PacketArena, list: SendList): SendTally;
 }
 
 /**
@@ -50,8 +51,48 @@ export interface OffloadTapPort extends TapPort {
  */
 export interface OffloadUdpPort extends UdpPort {
   /**
-   * Sends every message of `batch` (UDP GSO when a message holds several segments). Counts sent
-   * datagrams (tx_packets, tx_bytes of inner frames) and failures by reason, per segment.
+   * Sends every message of `batch` (UDP GSO when a message holds several segments). Returns sent
+   * datagrams (inner frame bytes) and failures by reason, per segment, as `send` does.
    */
-  sendBatch(arena: PacketArena, batch: GsoBatch): void;
+  sendBatch(arena: PacketArena, batch: GsoBatch): SendTally;
+}
+
+/**
+ * What one send did, in datagrams (a GSO message of n segments is n). Each port owns one and resets it per
+ * send (no allocation on the hot path); the routines add it to the counters, so a port only reports and every
+ * port, the in-memory ones included, is counted the same way.
+ */
+export class SendTally {
+  datagrams = 0;
+  /** Inner frame bytes of the datagrams that went out (without the VXLAN header). */
+  innerBytes = 0;
+  gsoMessages = 0;
+  /** Dropped: the send buffer stayed full (tx_queue_full), too big for the path (tx_too_big), any other error. */
+  queueFull = 0;
+  tooBig = 0;
+  failed = 0;
+  /** Failed sendmmsg calls, and the errno of the last. */
+  errors = 0;
+  lastErrno = 0;
+
+  reset(): this {
+    this.datagrams = this.innerBytes = this.gsoMessages = this.queueFull = this.tooBig = this.failed = this.errors = 0;
+    return this;
+  }
+}
+
+const D_QUEUE_FULL = DROP_INDEX.tx_queue_full;
+const D_TOO_BIG = DROP_INDEX.tx_too_big;
+const D_SEND = DROP_INDEX.tx_send_error;
+
+/** Adds a send's outcome to the VTEP's counters. */
+export function countSent(c: Float64Array, t: SendTally): void {
+  c[C_TX_PACKETS] += t.datagrams;
+  c[C_TX_BYTES] += t.innerBytes;
+  c[C_TX_GSO_MESSAGES] += t.gsoMessages;
+  if (t.errors === 0) return;
+  c[C_UDP_SEND_ERRORS] += t.errors;
+  c[D_QUEUE_FULL] += t.queueFull;
+  c[D_TOO_BIG] += t.tooBig;
+  c[D_SEND] += t.failed;
 }

@@ -19,7 +19,7 @@ import koffi from 'koffi';
 import type { IoVecList } from './iovec-list.js';
 import type { PacketArena, SendList } from './packet-arena.js';
 import type { GsoBatch } from './gso-batch.js';
-import type { OffloadTapPort, OffloadUdpPort } from './ports.js';
+import type { OffloadTapPort, OffloadUdpPort, SendTally } from './ports.js';
 import { VXLAN_HEADER_LEN } from './vxlan-header.js';
 
 interface Stamp {
@@ -149,13 +149,15 @@ export class TracingUdp implements OffloadUdpPort {
     return n;
   }
 
-  send(arena: PacketArena, list: SendList): void {
-    this.inner.send(arena, list);
+  send(arena: PacketArena, list: SendList): SendTally {
+    const t = this.inner.send(arena, list);
     this.tr.sent();
+    return t;
   }
 
-  sendBatch(arena: PacketArena, batch: GsoBatch): void {
-    this.inner.sendBatch(arena, batch);
+  sendBatch(arena: PacketArena, batch: GsoBatch): SendTally {
+    const t = this.inner.sendBatch(arena, batch);
     this.tr.sent();
+    return t;
   }
 }

@@ -45,7 +45,7 @@ export function channelNode(net: ChannelNetwork, ip: number, mac: string, o: Nod
   const st = new VtepState({ vni: o.vni ?? 1, ownMac: mac, ...o });
   const offload = mode === 'offload';
   const tap = new ChannelTap({ vnetHdr: offload });
-  const udp = new ChannelUdp(ip, net, st.c, { gso: offload && (o.gso ?? true), gro: offload && (o.gro ?? true) });
+  const udp = new ChannelUdp(ip, net, { gso: offload && (o.gso ?? true), gro: offload && (o.gro ?? true) });
   const slots = o.slots ?? 8;
   const size = offload ? PacketArena.offloadSlotSize() : PacketArena.slotSizeFor(1450);
   const encap = offload

@@ -21,10 +21,10 @@
  * path writes iovecs, the destination and (GSO) the segment size, the receive path reads length,
  * flags, source address and (GRO) the segment size. Pointers are Numbers (see libc.ts).
  */
-import { C_TX_BYTES, C_TX_GSO_MESSAGES, C_TX_PACKETS, C_UDP_RECV_ERRORS, C_UDP_SEND_ERRORS, DROP_INDEX } from '../counters.js';
+import { C_UDP_RECV_ERRORS } from '../counters.js';
 import type { GsoBatch } from '../gso-batch.js';
 import { type PacketArena, type SendList, DGRAM_OFF } from '../packet-arena.js';
-import type { OffloadUdpPort } from '../ports.js';
+import { SendTally, type OffloadUdpPort } from '../ports.js';
 import { flowSource } from '../flow-hash.js';
 import { VXLAN_HEADER_LEN } from '../vxlan-header.js';
 import {
@@ -75,9 +75,6 @@ import {
 } from './libc.js';
 
 const SOCKET_BUFFER = 4 * 1024 * 1024;
-const D_TOO_BIG = DROP_INDEX.tx_too_big;
-const D_SEND = DROP_INDEX.tx_send_error;
-const D_FULL = DROP_INDEX.tx_queue_full;
 /** Control space per message: one cmsg with an int (UDP_GRO) or a u16 (UDP_SEGMENT): CMSG_SPACE(4) = 24. */
 const CONTROL_SPACE = 24;
 const CMSG_LEN_U16 = CMSG_HDR + 2;
@@ -231,6 +228,8 @@ export class LinuxUdp implements OffloadUdpPort {
   lastRecvErrno = 0;
   /** errno of the last send failure, 0 if none. */
   lastSendErrno = 0;
+  /** What the last send did: the routine counts it (ports.ts countSent). */
+  readonly tally = new SendTally();
 
   constructor(
     readonly fd: number,
@@ -349,7 +348,7 @@ export class LinuxUdp implements OffloadUdpPort {
     return dv.getInt32(cm + CMSG_HDR, true);
   }
 
-  send(arena: PacketArena, list: SendList): void {
+  send(arena: PacketArena, list: SendList): SendTally {
     const v = this.tx;
     const dv = v.dv;
     const count = list.count;
@@ -376,10 +375,12 @@ export class LinuxUdp implements OffloadUdpPort {
     this.txArena = arena;
     this.txList = list;
     this.txBatch = undefined;
+    this.tally.reset();
     this.transmit(count);
+    return this.tally;
   }
 
-  sendBatch(arena: PacketArena, batch: GsoBatch): void {
+  sendBatch(arena: PacketArena, batch: GsoBatch): SendTally {
     const v = this.tx;
     const dv = v.dv;
     const iov = batch.iov;
@@ -399,7 +400,9 @@ export class LinuxUdp implements OffloadUdpPort {
       if (segs > 1) dv.setUint16(v.controls + p * CONTROL_SPACE + CMSG_HDR, batch.segSize[k], true);
     }
     this.txBatch = batch;
+    this.tally.reset();
     this.transmit(batch.count);
+    return this.tally;
   }
 
   /** Datagrams in the message at vector position p of the current send (a GSO message of n segments is n datagrams). */
@@ -429,9 +432,9 @@ export class LinuxUdp implements OffloadUdpPort {
     }
   }
 
-  /** sendmmsg of positions [from, count) on `fd` until every message went out or failed; counted per datagram. */
+  /** sendmmsg of positions [from, count) on `fd` until every message went out or failed; tallied per datagram. */
   private transmitRange(fd: number, from: number, count: number): void {
-    const c = this.counters;
+    const t = this.tally;
     let off = from;
     let waited = false;
     while (off < count) {
@@ -439,9 +442,9 @@ export class LinuxUdp implements OffloadUdpPort {
       if (r > 0) {
         for (let k = off; k < off + r; k++) {
           const d = this.datagrams(k);
-          c[C_TX_BYTES] += this.innerBytes(k);
-          c[C_TX_PACKETS] += d;
-          if (d > 1) c[C_TX_GSO_MESSAGES]++;
+          t.innerBytes += this.innerBytes(k);
+          t.datagrams += d;
+          if (d > 1) t.gsoMessages++;
         }
         off += r;
         continue;
@@ -454,13 +457,14 @@ export class LinuxUdp implements OffloadUdpPort {
         continue;
       }
       if (e === EINTR) continue;
-      this.lastSendErrno = e;
-      c[C_UDP_SEND_ERRORS]++;
+      t.lastErrno = this.lastSendErrno = e;
+      t.errors++;
       if (e === EAGAIN) {
-        for (let k = off; k < count; k++) c[D_FULL] += this.datagrams(k);
+        for (let k = off; k < count; k++) t.queueFull += this.datagrams(k);
         return;
       }
-      c[e === EMSGSIZE ? D_TOO_BIG : D_SEND] += this.datagrams(off);
+      if (e === EMSGSIZE) t.tooBig += this.datagrams(off);
+      else t.failed += this.datagrams(off);
       off++; // skip the message that failed, keep the rest of the batch
     }
   }
