@@ -59,7 +59,8 @@ function checkLease(conf: WeftNetConf, addresses: string[]): void {
     const p = parseIpv4Prefix(address);
     if (!p || !prefixContains(subnet.gateway, p.addr)) {
       fail(
-        `pod address ${address} is not in this node's subnet ${formatIpv4Prefix(subnet.gateway)} (${conf.subnetFile}); the node's lease changed, recreate the pod`,
+        `pod address ${address} is not in this node's subnet ${formatIpv4Prefix(subnet.gateway)} (${conf.subnetFile}); the node's ` +
+          `lease changed, recreate the pod`,
       );
     }
   }

@@ -45,7 +45,8 @@ export interface PodAddressing {
 /** The host end's name for an attachment: `wv` + 48 bits of two FNV-1a hashes of "id/ifname". */
 export function hostVethName(containerId: string, ifName: string): string {
   const key = `${containerId}/${ifName}`;
-  return `wv${fnv1a(key, 0x811c9dc5).toString(16).padStart(8, '0').slice(0, 6)}${fnv1a(key, 0x01000193).toString(16).padStart(8, '0').slice(0, 6)}`;
+  const hex6 = (seed: number): string => fnv1a(key, seed).toString(16).padStart(8, '0').slice(0, 6);
+  return `wv${hex6(0x811c9dc5)}${hex6(0x01000193)}`;
 }
 
 function fnv1a(text: string, seed: number): number {

@@ -272,7 +272,9 @@ export class IpamStore {
 
   private exhausted(pool: AddressPool, all: Reservation[]): CniError {
     const corrupt = all.filter((r) => r.corrupt);
-    const cause = `no free address in ${pool.label}: all ${pool.last - pool.first} addresses from ${formatIpv4(pool.first)} to ${formatIpv4(pool.last)} other than the gateway are reserved`;
+    const cause =
+      `no free address in ${pool.label}: all ${pool.last - pool.first} addresses from ${formatIpv4(pool.first)} to ` +
+      `${formatIpv4(pool.last)} other than the gateway are reserved`;
     const err = this.error(cause, CNI_ERR.internal);
     if (corrupt.length === 0) return err;
     const list = corrupt

@@ -467,8 +467,10 @@ export class Weftd implements StatusSource {
 
   /** Opens the VTEP (multi-queue persistent TAP, SO_REUSEPORT socket) and starts watching its worker. */
   /**
-   * `restart`: forwarding from the state file, so the node's pods wait for this VTEP. The JIT warm-up (~0.3-0.5 s,
-   * jit-warmup.ts) then runs only when another weftd still forwards meanwhile (a surge); a cold restart forwards at once.
+   * `restart`: forwarding from the state file (a restart, a crash, a surge hand-over), so the node's pods wait for this
+   * VTEP or share the CPU with the one handing over: no JIT warm-up (jit-warmup.ts, ~0.3-0.5 s of a core). Measured
+   * in a surge, the warm-up held the old weftd's echo replies for ~200 ms (bench:upgrade); the hot path warms on
+   * real traffic instead.
    */
   private async openVtepWith(v: StateVtep, fdb: Array<{ mac: string; remote: string }>, opts: { restart?: boolean } = {}): Promise<void> {
     const { name, mtu, vni, port, mac, bind, offload } = v;
@@ -485,7 +487,7 @@ export class Weftd implements StatusSource {
       replaceSingleQueue: this.lock.held,
       reusePort: true,
       joinRunning: !this.lock.held,
-      jitWarmup: !opts.restart || !this.lock.held,
+      jitWarmup: !opts.restart,
       fdb,
       offload,
       onWarning: (m) => dlog.warn(m),
@@ -651,7 +653,8 @@ export class Weftd implements StatusSource {
     };
     const detail =
       left.length > 0
-        ? `${left.length} pod address(es) still on ${this.subnetMove!.from}, our subnet is now ${this.subnetMove!.to}: ${left.slice(0, 5).join(', ')}`
+        ? `${left.length} pod address(es) still on ${this.subnetMove!.from}, our subnet is now ${this.subnetMove!.to}: ` +
+          `${left.slice(0, 5).join(', ')}`
         : undefined;
     return { ready: Object.values(checks).every(Boolean), checks, ...(detail ? { detail } : {}) };
   }

@@ -11,7 +11,8 @@
  * How: the same routine classes over the same port classes (so V8's type feedback is what the real
  * ones will see), wired to stand-ins: an AF_UNIX datagram socketpair for the TAP (one read = one
  * frame, as on a TAP) and UDP sockets on 127.0.0.1 for the underlay (a "peer" socket that bounces
- * every VXLAN datagram back; without lo up there is no warm-up, nothing else changes). Nothing leaves the process; counters go to a scratch array.
+ * every VXLAN datagram back; without lo up there is no warm-up, nothing else changes). Nothing leaves the process; counters go to a
+ * scratch array.
  */
 import koffi from 'koffi';
 import { O_CLOEXEC, O_NONBLOCK, SIZEOF_SOCKADDR_IN, SOCK_DGRAM, addressOf, libc } from './linux/libc.js';

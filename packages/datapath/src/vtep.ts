@@ -16,9 +16,8 @@
  * UDP GSO/GRO, as far as the kernel accepts them; `features` says what the VTEP runs with (see
  * offload-features.ts), and every offload that was wanted but is missing goes to `onWarning`.
  */
-import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { promisify } from 'node:util';
+import { mustRunTool, readLinkMac as readSysfsMac } from '@weft/netbase';
 import { MessageChannel, type Worker } from 'node:worker_threads';
 import { CTRL_PENDING, CTRL_SLOTS, toWireEntry, type FdbSpec, type VtepCommand, type VtepEvent } from './commands.js';
 import { C_LOOP_HEARTBEAT, C_RX_DATAGRAMS, C_TX_FRAMES, type CounterSnapshot, newCounterArray, snapshotCounters } from './counters.js';
@@ -53,8 +52,6 @@ import { VXLAN_DEFAULT_PORT, VXLAN_DEFAULT_VNI, assertPort, assertVni } from './
 import type { VtepWorkerData } from './vtep-worker.js';
 import type { WatchedDatapath } from './vtep-watchdog.js';
 import { newVtepWorker, takePrestartedWorker } from './worker-prestart.js';
-
-const execFileP = promisify(execFile);
 
 export interface VtepOptions extends VtepRuntimeOptions {
   /** TAP device name, e.g. `weft.1`. */
@@ -204,9 +201,7 @@ export class Vtep implements NodeVtep {
         'up',
       ];
       if (!settled) {
-        await execFileP('ip', linkArgs).catch((e: Error & { stderr?: string }) => {
-          throw new Error(`ip ${linkArgs.join(' ')}: ${e.stderr?.trim() || e.message}`);
-        });
+        await mustRunTool('ip', linkArgs);
       }
       const mac = setMac ? await readLinkMac(o.name) : before;
       const udpFd = openSocket(localIp, port, o.reusePort ?? false);
@@ -467,7 +462,7 @@ async function openTapReplacingSingleQueue(o: VtepOptions, setting: 'on' | 'off'
   } catch (e) {
     if (!o.multiQueue || !o.replaceSingleQueue || (e as { errno?: number }).errno !== EINVAL) throw e;
     o.onWarning?.(`${o.name} exists without IFF_MULTI_QUEUE (made by an older weft): deleting and re-creating it`);
-    await execFileP('ip', ['link', 'del', 'dev', o.name]);
+    await mustRunTool('ip', ['link', 'del', 'dev', o.name]);
     return openTapWithOffloads(o, setting, support);
   }
 }
@@ -525,9 +520,7 @@ function readLinkSysfs(name: string): { mac: string; mtu: number; txqlen: number
 }
 
 async function readLinkMac(name: string): Promise<string> {
-  const { stdout } = await execFileP('ip', ['-j', 'link', 'show', 'dev', name]);
-  const links = JSON.parse(stdout) as Array<{ address?: string }>;
-  const mac = links[0]?.address;
+  const mac = await readSysfsMac(name);
   if (!mac) throw new Error(`cannot read the MAC address of ${name}`);
   return mac;
 }

@@ -9,3 +9,4 @@ export * from './mac';
 export * from './subnet-env';
 export * from './atomic-file';
 export * from './ip-batch';
+export * from './tool-run';

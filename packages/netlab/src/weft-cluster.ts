@@ -169,7 +169,9 @@ export class WeftCluster {
 
   /** GET a path of weftd's HTTP endpoint, from inside the node namespace (no curl needed). */
   async http(node: ClusterNode, path: string): Promise<string> {
-    const script = `fetch(process.argv[1],{signal:AbortSignal.timeout(3000)}).then(r=>r.text()).then(t=>process.stdout.write(t),e=>{console.error(e.message);process.exit(1)})`;
+    const script =
+      'fetch(process.argv[1],{signal:AbortSignal.timeout(3000)})' +
+      '.then(r=>r.text()).then(t=>process.stdout.write(t),e=>{console.error(e.message);process.exit(1)})';
     const { stdout } = await this.lab.exec(node.ns, process.execPath, ['-e', script, `http://127.0.0.1:${HEALTHZ_PORT}${path}`], 10_000);
     return stdout;
   }

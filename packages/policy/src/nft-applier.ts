@@ -10,7 +10,8 @@
  * After that, a change is a diff against the last applied generation, object by object (names are stable:
  * pods by IP, policies by a hash of namespace/name): new sets, maps, counters and chains are added;
  * changed ones are flushed and refilled; gone chains are emptied, then deleted, after every rule and map
- * element that jumped to them has been rewritten; gone sets and counters go last. A one-policy change at 1000 pods is then a few lines instead of the whole table, and the
+ * element that jumped to them has been rewritten; gone sets and counters go last. A one-policy change at 1000 pods is then a few lines
+ * instead of the whole table, and the
  * drop counters of pods that stay isolated keep counting. Counters about to disappear (a full replace, a
  * pod leaving isolation) are read first and handed back so the caller can carry their counts.
  */

@@ -62,10 +62,9 @@ function describePeers(world: PolicyWorld, peers: PolicyPeer[] | undefined, ns: 
 function describePorts(ports: PolicyPort[] | undefined): string {
   const parsed = parsePorts(ports, '', []);
   if (!parsed) return 'any port';
-  return parsed
-    .map(
-      (p) =>
-        `${p.proto.toUpperCase()}/${p.name ?? (p.range ? (p.range[0] === p.range[1] ? p.range[0] : `${p.range[0]}-${p.range[1]}`) : 'any')}`,
-    )
-    .join(', ');
+  return parsed.map((p) => `${p.proto.toUpperCase()}/${p.name ?? (p.range ? portRange(p.range) : 'any')}`).join(', ');
+}
+
+function portRange([from, to]: readonly [number, number]): string {
+  return from === to ? String(from) : `${from}-${to}`;
 }

@@ -39,19 +39,27 @@ export function probeVerdict(
     return {
       state: 'underlay-unreachable',
       summary: `underlay: no ICMP echo reply from ${peer.publicIp} (${underlay.sent} sent)`,
-      hint: `the nodes cannot reach each other at all: check the route to ${peer.publicIp}, security groups/firewalls for ICMP, and that the node is up`,
+      hint:
+        `the nodes cannot reach each other at all: check the route to ${peer.publicIp}, security groups/firewalls for ICMP, and ` +
+        `that the node is up`,
     };
   }
   if (overlay.received === 0) {
     return {
       state: 'vxlan-blocked-or-vtep-down',
-      summary: `underlay reaches ${peer.publicIp} (${median(underlay.rttMs).toFixed(2)} ms) but the overlay does not answer at ${peer.gateway}`,
-      hint: `open UDP ${peer.port} between the nodes (both directions), and check that weftd runs on the peer (its VTEP answers at ${peer.gateway})`,
+      summary:
+        `underlay reaches ${peer.publicIp} (${median(underlay.rttMs).toFixed(2)} ms) but the overlay does not answer at ` +
+        `${peer.gateway}`,
+      hint:
+        `open UDP ${peer.port} between the nodes (both directions), and check that weftd runs on the peer (its VTEP answers at ` +
+        `${peer.gateway})`,
     };
   }
   return {
     state: 'healthy',
-    summary: `underlay ${median(underlay.rttMs).toFixed(2)} ms, overlay ${median(overlay.rttMs).toFixed(2)} ms (${overlay.received}/${overlay.sent} replies)`,
+    summary:
+      `underlay ${median(underlay.rttMs).toFixed(2)} ms, overlay ${median(overlay.rttMs).toFixed(2)} ms ` +
+      `(${overlay.received}/${overlay.sent} replies)`,
     hint: 'both paths answer',
   };
 }

@@ -51,9 +51,7 @@ async function getJson<T>(endpoint: string, path: string): Promise<T> {
   try {
     res = await fetch(new URL(path, endpoint), { signal: AbortSignal.timeout(5000) });
   } catch (e) {
-    throw new Error(
-      `cannot reach weftd at ${endpoint} (${(e as Error).cause instanceof Error ? ((e as Error).cause as Error).message : (e as Error).message}); is weftd running here with --healthz-port?`,
-    );
+    throw new Error(`cannot reach weftd at ${endpoint} (${causeOf(e as Error)}); is weftd running here with --healthz-port?`);
   }
   if (!res.ok) throw new Error(`weftd ${path}: HTTP ${res.status}`);
   return (await res.json()) as T;
@@ -69,19 +67,21 @@ function countersText(c: CounterSnapshot): string {
   const drops = DROP_REASONS.filter((r) => c.drops[r] > 0).map((r) => `${r} ${c.drops[r]}`);
   lines.push(`  drops  ${drops.length ? drops.join(', ') : 'none'}`);
   lines.push(
-    `  errors tap read ${k.tap_read_errors ?? 0}, tap write ${k.tap_write_errors ?? 0}, udp recv ${k.udp_recv_errors ?? 0}, udp send ${k.udp_send_errors ?? 0}`,
+    `  errors tap read ${k.tap_read_errors ?? 0}, tap write ${k.tap_write_errors ?? 0}, udp recv ${k.udp_recv_errors ?? 0}, udp send ` +
+      `${k.udp_send_errors ?? 0}`,
   );
   return lines.join('\n');
 }
 
 function statusText(s: NodeStatus): string {
   const out: string[] = [];
-  out.push(
-    `lease    ${s.lease ? `${s.lease.subnet}  public IP ${s.lease.publicIp}${s.lease.expiration ? `  expires ${s.lease.expiration}` : ''}` : 'none'}  (${s.subnetManager})`,
-  );
+  const l = s.lease;
+  const lease = l ? `${l.subnet}  public IP ${l.publicIp}${l.expiration ? `  expires ${l.expiration}` : ''}` : 'none';
+  out.push(`lease    ${lease}  (${s.subnetManager})`);
   if (s.vtep)
     out.push(
-      `VTEP     ${s.vtep.name}  mac ${s.vtep.mac}  mtu ${s.vtep.mtu}  vni ${s.vtep.vni}  port ${s.vtep.port}  offload ${s.vtep.offload ?? 'off'}  ${s.vtep.up ? 'up' : 'DOWN'}`,
+      `VTEP     ${s.vtep.name}  mac ${s.vtep.mac}  mtu ${s.vtep.mtu}  vni ${s.vtep.vni}  port ${s.vtep.port}  offload ` +
+        `${s.vtep.offload ?? 'off'}  ${s.vtep.up ? 'up' : 'DOWN'}`,
     );
   out.push(`subnet   ${s.subnetFile.path} ${s.subnetFile.written ? 'written' : 'NOT WRITTEN'}   ip-masq ${s.ipMasq ? 'on' : 'off'}`);
   out.push(`peers    ${s.peers.length}`);
@@ -247,3 +247,8 @@ main(process.argv.slice(2)).then(
     process.exit(e instanceof UsageError ? 2 : 1);
   },
 );
+
+/** The lower-level reason a fetch failed (ECONNREFUSED, a timeout), or the error's own message. */
+function causeOf(e: Error): string {
+  return e.cause instanceof Error ? e.cause.message : e.message;
+}

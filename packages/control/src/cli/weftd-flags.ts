@@ -181,7 +181,9 @@ export const FLAGS: readonly FlagSpec[] = [
     key: 'vtepOffload',
     kind: 'string',
     def: 'auto',
-    help: '(weft) datapath offloads (TAP TSO, UDP GSO/GRO): auto = what the kernel supports, on = fail without them, off = the per-packet loop',
+    help:
+      '(weft) datapath offloads (TAP TSO, UDP GSO/GRO): auto = what the kernel supports, on = fail without them, off = the ' +
+      'per-packet loop',
     check: (v: string) => (['auto', 'on', 'off'].includes(v) ? undefined : 'must be auto, on or off'),
   },
   {
@@ -189,21 +191,27 @@ export const FLAGS: readonly FlagSpec[] = [
     key: 'networkPolicy',
     kind: 'bool',
     def: 'false',
-    help: "(weft) enforce Kubernetes NetworkPolicy for this node's pods in nftables table inet weft (needs the API: Kubernetes mode, or --kubeconfig-file/--kube-api-url/in-cluster credentials in etcd mode); off deletes that table",
+    help:
+      "(weft) enforce Kubernetes NetworkPolicy for this node's pods in nftables table inet weft (needs the API: Kubernetes mode, " +
+      'or --kubeconfig-file/--kube-api-url/in-cluster credentials in etcd mode); off deletes that table',
   },
   {
     flag: 'run-dir',
     key: 'runDir',
     kind: 'string',
     def: '',
-    help: '(weft) directory of weftd-state.json (what a restart forwards with before etcd answers), weftd.lock and weftd.sock (hand-over); default: the --subnet-file directory',
+    help:
+      '(weft) directory of weftd-state.json (what a restart forwards with before etcd answers), weftd.lock and weftd.sock ' +
+      '(hand-over); default: the --subnet-file directory',
   },
   {
     flag: 'after-handover',
     key: 'afterHandover',
     kind: 'string',
     def: 'exit',
-    help: '(weft) what an old weftd does once a newer one took the node over: exit (0), or wait idle for SIGTERM (a DaemonSet pod that must not be restarted)',
+    help:
+      '(weft) what an old weftd does once a newer one took the node over: exit (0), or wait idle for SIGTERM (a DaemonSet pod that ' +
+      'must not be restarted)',
     check: (v: string) => (v === 'exit' || v === 'wait' ? undefined : 'must be exit or wait'),
   },
   {
@@ -211,14 +219,18 @@ export const FLAGS: readonly FlagSpec[] = [
     key: 'cleanup',
     kind: 'bool',
     def: 'false',
-    help: '(weft) remove what a stop leaves behind (the VTEP device, with its routes and neighbours, and the state file), then exit; for a node leaving weft',
+    help:
+      '(weft) remove what a stop leaves behind (the VTEP device, with its routes and neighbours, and the state file), then exit; ' +
+      'for a node leaving weft',
   },
   {
     flag: 'cni-ipam-dir',
     key: 'cniIpamDir',
     kind: 'string',
     def: '/var/lib/cni/networks',
-    help: '(weft) the CNI IPAM store (host-local layout): after a subnet change weftd is not ready while pod addresses of the old subnet remain there',
+    help:
+      '(weft) the CNI IPAM store (host-local layout): after a subnet change weftd is not ready while pod addresses of the old ' +
+      'subnet remain there',
   },
   {
     flag: 'log-level',
@@ -312,7 +324,8 @@ function checkCombinations(c: WeftdConfig): void {
   if (c.subnetLeaseTtl < 60) throw new ConfigError(`--subnet-lease-ttl: ${c.subnetLeaseTtl} s is too short (at least 60)`);
   if (c.subnetLeaseRenewMargin * 60 >= c.subnetLeaseTtl) {
     throw new ConfigError(
-      `--subnet-lease-renew-margin: ${c.subnetLeaseRenewMargin} min is not shorter than the lease lifetime (${c.subnetLeaseTtl} s, --subnet-lease-ttl)`,
+      `--subnet-lease-renew-margin: ${c.subnetLeaseRenewMargin} min is not shorter than the lease lifetime (${c.subnetLeaseTtl} s, ` +
+        `--subnet-lease-ttl)`,
     );
   }
   if (!c.kubeSubnetMgr && c.etcdEndpoints.length === 0) throw new ConfigError('--etcd-endpoints: no endpoint given');

@@ -128,7 +128,8 @@ function readSubnetLen(f: FieldReader, network: Ipv4Cidr): number {
   if (len < 0 || len > 30) throw new NetConfError(`SubnetLen ${len} is out of range: at most 30 (a subnet needs a gateway and a host)`);
   if (len < network.prefixLen + 2) {
     throw new NetConfError(
-      `SubnetLen ${len} is too short for Network ${formatIpv4Cidr(network)}: the network must hold at least four subnets (SubnetLen >= ${network.prefixLen + 2})`,
+      `SubnetLen ${len} is too short for Network ${formatIpv4Cidr(network)}: the network must hold at least four subnets (SubnetLen >= ` +
+        `${network.prefixLen + 2})`,
     );
   }
   return len;

@@ -46,7 +46,8 @@ export async function startNetworkPolicy(
   if (!kc) {
     if (!c.kubeSubnetMgr && !process.env.KUBERNETES_SERVICE_HOST) {
       throw new ConfigError(
-        '--network-policy needs the Kubernetes API: in etcd mode give --kubeconfig-file or --kube-api-url, or run in a pod with a service account',
+        '--network-policy needs the Kubernetes API: in etcd mode give --kubeconfig-file or --kube-api-url, or run in a pod with a ' +
+          'service account',
       );
     }
     kc = new KubeConfig();
@@ -89,7 +90,8 @@ async function enableBridgeNetfilter(log: Logger): Promise<void> {
   await writeFile(BRIDGE_NF, '1\n').catch((e: Error) =>
     log.warn(
       { err: e.message },
-      `cannot set ${BRIDGE_NF} to 1: policy applies between nodes but not between pods of the same node until the host sets net.bridge.bridge-nf-call-iptables=1`,
+      `cannot set ${BRIDGE_NF} to 1: policy applies between nodes but not between pods of the same node until the host sets ` +
+        `net.bridge.bridge-nf-call-iptables=1`,
     ),
   );
 }

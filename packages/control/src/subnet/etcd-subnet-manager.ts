@@ -98,7 +98,8 @@ export class EtcdSubnetManager implements SubnetManager {
     const text = await this.registry.getNetworkConfig();
     if (text === undefined) {
       throw new Error(
-        `no network config in ${this.name}: write net-conf.json to <prefix>/config (e.g. etcdctl put /coreos.com/network/config '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}')`,
+        `no network config in ${this.name}: write net-conf.json to <prefix>/config (e.g. etcdctl put /coreos.com/network/config ` +
+          `'{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}')`,
       );
     }
     const { config, notes } = parseNetConf(text, `${this.name} config`);

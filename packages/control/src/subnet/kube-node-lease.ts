@@ -77,7 +77,8 @@ export function ownPodCidr(node: V1Node, network: string): Ipv4Cidr {
   const cidr = nodePodCidr(node);
   if (!containsCidr(parseIpv4Cidr(network), cidr)) {
     throw new Error(
-      `node ${node.metadata?.name} podCIDR ${formatIpv4Cidr(cidr)} is not inside the network ${network} of net-conf.json (cluster-cidr and Network must agree)`,
+      `node ${node.metadata?.name} podCIDR ${formatIpv4Cidr(cidr)} is not inside the network ${network} of net-conf.json (cluster-cidr ` +
+        `and Network must agree)`,
     );
   }
   return cidr;

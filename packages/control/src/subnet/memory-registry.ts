@@ -141,7 +141,10 @@ export class MemoryRegistry implements SubnetRegistry {
     if (kv && kv.lease !== '0') this.expireLease(kv.lease);
   }
 
-  /** Drops history before `revision` (default: the current one): a watch started from an older revision then fails with WatchCompactedError. */
+  /**
+   * Drops history before `revision` (default: the current one): a watch started from an older revision then fails
+   * with WatchCompactedError.
+   */
   compact(revision = this.revision): void {
     this.compactedRevision = revision;
     this.history = this.history.filter((h) => h.revision >= revision);
