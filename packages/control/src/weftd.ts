@@ -54,6 +54,7 @@ import type { NetworkPolicyHandle } from './host/network-policy.js';
 import { containsAddress, parseIpv4Cidr } from './net/ipv4-cidr.js';
 import { parseIpv4 } from '@weft/netbase';
 import type { Liveness, NodeStatus, Readiness, StatusSource } from './http/node-status.js';
+import { livenessOf, readinessOf } from './http/node-health.js';
 import { StatusServer } from './http/status-server.js';
 import { RetryBackoff, sleep } from './retry-backoff.js';
 import { linuxDeps, type WeftdDeps } from './weftd-deps.js';
@@ -296,7 +297,7 @@ export class Weftd implements StatusSource {
         vni: v.vni,
         port: v.port,
         bind: u.ifaceAddr,
-        offload: this.config.vtepOffload as 'auto' | 'on' | 'off',
+        offload: this.config.vtepOffload,
       },
       publicIp: u.publicIp,
       network: this.netConfig,
@@ -445,7 +446,7 @@ export class Weftd implements StatusSource {
       this.vtep = undefined;
       this.network = undefined;
     }
-    const setting = this.config.vtepOffload as StateVtep['offload'];
+    const setting = this.config.vtepOffload;
     await this.openVtepWith({ name, mtu, vni: nc.backend.vni, port: nc.backend.port, mac, bind: u.ifaceAddr, offload: setting }, fdb);
     this.ensureNetwork();
     const offload = this.vtep!.features ? describeFeatures(this.vtep!.features) : 'off';
@@ -641,27 +642,18 @@ export class Weftd implements StatusSource {
   // --- StatusSource (HTTP) ---
 
   async readiness(): Promise<Readiness> {
-    const deviceUp = this.host ? await this.host.isUp() : false;
-    const datapathHealthy = this.watchdog?.healthy ?? false;
-    const left = (await this.subnetMove?.podsLeft()) ?? [];
-    const checks = {
+    const move = this.subnetMove;
+    return readinessOf({
       leaseHeld: this.leaseHeld,
-      deviceUp,
+      deviceUp: this.host ? await this.host.isUp() : false,
       subnetFileWritten: this.subnetFileWritten,
-      datapathHealthy,
-      podsOnOurSubnet: left.length === 0,
-    };
-    const detail =
-      left.length > 0
-        ? `${left.length} pod address(es) still on ${this.subnetMove!.from}, our subnet is now ${this.subnetMove!.to}: ` +
-          `${left.slice(0, 5).join(', ')}`
-        : undefined;
-    return { ready: Object.values(checks).every(Boolean), checks, ...(detail ? { detail } : {}) };
+      datapathHealthy: this.watchdog?.healthy ?? false,
+      ...(move ? { subnetMove: { from: move.from, to: move.to, podsLeft: await move.podsLeft() } } : {}),
+    });
   }
 
   liveness(): Liveness {
-    const w = this.watchdog;
-    return w && !w.healthy ? { ok: false, ...(w.cause ? { cause: w.cause } : {}) } : { ok: true };
+    return livenessOf(this.watchdog);
   }
 
   async status(): Promise<NodeStatus> {

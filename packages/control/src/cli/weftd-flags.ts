@@ -34,7 +34,8 @@ export interface WeftdConfig {
   iptablesResync: number;
   iptablesForwardRules: boolean;
   logLevel: string;
-  vtepOffload: string;
+  /** The datapath's offloads: auto (what the kernel supports), on (fail without them), off (the per-packet loop). */
+  vtepOffload: 'auto' | 'on' | 'off';
   networkPolicy: boolean;
   /** State file, host lock and hand-over socket; default: the subnet file's directory. */
   runDir: string;
