@@ -112,8 +112,8 @@ export interface ToolResult {
 
 /**
  * Runs `tool args...` with `input` on stdin and waits for it. Synchronous on purpose: the first
- * asynchronous spawn of a Node process costs ~8 ms more than spawnSync (streams, sockets and their
- * cold code), and the plugin has nothing else to do meanwhile.
+ * asynchronous spawn of a Node process costs several ms more than spawnSync (streams, sockets and their
+ * cold code; measured in the cni-shim README), and the plugin has nothing else to do meanwhile.
  */
 export function runTool(tool: string, args: readonly string[], input: string, fds: number[] = []): ToolResult {
   const file = toolPath(tool);

@@ -13,7 +13,7 @@
  *   `flock -x -w T 3` takes it on a descriptor we open and hand over as fd 3. flock locks belong to
  *   the open file description, which the child shares with us, so the lock stays held through our
  *   descriptor after the child exits, until we close it or die (even by SIGKILL: no stale locks).
- *   Cost: one small child, ~2.5 ms (measured; a native addon would cost more in start-up).
+ *   Cost: one small child (measured in the cni-shim README; a native addon would cost more in start-up).
  * - An address file is created with O_EXCL: no writer that skipped the lock can take it twice.
  *
  * The search starts after the last reserved address and wraps, so a just-released address is the last

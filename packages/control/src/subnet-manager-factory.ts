@@ -2,9 +2,9 @@
  * Picks weftd's subnet manager from its flags: flannel's etcd manager by default, the Kubernetes one
  * with `--kube-subnet-mgr`. The only place that knows both constructors.
  *
- * Each manager is imported only when chosen: @kubernetes/client-node alone adds ~75 MiB of RSS
- * (measured: 114 MiB for a bare Node importing it vs 39 MiB), which an etcd-mode node should not carry,
- * and etcd3 with its gRPC stack (~30 MiB) is dead weight in Kubernetes mode.
+ * Each manager is imported only when chosen: @kubernetes/client-node is most of a Kubernetes-mode weftd's
+ * memory, which an etcd-mode node should not carry, and etcd3 with its gRPC stack is dead weight in
+ * Kubernetes mode (the measured sizes are in packages/control/README.md).
  */
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';

@@ -3,8 +3,8 @@
  * says ready, on private file descriptors, so V8 has compiled it with its optimizing tier when the
  * first real packet comes.
  *
- * Why: bench:rtt measured a fresh VTEP's idle ping RTT at ~0.4 ms against ~0.23 ms for the same VTEP
- * after a ping flood, same run; a VTEP that only ever sees pings stays in V8's interpreter/baseline
+ * Why: bench:rtt measured a fresh VTEP's idle ping RTT well above the same VTEP's after a ping flood, same
+ * run (numbers in the datapath README); a VTEP that only ever sees pings stays in V8's interpreter/baseline
  * tiers for a long time (each wake-up runs a few thousand bytecodes; tier-up needs many times that).
  * Lowering V8's tier-up budgets process-wide measured no gain; running the real code did.
  *

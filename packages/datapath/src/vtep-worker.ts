@@ -10,8 +10,8 @@
  *     once a second      -> age learned FDB entries
  *
  * No spinning before sleep: polling the TAP and socket for 50-1000 µs after the last packet (to skip
- * the wake-up for a ping reply) measured worse idle RTT on this 2-vCPU VM, quiet or loaded (ping average
- * 0.56 ms without, 0.66-1.15 ms with 200-1000 µs): the spinning thread takes the core the peer needs.
+ * the wake-up for a ping reply) measured worse idle RTT on this 2-vCPU VM, quiet or loaded (datapath
+ * README, "Latency"): the spinning thread takes the core the peer needs.
  *
  * Before it reports ready, the worker runs its hot path over private stand-ins (jit-warmup.ts) so the first
  * real packets meet optimized code; with WEFT_RTT_TRACE=<file> its ports stamp ICMP echoes (rtt-trace.ts).

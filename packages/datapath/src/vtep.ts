@@ -86,7 +86,7 @@ export interface VtepOptions extends VtepRuntimeOptions {
   sourcePorts?: number;
   /**
    * Before ready, run ~12k frames through the hot path over private stand-in sockets so V8 has
-   * optimized it (jit-warmup.ts; a fresh VTEP's idle RTT measured ~0.4 ms cold vs ~0.23 ms warm).
+   * optimized it (jit-warmup.ts; a cold VTEP's idle RTT is measurably higher: datapath README).
    * Default true.
    */
   jitWarmup?: boolean;

@@ -1,7 +1,7 @@
 /**
  * Starting the datapath worker thread ahead of its VTEP. A worker boots a Node environment and loads the
- * datapath's modules (koffi, the routines, the WebAssembly checksum): 50-80 ms on a quiet 2-core machine,
- * several hundred under load, and on a restart all of it is time the node's pods cannot reach anything.
+ * datapath's modules (koffi, the routines, the WebAssembly checksum), and on a restart all of that time the
+ * node's pods cannot reach anything (measured: packages/control/README.md, "Restarts, crashes, upgrades").
  * weftd's entry starts the worker first, so that boot overlaps weftd's own start-up; `Vtep.open` takes
  * the waiting worker (and hands it its descriptors in its first message) instead of starting one. This
  * module imports nothing heavy: it is loaded before anything else.
