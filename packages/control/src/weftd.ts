@@ -290,15 +290,7 @@ export class Weftd implements StatusSource {
     const l = this.lease;
     const st: NodeState = {
       version: 1,
-      vtep: {
-        name: v.name,
-        mac: v.mac,
-        mtu: v.mtu,
-        vni: v.vni,
-        port: v.port,
-        bind: u.ifaceAddr,
-        offload: this.config.vtepOffload,
-      },
+      vtep: { ...vtepIdentity(v), bind: u.ifaceAddr, offload: this.config.vtepOffload },
       publicIp: u.publicIp,
       network: this.netConfig,
       ...(l ? { ownLease: { subnet: l.subnet, attrs: l.attrs } } : {}),
@@ -670,11 +662,7 @@ export class Weftd implements StatusSource {
       ...(v
         ? {
             vtep: {
-              name: v.name,
-              mac: v.mac,
-              mtu: v.mtu,
-              vni: v.vni,
-              port: v.port,
+              ...vtepIdentity(v),
               offload: v.features ? describeFeatures(v.features) : 'off',
               up: (await this.host?.isUp()) ?? false,
             },
@@ -714,4 +702,9 @@ async function warnIfNotForwarding(log: Logger): Promise<void> {
   const v = await readFile('/proc/sys/net/ipv4/ip_forward', 'utf8').catch(() => '1');
   if (v.trim() === '0')
     log.warn('net.ipv4.ip_forward is 0: pods will not reach other nodes until it is 1 (sysctl -w net.ipv4.ip_forward=1)');
+}
+
+/** What names a VTEP on the wire and on the node: the state file and /v1/status both carry it. */
+function vtepIdentity(v: NodeVtep): { name: string; mac: string; mtu: number; vni: number; port: number } {
+  return { name: v.name, mac: v.mac, mtu: v.mtu, vni: v.vni, port: v.port };
 }

@@ -3,43 +3,20 @@
  * objects (from the in-test API server, through the real @kubernetes/client-node informer) reach the
  * vxlan backend (fake host) and are rejected by the same rules; lease order is the Node's creation time.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { pino } from 'pino';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { KubeSubnetManager } from '../src/subnet/kube-subnet-manager.js';
 import { VxlanNetwork } from '../src/backend/vxlan-network.js';
 import { FakeHostProgrammer, LoggingFakeVtep } from './fake-host-programmer.js';
 import { FakeKubeApiServer } from './kube-api-server.js';
+import { cleanupList, netConfFixture, published } from './kube-test-support.js';
 import { until } from './lease-watch-support.js';
 
 const silent = pino({ level: 'silent' });
-const P = 'flannel.alpha.coreos.com/';
 const MY_MAC = '0a:00:00:00:00:01';
 
-function published(ip: string, mac: string, data?: string): Record<string, string> {
-  return {
-    [`${P}kube-subnet-manager`]: 'true',
-    [`${P}backend-type`]: 'vxlan',
-    [`${P}backend-data`]: data ?? JSON.stringify({ VNI: 1, VtepMAC: mac }),
-    [`${P}public-ip`]: ip,
-  };
-}
-
-let dir: string;
-let netConf: string;
-beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'weft-kube-hostile-'));
-  netConf = join(dir, 'net-conf.json');
-  writeFileSync(netConf, '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}');
-});
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const f of cleanups.splice(0).reverse()) await f();
-});
+const conf = netConfFixture();
+const cleanups = cleanupList();
 
 describe('Kubernetes mode: hostile node annotations and podCIDRs', () => {
   it('are rejected by the same rules; when the winner goes the next valid lease is programmed', async () => {
@@ -58,13 +35,13 @@ describe('Kubernetes mode: hostile node annotations and podCIDRs', () => {
     api.addNode(
       'huge',
       '10.244.11.0/24',
-      published('192.168.1.11', '', JSON.stringify({ VNI: 1, VtepMAC: '0a:00:00:00:00:11', Pad: 'x'.repeat(5000) })),
+      published('192.168.1.11', '', { data: JSON.stringify({ VNI: 1, VtepMAC: '0a:00:00:00:00:11', Pad: 'x'.repeat(5000) }) }),
     );
-    api.addNode('junk', '10.244.12.0/24', published('192.168.1.12', '', '{not json'));
+    api.addNode('junk', '10.244.12.0/24', published('192.168.1.12', '', { data: '{not json' }));
 
     const manager = new KubeSubnetManager({
       nodeName: 'n1',
-      netConfPath: netConf,
+      netConfPath: conf.path(),
       kubeConfig: api.kubeConfig(),
       logger: silent,
       nodeWaitMs: 300,

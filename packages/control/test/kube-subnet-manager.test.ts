@@ -3,19 +3,19 @@
  * loopback, the API's wire format (NodeList, watch JSON lines, PATCH content types). No real API
  * server can run here; see packages/control/README.md.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { KubeSubnetManager } from '../src/subnet/kube-subnet-manager.js';
 import { leaseAnnotations } from '../src/subnet/kube-node-lease.js';
 import type { LeaseAttrs } from '../src/subnet/types.js';
 import { FakeKubeApiServer } from './kube-api-server.js';
+import { ANNOTATION_PREFIX, cleanupList, netConfFixture, published } from './kube-test-support.js';
 import { collectLeaseEvents, until } from './lease-watch-support.js';
 
 const silent = pino({ level: 'silent' });
-const P = 'flannel.alpha.coreos.com/';
+const P = ANNOTATION_PREFIX;
 const ME: LeaseAttrs = {
   PublicIP: '192.168.1.1',
   PublicIPv6: null,
@@ -23,28 +23,8 @@ const ME: LeaseAttrs = {
   BackendData: { VNI: 1, VtepMAC: '0a:00:00:00:00:01' },
 };
 
-function published(ip: string, mac: string, type = 'vxlan'): Record<string, string> {
-  return {
-    [`${P}kube-subnet-manager`]: 'true',
-    [`${P}backend-type`]: type,
-    [`${P}backend-data`]: JSON.stringify({ VNI: 1, VtepMAC: mac }),
-    [`${P}public-ip`]: ip,
-  };
-}
-
-let dir: string;
-let netConf: string;
-beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'weft-kube-'));
-  netConf = join(dir, 'net-conf.json');
-  writeFileSync(netConf, '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}');
-});
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const f of cleanups.splice(0).reverse()) await f();
-});
+const conf = netConfFixture();
+const cleanups = cleanupList();
 
 async function cluster() {
   const api = new FakeKubeApiServer();
@@ -53,7 +33,7 @@ async function cluster() {
   const manager = (o: { nodeName?: string; netConfPath?: string; prefix?: string } = {}) => {
     const m = new KubeSubnetManager({
       nodeName: o.nodeName ?? 'n1',
-      netConfPath: o.netConfPath ?? netConf,
+      netConfPath: o.netConfPath ?? conf.path(),
       kubeConfig: api.kubeConfig(),
       logger: silent,
       nodeWaitMs: 300,
@@ -106,10 +86,10 @@ describe('KubeSubnetManager: acquire', () => {
   it('reads net-conf.json from the file; errors name the file', async () => {
     const { manager } = await cluster();
     expect((await manager().getNetworkConfig()).network).toBe('10.244.0.0/16');
-    await expect(manager({ netConfPath: join(dir, 'nope.json') }).getNetworkConfig()).rejects.toThrow(
+    await expect(manager({ netConfPath: join(conf.dir(), 'nope.json') }).getNetworkConfig()).rejects.toThrow(
       /cannot read the network config .*nope\.json/,
     );
-    const bad = join(dir, 'bad.json');
+    const bad = join(conf.dir(), 'bad.json');
     writeFileSync(bad, '{"Network":"10.244.0.0/16","Backend":{"Type":"wireguard"}}');
     await expect(manager({ netConfPath: bad }).getNetworkConfig()).rejects.toThrow(/bad\.json: Backend\.Type "wireguard" is not supported/);
   });
@@ -143,7 +123,7 @@ describe('KubeSubnetManager: watch', () => {
     api.addNode('n1', '10.244.1.0/24', published('192.168.1.1', '0a:00:00:00:00:01'));
     api.addNode('n2', '10.244.2.0/24', published('192.168.1.2', '0a:00:00:00:00:02'));
     api.addNode('bare', '10.244.9.0/24'); // no annotations: not a lease yet
-    api.addNode('hostgw', '10.244.8.0/24', published('192.168.1.8', '0a:00:00:00:00:08', 'host-gw'));
+    api.addNode('hostgw', '10.244.8.0/24', published('192.168.1.8', '0a:00:00:00:00:08', { type: 'host-gw' }));
     const w = watch(manager());
     await until(() => w.events.length === 1);
     expect(w.events[0]).toEqual({
