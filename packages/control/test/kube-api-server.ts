@@ -82,8 +82,12 @@ export class FakeKubeApiServer {
     this.dropWatches();
     const s = this.server;
     this.server = undefined;
-    if (s) await new Promise<void>((resolve) => s.close(() => resolve()));
-    s?.closeAllConnections();
+    if (!s) return;
+    // close() waits for every open connection; a client's keep-alive or a watch it just re-opened would hold it
+    // forever, so they are cut first (the flake this fixes: an afterEach hook timing out in api.stop()).
+    const closed = new Promise<void>((resolve) => s.close(() => resolve()));
+    s.closeAllConnections();
+    await closed;
   }
 
   get url(): string {
