@@ -13,6 +13,9 @@
  * to let go, takes the lock and carries on; the old one detaches and leaves. The datapath worker is
  * watched (VtepWatchdog): a dead or wedged worker is restarted from the FDB copy.
  *
+ * The node itself (underlay, subnet manager, VTEP, host programmer, NetworkPolicy) comes through
+ * WeftdDeps (weftd-deps.ts): linuxDeps in production, fakes in test/weftd.test.ts.
+ *
  * Lifecycle in one method: `run()` starts everything, waits for `stop()` (SIGTERM), then takes down
  * what it started, in reverse, whether startup finished or failed half-way. What it deliberately
  * leaves behind: the lease in etcd (a restart reuses it), the persistent TAP with its address,
