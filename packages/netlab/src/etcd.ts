@@ -41,6 +41,8 @@ export async function startEtcd(
   opts: { netns?: string; ip?: string; name?: string; dataDir?: string; logFile?: string } = {},
 ): Promise<EtcdHandle> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'weft-etcd-'));
+  // A test that ends without stop() still leaves no data behind: the lab removes it after killing etcd.
+  if (!opts.dataDir) lab.ownTempDir(dataDir);
   const ip = opts.ip ?? '127.0.0.1';
   const clientPort = opts.netns ? 2379 : await freePort();
   const peerPort = opts.netns ? 2380 : await freePort();

@@ -129,6 +129,8 @@ export class LabProcess {
 export class Lab {
   private readonly namespaces: string[] = [];
   private readonly processes: LabProcess[] = [];
+  /** Temp directories the lab's processes use (etcd's data): removed by destroy(), after the processes stop. */
+  private readonly tempDirs: string[] = [];
   private destroyed = false;
   private kept = false;
   /** Aborted by destroy(): kills every `exec` still running (an iperf3 client mid-run, a ping). */
@@ -225,6 +227,11 @@ export class Lab {
     return proc;
   }
 
+  /** Hands a temp directory to the lab: destroy() removes it once the processes using it have stopped. */
+  ownTempDir(dir: string): void {
+    this.tempDirs.push(dir);
+  }
+
   /** Forgets this lab without tearing it down: its processes and namespaces stay for `Lab.sweep`. */
   detach(): void {
     this.kept = true;
@@ -241,6 +248,7 @@ export class Lab {
     for (const ns of this.namespaces.reverse()) {
       await run('ip', ['netns', 'del', ns]).catch(() => undefined);
     }
+    for (const dir of this.tempDirs) rmSync(dir, { recursive: true, force: true });
     rmSync(join(REGISTRY, `${this.prefix}.json`), { force: true });
   }
 
