@@ -117,13 +117,16 @@ describe('hostile lease records (three nodes, etcd, pods)', () => {
     return m ? Number(m[1]) : 0;
   };
 
-  /** A free /24 of the network whose key sorts before `before` (to play flannel's "first key with our PublicIP"). */
+  /**
+   * A free /24 of the network whose key sorts before `before` (to play flannel's "first key with our PublicIP").
+   * Subnets are allocated at random between SubnetMin and SubnetMax: when none sorts before (the node holds
+   * 10.244.1.0/24), any free one, which still tests that the node keeps its own.
+   */
   const freeSubnet = (taken: string[], before = 'z'): string => {
-    for (let i = 10; i < 250; i++) {
-      const s = `10.244.${i}.0/24`;
-      if (!taken.includes(s) && s.replace('/', '-') < before) return s;
-    }
-    throw new Error('no free subnet');
+    const free = Array.from({ length: 254 }, (_, i) => `10.244.${i + 1}.0/24`).filter((s) => !taken.includes(s));
+    const sorted = free.find((s) => s.replace('/', '-') < before) ?? free[0];
+    if (!sorted) throw new Error('no free subnet');
+    return sorted;
   };
   const takenSubnets = (): string[] => nodes().map((n) => w.subnetOf(n));
 
