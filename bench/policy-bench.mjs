@@ -9,21 +9,15 @@
 // Needs root and a build. Everything runs in lab namespaces (destroyed at the end, also on failure); the
 // API is the in-test fake (packages/control/test/kube-api-server.ts, transpiled with esbuild).
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { transformSync } from 'esbuild';
-import { Lab, WeftCluster } from '@weft/netlab';
+import { Lab, LoopbackBridge, WeftCluster } from '@weft/netlab';
 import { machineInfo, percentile, procTicks, writeResult } from './lib.mjs';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const CHANGES = Number(process.env.POLICY_BENCH_CHANGES ?? 60);
-const FORWARDER = `
-const net = require('node:net');
-net.createServer((c) => { const u = net.connect(process.argv[1]); c.pipe(u).pipe(c); u.on('error', () => c.destroy()); c.on('error', () => u.destroy()); })
-  .listen(6443, '127.0.0.1', () => console.log('forwarding'));
-`;
 
 async function loadFakeApi() {
   const src = readFileSync(join(ROOT, 'packages/control/test/kube-api-server.ts'), 'utf8');
@@ -156,15 +150,7 @@ try {
   const FakeKubeApiServer = await loadFakeApi();
   api = new FakeKubeApiServer();
   await api.start();
-  const sock = join(dir, 'api.sock');
-  const port = Number(new URL(api.url).port);
-  bridge = createServer((s) => {
-    const up = createConnection(port, '127.0.0.1');
-    s.pipe(up).pipe(s);
-    up.on('error', () => s.destroy());
-    s.on('error', () => up.destroy());
-  });
-  await new Promise((r) => bridge.listen(sock, () => r()));
+  bridge = await LoopbackBridge.open(dir, Number(new URL(api.url).port));
   c = new WeftCluster(lab, dir, { underlay: '192.168.62' });
   await c.buildUnderlay();
   await c.etcdctl([
@@ -174,7 +160,7 @@ try {
   ]);
   const n1 = await c.addNode(1);
   const n2 = await c.addNode(2);
-  for (const n of [n1, n2]) await lab.spawn(n.ns, `forwarder ${n.name}`, process.execPath, ['-e', FORWARDER, sock]).waitFor(/forwarding/);
+  for (const n of [n1, n2]) await bridge.into(lab, n.ns);
   for (let t = 0; t < 10; t++)
     api.put('namespaces', { metadata: { name: `ns${t}`, labels: { team: `t${t % 3}`, 'kubernetes.io/metadata.name': `ns${t}` } } });
   const policyArgs = ['--iface=eth0', '--network-policy', '--kube-api-url=http://127.0.0.1:6443'];

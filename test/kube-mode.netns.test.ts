@@ -7,29 +7,21 @@
  * socket (file system, shared by all namespaces) → the fake server.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createConnection, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Lab } from '@weft/netlab';
+import { Lab, LoopbackBridge } from '@weft/netlab';
 import { FakeKubeApiServer } from '../packages/control/test/kube-api-server.js';
 import { NETWORK, WEFTD_BIN, WeftdLab, ping, waitUntil } from './lib/weftd-lab.js';
 
 const PODCIDR = { 1: '10.244.11.0/24', 2: '10.244.12.0/24' } as const;
-
-/** 127.0.0.1:6443 inside a namespace, piped to a unix socket path. */
-const FORWARDER = `
-const net = require('node:net');
-net.createServer((c) => { const u = net.connect(process.argv[1]); c.pipe(u).pipe(c); u.on('error', () => c.destroy()); c.on('error', () => u.destroy()); })
-  .listen(6443, '127.0.0.1', () => console.log('forwarding'));
-`;
 
 describe('weftd in Kubernetes mode (fake API server)', () => {
   let lab: Lab;
   let w: WeftdLab;
   let dir: string;
   let api: FakeKubeApiServer;
-  let bridge: Server;
+  let bridge: LoopbackBridge;
   const containerIp = new Map<number, string>();
 
   beforeAll(async () => {
@@ -39,21 +31,12 @@ describe('weftd in Kubernetes mode (fake API server)', () => {
     w = new WeftdLab(lab, dir);
     api = new FakeKubeApiServer();
     await api.start();
-    const sock = join(dir, 'api.sock');
-    const port = Number(new URL(api.url).port);
-    bridge = createServer((c) => {
-      const up = createConnection(port, '127.0.0.1');
-      c.pipe(up).pipe(c);
-      up.on('error', () => c.destroy());
-      c.on('error', () => up.destroy());
-    });
-    await new Promise<void>((r) => bridge.listen(sock, () => r()));
+    bridge = await LoopbackBridge.open(dir, Number(new URL(api.url).port));
     await w.buildUnderlay({ etcd: false });
     writeFileSync(join(dir, 'net-conf.json'), JSON.stringify({ Network: NETWORK, Backend: { Type: 'vxlan' } }));
     for (const i of [1, 2] as const) {
       const n = await w.addNode(i);
-      const fwd = lab.spawn(n.ns, `forwarder-n${i}`, process.execPath, ['-e', FORWARDER, sock]);
-      await fwd.waitFor(/forwarding/);
+      await bridge.into(lab, n.ns);
       api.addNode(`n${i}`, PODCIDR[i]);
     }
   });

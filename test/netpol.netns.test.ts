@@ -12,11 +12,10 @@
  * is unprotected: from its Pod (with IP) reaching the API to its IP being in the node's nft table.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createConnection, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Lab, WeftCluster, type ClusterNode, type LabProcess } from '@weft/netlab';
+import { Lab, LoopbackBridge, WeftCluster, type ClusterNode, type LabProcess } from '@weft/netlab';
 import { FakeKubeApiServer } from '../packages/control/test/kube-api-server.js';
 
 type Proto = 'tcp' | 'udp' | 'sctp';
@@ -33,11 +32,6 @@ const NAMESPACES = ['x', 'y', 'z'] as const;
 const NAMES = ['a', 'b', 'c'] as const;
 const AGENT = join(import.meta.dirname, 'lib/netpol-agent.py');
 const RESULTS = join(tmpdir(), 'weft-netpol-results.json');
-const FORWARDER = `
-const net = require('node:net');
-net.createServer((c) => { const u = net.connect(process.argv[1]); c.pipe(u).pipe(c); u.on('error', () => c.destroy()); c.on('error', () => u.destroy()); })
-  .listen(6443, '127.0.0.1', () => console.log('forwarding'));
-`;
 
 class Agent {
   private buf = '';
@@ -90,7 +84,7 @@ describe('NetworkPolicy: upstream netpol truth tables on two weft nodes', () => 
   let c: WeftCluster;
   let dir: string;
   let api: FakeKubeApiServer;
-  let bridge: Server;
+  let bridge: LoopbackBridge;
   const pods: NetpolPod[] = [];
   const results: CaseResult[] = [];
   let tag = 1;
@@ -104,21 +98,12 @@ describe('NetworkPolicy: upstream netpol truth tables on two weft nodes', () => 
     c = new WeftCluster(lab, dir, { underlay: '192.168.61' });
     api = new FakeKubeApiServer();
     await api.start();
-    const sock = join(dir, 'api.sock');
-    const port = Number(new URL(api.url).port);
-    bridge = createServer((s) => {
-      const up = createConnection(port, '127.0.0.1');
-      s.pipe(up).pipe(s);
-      up.on('error', () => s.destroy());
-      s.on('error', () => up.destroy());
-    });
-    await new Promise<void>((r) => bridge.listen(sock, () => r()));
+    bridge = await LoopbackBridge.open(dir, Number(new URL(api.url).port));
     await c.buildUnderlay();
     for (const ns of NAMESPACES) api.put('namespaces', { metadata: { name: ns, labels: { ns, 'kubernetes.io/metadata.name': ns } } });
     for (const i of [1, 2]) {
       const n = await c.addNode(i);
-      const fwd = lab.spawn(n.ns, `forwarder-n${i}`, process.execPath, ['-e', FORWARDER, sock]);
-      await fwd.waitFor(/forwarding/);
+      await bridge.into(lab, n.ns);
       await c.startWeftd(n, ['--iface=eth0', '--network-policy', '--kube-api-url=http://127.0.0.1:6443']);
     }
     let k = 0;

@@ -7,3 +7,4 @@ export { CniRuntime, CniPluginError, type CniConflist, type CniAttachment } from
 export * from './weft-cluster.js';
 export { measureOutage, parsePing, longestGapMs, type OutageResult, type OutageProbeOptions } from './outage-probe.js';
 export { UpgradeLab, FORWARDING_RE, UP_RE, type UpgradeEvent } from './upgrade-lab.js';
+export { LoopbackBridge } from './loopback-bridge.js';
