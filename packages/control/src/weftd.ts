@@ -54,8 +54,7 @@ import { forwardChain, masqChain, supportsRandomFully, type OwnedChain } from '.
 import { readPreviousSubnet, writeSubnetFile } from './host/subnet-file.js';
 import { runHostTool } from './host/host-tool.js';
 import type { NetworkPolicyHandle } from './host/network-policy.js';
-import { containsAddress, parseIpv4Cidr } from './net/ipv4-cidr.js';
-import { parseIpv4 } from '@weft/netbase';
+import { containsAddress, parseIpv4Cidr, parseIpv4 } from '@weft/netbase';
 import type { Liveness, NodeStatus, Readiness, StatusSource } from './http/node-status.js';
 import { livenessOf, readinessOf } from './http/node-health.js';
 import { StatusServer } from './http/status-server.js';

@@ -7,7 +7,7 @@ import {
   type LeaseVerdict,
   type OrderedLease,
 } from '../src/subnet/lease-admission.js';
-import { parseIpv4Cidr } from '../src/net/ipv4-cidr.js';
+import { parseIpv4Cidr } from '@weft/netbase';
 import type { Lease } from '../src/subnet/types.js';
 
 const ctx = (over: Partial<AdmissionContext> = {}): AdmissionContext => ({

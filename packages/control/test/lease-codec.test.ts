@@ -7,7 +7,7 @@ import {
   parseSubnetKeyName,
   subnetKeyName,
 } from '../src/subnet/lease-codec.js';
-import { formatIpv4Cidr } from '../src/net/ipv4-cidr.js';
+import { formatIpv4Cidr } from '@weft/netbase';
 
 // Byte for byte what flannel's etcd manager writes (Go encoding/json of lease.LeaseAttrs).
 const FLANNEL_VALUE =

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { freeSubnets, isSubnetCompatible, MAX_CANDIDATES, pickFreeSubnet, subnetRange } from '../src/subnet/subnet-allocator.js';
-import { formatIpv4Cidr, parseIpv4Cidr } from '../src/net/ipv4-cidr.js';
+import { formatIpv4Cidr, parseIpv4Cidr } from '@weft/netbase';
 import { parseNetConf } from '../src/config/net-conf.js';
 
 const range = (doc: object) => subnetRange(parseNetConf(JSON.stringify({ Backend: { Type: 'vxlan' }, ...doc })).config);

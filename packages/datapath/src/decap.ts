@@ -11,7 +11,7 @@
  * The checks live in `acceptDatagram`, shared with the offload routine (decap-offload.ts).
  */
 import { C_FDB_LEARNED_EVENTS, C_RX_BYTES, C_RX_DATAGRAMS, C_RX_PACKETS, DROP_INDEX } from './counters.js';
-import { isGroupMac } from './mac-address.js';
+import { isGroupMac } from '@weft/netbase';
 import { type PacketArena, DGRAM_OFF, HEADROOM } from './packet-arena.js';
 import type { TapPort, UdpPort } from './ports.js';
 import type { VtepState } from './vtep-state.js';

@@ -13,7 +13,7 @@
  * shared with the offload routine (encap-offload.ts).
  */
 import { C_TX_FLOODED, C_TX_FRAMES, DROP_INDEX } from './counters.js';
-import { isGroupMac } from './mac-address.js';
+import { isGroupMac } from '@weft/netbase';
 import { type PacketArena, SendList, DGRAM_OFF, HEADROOM } from './packet-arena.js';
 import { countSent, type TapPort, type UdpPort } from './ports.js';
 import type { VtepState } from './vtep-state.js';

@@ -6,8 +6,7 @@
 import type { FdbSpec } from './commands.js';
 import { type CounterSnapshot, newCounterArray, snapshotCounters } from './counters.js';
 import type { FdbEntry } from './fdb.js';
-import { parseIpv4 } from './ipv4-address.js';
-import { parseMac } from './mac-address.js';
+import { parseIpv4, parseMac } from '@weft/netbase';
 import { PER_PACKET, type VtepFeatures } from './offload-features.js';
 import type { NodeVtep } from './vtep.js';
 import type { VtepRuntimeOptions } from './vtep-state.js';

@@ -15,8 +15,7 @@
  */
 import { LRUCache } from 'lru-cache';
 import { PairTable } from './pair-table.js';
-import { formatIpv4 } from './ipv4-address.js';
-import { formatMac } from './mac-address.js';
+import { formatIpv4, formatMac } from '@weft/netbase';
 
 export const FDB_PINNED = 1;
 export const FDB_LEARNED = 2;

@@ -26,8 +26,8 @@ export {
   readVxlanVni,
   writeVxlanHeader,
 } from './vxlan-header.js';
-export { parseMac, formatMac, isGroupMac, macFromBytes, type MacPair } from './mac-address.js';
-export { parseIpv4, formatIpv4 } from './ipv4-address.js';
+export { parseMac, formatMac, isGroupMac, macFromBytes, type MacPair } from '@weft/netbase';
+export { parseIpv4, formatIpv4 } from '@weft/netbase';
 export { VTEP_MIN_MTU, VTEP_MAX_MTU } from './packet-arena.js';
 export { PacketArena, SendList, HEADROOM, DGRAM_OFF } from './packet-arena.js';
 export type { TapPort, UdpPort, OffloadTapPort, OffloadUdpPort } from './ports.js';

@@ -4,7 +4,7 @@
  */
 import { Fdb, type FdbOptions } from './fdb.js';
 import { newCounterArray } from './counters.js';
-import { parseMac } from './mac-address.js';
+import { parseMac } from '@weft/netbase';
 import { VXLAN_DEFAULT_VNI, assertVni } from './vxlan-header.js';
 
 export interface VtepRuntimeOptions {

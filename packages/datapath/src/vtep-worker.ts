@@ -33,7 +33,7 @@ import { EncapRoutine } from './encap.js';
 import { POLLIN, SIZEOF_POLLFD, addressOf, libc } from './linux/libc.js';
 import { LinuxTap, attachTapQueue } from './linux/tap.js';
 import { LinuxUdp, steerToNewestSocket } from './linux/udp.js';
-import { parseMac } from './mac-address.js';
+import { parseMac } from '@weft/netbase';
 import type { VtepFeatures } from './offload-features.js';
 import { PacketArena } from './packet-arena.js';
 import type { OffloadTapPort, OffloadUdpPort } from './ports.js';

@@ -17,12 +17,11 @@
  * offload-features.ts), and every offload that was wanted but is missing goes to `onWarning`.
  */
 import { readFileSync } from 'node:fs';
-import { mustRunTool, readLinkMac as readSysfsMac } from '@weft/netbase';
+import { mustRunTool, readLinkMac as readSysfsMac, parseIpv4, parseMac } from '@weft/netbase';
 import { MessageChannel, type Worker } from 'node:worker_threads';
 import { CTRL_PENDING, CTRL_SLOTS, toWireEntry, type FdbSpec, type VtepCommand, type VtepEvent } from './commands.js';
 import { C_LOOP_HEARTBEAT, C_RX_DATAGRAMS, C_TX_FRAMES, type CounterSnapshot, newCounterArray, snapshotCounters } from './counters.js';
 import type { FdbEntry } from './fdb.js';
-import { parseIpv4 } from './ipv4-address.js';
 import { readKernelDrops } from './kernel-drops.js';
 import { VTEP_MAX_MTU, VTEP_MIN_MTU } from './packet-arena.js';
 import {
@@ -45,7 +44,6 @@ import {
 } from './linux/libc.js';
 import { LinuxTap, assertIfName, configureVnetHeader, detachTapQueue, openTap, setTapOffloads } from './linux/tap.js';
 import { enableUdpGro, openVxlanSocket, probeUdpGso, steerToNewestSocket } from './linux/udp.js';
-import { parseMac } from './mac-address.js';
 import { type OffloadSetting, type OffloadSupport, type VtepFeatures, decideFeatures, parseOffloadSetting } from './offload-features.js';
 import type { VtepRuntimeOptions } from './vtep-state.js';
 import { VXLAN_DEFAULT_PORT, VXLAN_DEFAULT_VNI, assertPort, assertVni } from './vxlan-header.js';

@@ -10,7 +10,7 @@ import { DecapOffloadRoutine } from '../src/decap-offload.js';
 import { DecapRoutine } from '../src/decap.js';
 import { EncapOffloadRoutine, OFFLOAD_TX_SCRATCH } from '../src/encap-offload.js';
 import { EncapRoutine } from '../src/encap.js';
-import { parseMac } from '../src/mac-address.js';
+import { parseMac } from '@weft/netbase';
 import { PacketArena } from '../src/packet-arena.js';
 import { VtepState, type VtepRuntimeOptions } from '../src/vtep-state.js';
 import { concat, vnetHdr } from './packets.js';

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Fdb } from '../src/fdb.js';
-import { parseIpv4 } from '../src/ipv4-address.js';
-import { formatMac, parseMac } from '../src/mac-address.js';
+import { parseIpv4, formatMac, parseMac } from '@weft/netbase';
 import { PairTable } from '../src/pair-table.js';
 
 const mac = (s: string) => parseMac(s);

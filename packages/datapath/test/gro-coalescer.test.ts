@@ -4,7 +4,7 @@
  * written in the test; and every GRO rule that must keep segments apart.
  */
 import { describe, expect, it } from 'vitest';
-import { parseIpv4 } from '../src/ipv4-address.js';
+import { parseIpv4 } from '@weft/netbase';
 import { ChannelNetwork, channelNode, pin } from './channel-node.js';
 import {
   MAC_A,

@@ -10,7 +10,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { DROP_REASONS } from '../src/counters.js';
-import { parseIpv4 } from '../src/ipv4-address.js';
+import { parseIpv4 } from '@weft/netbase';
 import { ChannelNetwork, channelNode, pin, type ChannelNode } from './channel-node.js';
 import {
   MAC_A,

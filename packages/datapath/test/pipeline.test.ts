@@ -4,7 +4,7 @@
  * modes (per-packet, and offload with virtio headers and UDP GSO/GRO on the channel ports).
  */
 import { describe, expect, it } from 'vitest';
-import { parseIpv4 } from '../src/ipv4-address.js';
+import { parseIpv4 } from '@weft/netbase';
 import { ChannelNetwork, channelNode, pin, type ChannelNode, type Mode, type NodeOptions } from './channel-node.js';
 import { MAC_A, MAC_B, macBytes } from './packets.js';
 

@@ -4,7 +4,7 @@
  * partial checksums completed; UDP GSO packing rules (segments per message, bytes, equal sizes).
  */
 import { describe, expect, it } from 'vitest';
-import { parseIpv4 } from '../src/ipv4-address.js';
+import { parseIpv4 } from '@weft/netbase';
 import { GsoBatch } from '../src/gso-batch.js';
 import { PacketArena } from '../src/packet-arena.js';
 import { TcpSegmenter } from '../src/tcp-segmenter.js';

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { CTRL_PENDING, toWireEntry, type VtepCommand, type VtepEvent } from '../src/commands.js';
 import { COUNTER_INDEX } from '../src/counters.js';
-import { formatIpv4, parseIpv4 } from '../src/ipv4-address.js';
+import { formatIpv4, parseIpv4 } from '@weft/netbase';
 import { VtepLoop } from '../src/vtep-loop.js';
 import { ChannelNetwork, channelNode, type ChannelNode } from './channel-node.js';
 import { MAC_A, MAC_B, macBytes } from './packets.js';

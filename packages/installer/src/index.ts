@@ -2,7 +2,7 @@
  * @weft/installer: puts weft's CNI plugin and conflist on a node. The run-time surface only (node built-ins and
  * pino); the build-time plugin builder is `@weft/installer/build`.
  */
-export { writeFileAtomic, removeStaleTemps, TEMP_PREFIX } from './atomic-file.js';
+export { writeFileAtomic, removeStaleTemps, TEMP_PREFIX } from '@weft/netbase';
 export { programRuntime, loaderFromMaps, parseLoaderList, type ProgramRuntime, type SharedLibrary } from './shared-libraries.js';
 export { PAYLOAD_DIR, EXECUTABLE_NAME, planPayload, placePayload, prunePayloads, type PayloadPlan } from './plugin-payload.js';
 export { renderLauncher, launcherPayloadId } from './launcher.js';

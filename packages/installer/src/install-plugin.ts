@@ -9,7 +9,7 @@
  */
 import { access, constants, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { removeStaleTemps, writeFileAtomic } from './atomic-file.js';
+import { removeStaleTemps, writeFileAtomic } from '@weft/netbase';
 import { launcherPayloadId, renderLauncher } from './launcher.js';
 import { PAYLOAD_DIR, placePayload, planPayload, prunePayloads } from './plugin-payload.js';
 import { unpackPlugin } from './plugin-unpack.js';

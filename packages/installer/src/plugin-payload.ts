@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { TEMP_PREFIX, copyFileDurable, syncDirectory } from './atomic-file.js';
+import { TEMP_PREFIX, copyFileDurable, syncDirectory } from '@weft/netbase';
 import type { ProgramRuntime } from './shared-libraries.js';
 
 export const PAYLOAD_DIR = 'weft.d';

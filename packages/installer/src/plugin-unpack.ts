@@ -12,7 +12,7 @@ import { open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
-import { TEMP_PREFIX } from './atomic-file.js';
+import { TEMP_PREFIX } from '@weft/netbase';
 
 const GZIP_MAGIC = [0x1f, 0x8b];
 

@@ -15,6 +15,7 @@ import {
   parseBatchFailures as parseIpBatchFailures,
   routeDelLine,
   routeOnlinkLine,
+  parseIpv4Cidr,
 } from '@weft/netbase';
 import {
   WEFT_ROUTE_PROTO,
@@ -25,7 +26,6 @@ import {
   type HostProgrammer,
   type HostRoute,
 } from './host-programmer.js';
-import { parseIpv4Cidr } from '../net/ipv4-cidr.js';
 import { mustRunHostTool, runHostTool } from '../host/host-tool.js';
 
 const IFF_UP = 0x1;

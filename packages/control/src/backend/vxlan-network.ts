@@ -35,8 +35,7 @@ import {
   describeHostOp,
 } from './host-programmer.js';
 import { type VxlanPeer, samePeer } from './vxlan-peer.js';
-import { formatIpv4 } from '@weft/netbase';
-import { formatIpv4Cidr, parseIpv4Cidr, type Ipv4Cidr } from '../net/ipv4-cidr.js';
+import { formatIpv4, formatIpv4Cidr, parseIpv4Cidr, type Ipv4Cidr } from '@weft/netbase';
 import { REJECT_REASONS, admitLeases, type LeaseVerdict, type RejectReason } from '../subnet/lease-admission.js';
 
 export interface VxlanNetworkOptions {

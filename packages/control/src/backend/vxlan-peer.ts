@@ -6,9 +6,8 @@
  * quad, VtepMAC a unicast MAC, VNI ours), so a malformed lease is one warning and one skipped peer,
  * never a half-programmed node or a broken `ip -batch` line.
  */
-import { formatIpv4, parseIpv4, parseMac, isGroupMac } from '@weft/netbase';
+import { formatIpv4, parseIpv4, parseMac, isGroupMac, formatIpv4Cidr, parseIpv4Cidr, type Ipv4Cidr } from '@weft/netbase';
 import type { Lease } from '../subnet/types.js';
-import { formatIpv4Cidr, parseIpv4Cidr, type Ipv4Cidr } from '../net/ipv4-cidr.js';
 
 export interface VxlanPeer {
   /** "10.244.2.0/24" */

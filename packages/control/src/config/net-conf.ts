@@ -14,9 +14,18 @@
  * its docs say vxlan, flannel#1221). Harmless differences (host bits in Network, ignored fields) come
  * back as `notes` for the caller to log; everything else is an Error naming the field and the cause.
  */
-import { formatIpv4, parseIpv4 } from '@weft/netbase';
+import {
+  formatIpv4,
+  parseIpv4,
+  blockSize,
+  containsAddress,
+  formatIpv4Cidr,
+  isAligned,
+  lastAddress,
+  parseIpv4Cidr,
+  type Ipv4Cidr,
+} from '@weft/netbase';
 import type { NetworkConfig } from '../subnet/types.js';
-import { blockSize, containsAddress, formatIpv4Cidr, isAligned, lastAddress, parseIpv4Cidr, type Ipv4Cidr } from '../net/ipv4-cidr.js';
 
 export const DEFAULT_VXLAN_PORT = 8472;
 export const DEFAULT_VXLAN_VNI = 1;

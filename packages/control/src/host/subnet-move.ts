@@ -10,8 +10,7 @@
  */
 import { readdir } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import { parseIpv4 } from '@weft/netbase';
-import { containsAddress, parseIpv4Cidr, type Ipv4Cidr } from '../net/ipv4-cidr.js';
+import { parseIpv4, containsAddress, parseIpv4Cidr, type Ipv4Cidr } from '@weft/netbase';
 
 export const DEFAULT_CNI_IPAM_DIR = '/var/lib/cni/networks';
 

@@ -21,7 +21,7 @@ import { LeaseWatch } from './lease-watch.js';
 import { LeaseLostError } from './lease-errors.js';
 import { isSubnetCompatible, pickFreeSubnet, subnetRange, type SubnetRange } from './subnet-allocator.js';
 import { parseNetConf } from '../config/net-conf.js';
-import { cidrsOverlap, formatIpv4Cidr, parseIpv4Cidr, type Ipv4Cidr } from '../net/ipv4-cidr.js';
+import { cidrsOverlap, formatIpv4Cidr, parseIpv4Cidr, type Ipv4Cidr } from '@weft/netbase';
 
 export const DEFAULT_LEASE_TTL_SEC = 24 * 60 * 60;
 export const ACQUIRE_RACE_RETRIES = 10;

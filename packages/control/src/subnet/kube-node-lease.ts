@@ -11,7 +11,7 @@
  */
 import type { V1Node } from '@kubernetes/client-node';
 import type { Lease, LeaseAttrs } from './types.js';
-import { containsCidr, formatIpv4Cidr, parseIpv4Cidr, type Ipv4Cidr } from '../net/ipv4-cidr.js';
+import { containsCidr, formatIpv4Cidr, parseIpv4Cidr, type Ipv4Cidr } from '@weft/netbase';
 import { decodeLeaseAttrs, encodeLeaseAttrs } from './lease-codec.js';
 import { MAX_LEASE_VALUE_BYTES } from './subnet-registry.js';
 

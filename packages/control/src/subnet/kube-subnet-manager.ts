@@ -40,7 +40,7 @@ import {
 } from './kube-node-lease.js';
 import { sameLeaseAttrs } from './lease-codec.js';
 import { parseNetConf } from '../config/net-conf.js';
-import { formatIpv4Cidr, parseIpv4Cidr, type Ipv4Cidr } from '../net/ipv4-cidr.js';
+import { formatIpv4Cidr, parseIpv4Cidr, type Ipv4Cidr } from '@weft/netbase';
 import { RetryBackoff, sleep } from '../retry-backoff.js';
 
 export const NETWORK_CONDITION_REASON = 'WeftIsUp';

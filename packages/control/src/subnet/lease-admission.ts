@@ -20,10 +20,18 @@
  * Being a function of the whole set, re-running it after any change answers "who is next" at once:
  * when an accepted lease goes away, the lease it shadowed is accepted in the same round.
  */
-import { formatIpv4, parseIpv4 } from '@weft/netbase';
+import {
+  formatIpv4,
+  parseIpv4,
+  cidrsOverlap,
+  containsAddress,
+  containsCidr,
+  formatIpv4Cidr,
+  parseIpv4Cidr,
+  type Ipv4Cidr,
+} from '@weft/netbase';
 import type { Lease } from './types.js';
 import { decodeVxlanPeer, type VxlanPeer } from '../backend/vxlan-peer.js';
-import { cidrsOverlap, containsAddress, containsCidr, formatIpv4Cidr, parseIpv4Cidr, type Ipv4Cidr } from '../net/ipv4-cidr.js';
 
 export const REJECT_REASONS = [
   'malformed',

@@ -10,9 +10,8 @@
  *   (PublicIP must be a dotted quad).
  * A bad key or value is a LeaseDecodeError that says what is wrong; callers log it and skip the lease.
  */
-import { formatIpv4, parseIpv4 } from '@weft/netbase';
+import { formatIpv4, parseIpv4, formatIpv4Cidr, parseIpv4Cidr, type Ipv4Cidr } from '@weft/netbase';
 import type { Lease, LeaseAttrs } from './types.js';
-import { formatIpv4Cidr, parseIpv4Cidr, type Ipv4Cidr } from '../net/ipv4-cidr.js';
 
 export class LeaseDecodeError extends Error {
   override name = 'LeaseDecodeError';

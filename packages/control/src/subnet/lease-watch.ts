@@ -26,7 +26,7 @@ import type { Lease, LeaseEvent } from './types.js';
 import type { RegistryEvent, RegistryKv, SubnetRegistry } from './subnet-registry.js';
 import { MAX_LEASE_VALUE_BYTES, WatchCompactedError } from './subnet-registry.js';
 import { decodeLease, parseSubnetKeyName, sameLeaseAttrs } from './lease-codec.js';
-import { formatIpv4Cidr } from '../net/ipv4-cidr.js';
+import { formatIpv4Cidr } from '@weft/netbase';
 import { RetryBackoff, sleep } from '../retry-backoff.js';
 
 export interface LeaseWatchOptions {

@@ -6,9 +6,8 @@
  * Taken blocks are swept in address order, so a crowded network costs O(leases log leases), not
  * O(subnets × leases).
  */
-import { parseIpv4 } from '@weft/netbase';
+import { parseIpv4, containsCidr, lastAddress, parseIpv4Cidr, subnetsBetween, type Ipv4Cidr } from '@weft/netbase';
 import type { NetworkConfig } from './types.js';
-import { containsCidr, lastAddress, parseIpv4Cidr, subnetsBetween, type Ipv4Cidr } from '../net/ipv4-cidr.js';
 
 /** flannel's window of free candidates to choose from. */
 export const MAX_CANDIDATES = 100;
