@@ -120,6 +120,18 @@ function rttSection(r) {
         ...r.trace.rows.map((x) => [x.stage, f2(x.atUs, 0), f2(x.stepUs, 0), x.wakeAtUs == null ? '' : f2(x.wakeAtUs, 0)]),
       ]);
   }
+  if (r.wakeup) {
+    const ivs = cols.filter((c) => r.wakeup[`same CPU | ${c}`]);
+    md +=
+      `\n\nOne wake-up of a thread asleep in \`poll()\` on this machine (bench/floor/wakeup.c; µs, p50 / p99), the unit a userspace VTEP pays three times per round trip:\n\n` +
+      mdTable([
+        ['woken from', ...ivs],
+        ...['same CPU', 'other CPU'].map((w) => [
+          w,
+          ...ivs.map((c) => `${f2(r.wakeup[`${w} | ${c}`].p50, 1)} / ${f2(r.wakeup[`${w} | ${c}`].p99, 1)}`),
+        ]),
+      ]);
+  }
   return md;
 }
 

@@ -7,11 +7,15 @@
 // warm-up, and a weft per-packet pair run with WEFT_RTT_TRACE (its ports stamp ICMP echoes; see
 // packages/datapath/src/rtt-trace.ts). For each contender: ping RTT p50/p99 at 10 ms, 50 ms and 1 s
 // intervals, idle and with an iperf3 TCP stream running across the same overlay. Then the traced pair's
-// breakdown: per stage, the median time since ping sent the echo, and the wake-up share.
+// breakdown: per stage, the median time since ping sent the echo, and the wake-up share. Last, this
+// machine's price of one wake-up (bench/floor/wakeup.c: a thread asleep in poll() on an eventfd, woken
+// from the same CPU and from the other one, at the same three intervals) — the unit the trace counts.
 // Writes bench/results/rtt-<time>-<date>.json.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Lab, addEndpoint, buildPair, connect } from '@weft/netlab';
 import { machineInfo, percentile, table, writeResult } from './lib.mjs';
@@ -81,6 +85,30 @@ async function rttSet(lab, a, b, x, y, loaded) {
   } finally {
     await cli?.stop();
     await srv?.stop();
+  }
+  return out;
+}
+
+const WAKEUP = join(dirname(fileURLToPath(import.meta.url)), 'floor', 'wakeup');
+
+/** p50/p90/p99 µs of one wake-up per interval, sleeper and waker on one CPU and on two (needs 2 CPUs). */
+function wakeups() {
+  if (!existsSync(WAKEUP)) {
+    log(`${WAKEUP} missing (make -C bench/floor): wake-up cost not measured`);
+    return undefined;
+  }
+  const out = {};
+  for (const [interval, count] of INTERVALS) {
+    for (const [name, cpus] of [
+      ['same CPU', ['0', '0']],
+      ['other CPU', ['1', '0']],
+    ]) {
+      const line = execFileSync(WAKEUP, [String(Math.round(interval * 1e6)), String(count), ...cpus], {
+        timeout: (count * interval + 30) * 1000,
+      }).toString();
+      const [p50, p90, p99] = line.trim().split(/\s+/).map(Number);
+      out[`${name} | ${interval * 1000}ms`] = { p50, p90, p99, n: count };
+    }
   }
   return out;
 }
@@ -223,6 +251,8 @@ async function main() {
       await new Promise((r) => setTimeout(r, 500));
       trace = breakdown(traceFile, rtts);
     }
+    log(`wake-up cost (load ${load()})`);
+    const wakeup = wakeups();
     const loadAfter = load();
     console.log(`\nping RTT (ms) — ${machineInfo().cpus} cores; load average before ${loadBefore}, after ${loadAfter}\n`);
     const cols = INTERVALS.map(([i]) => `${i * 1000}ms`);
@@ -247,6 +277,15 @@ async function main() {
         ]),
       );
     }
+    if (wakeup) {
+      console.log('\none wake-up of a thread asleep in poll(), µs p50 / p90 / p99 (bench/floor/wakeup.c)\n');
+      console.log(
+        table([
+          ['waker', 'interval', 'p50', 'p90', 'p99'],
+          ...Object.entries(wakeup).map(([k, w]) => [...k.split(' | '), f(w.p50, 1), f(w.p90, 1), f(w.p99, 1)]),
+        ]),
+      );
+    }
     const file = writeResult(`rtt-${new Date().toISOString().slice(11, 19).replaceAll(':', '')}`, {
       date: new Date().toISOString(),
       machine: machineInfo(),
@@ -255,6 +294,7 @@ async function main() {
       intervals: INTERVALS,
       results,
       trace,
+      wakeup,
       weftArgs: extra,
     });
     console.log(`\nwritten ${file}`);
