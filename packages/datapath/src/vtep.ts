@@ -43,7 +43,7 @@ import {
   sysError,
 } from './linux/libc.js';
 import { LinuxTap, assertIfName, configureVnetHeader, detachTapQueue, openTap, setTapOffloads } from './linux/tap.js';
-import { enableUdpGro, openVxlanSocket, probeUdpGso, steerToNewestSocket } from './linux/udp.js';
+import { DEFAULT_SOCKET_BUFFER, enableUdpGro, openVxlanSocket, probeUdpGso, steerToNewestSocket } from './linux/udp.js';
 import { type OffloadSetting, type OffloadSupport, type VtepFeatures, decideFeatures, parseOffloadSetting } from './offload-features.js';
 import type { VtepRuntimeOptions } from './vtep-state.js';
 import { VXLAN_DEFAULT_PORT, VXLAN_DEFAULT_VNI, assertPort, assertVni } from './vxlan-header.js';
@@ -90,6 +90,13 @@ export interface VtepOptions extends VtepRuntimeOptions {
   jitWarmup?: boolean;
   /** Packets per batch (recvmmsg/sendmmsg and TAP reads per loop turn). Default 128 (measured against 64: see the datapath README). */
   batchSize?: number;
+  /**
+   * SO_SNDBUF/SO_RCVBUF of the VXLAN and source-port sockets, forced (default 4 MiB; 1 MiB and 16 MiB measured
+   * against it: datapath README "Small packets and loss").
+   */
+  socketBuffer?: number;
+  /** The TAP's txqueuelen: the ring the host fills and the worker drains (default 1000, as the kernel's). */
+  tapQueueLength?: number;
   learnMax?: number;
   ageingMs?: number;
   /**
@@ -169,6 +176,8 @@ export class Vtep implements NodeVtep {
     }
     if (o.mac) parseMac(o.mac);
     const localIp = o.localIp ? parseIpv4(o.localIp) : 0;
+    const bufferBytes = assertInRange('socket buffer', o.socketBuffer ?? DEFAULT_SOCKET_BUFFER, MIN_SOCKET_BUFFER, MAX_SOCKET_BUFFER);
+    const txqlen = assertInRange('TAP queue length', o.tapQueueLength ?? DEFAULT_TAP_QUEUE, MIN_TAP_QUEUE, MAX_TAP_QUEUE);
     for (const e of o.fdb ?? []) toWireEntry(e.mac, e.remote); // a bad entry fails open() before anything is made
     const setting = parseOffloadSetting(o.offload);
 
@@ -185,7 +194,7 @@ export class Vtep implements NodeVtep {
       const before = link?.mac ?? (await readLinkMac(o.name));
       const setMac = o.mac !== undefined && o.mac.toLowerCase() !== before.toLowerCase();
       // A re-attached persistent device usually has it all already: then no `ip` spawn (the restart gap).
-      const settled = link !== undefined && !setMac && link.mtu === o.mtu && link.txqlen === 1000 && link.up;
+      const settled = link !== undefined && !setMac && link.mtu === o.mtu && link.txqlen === txqlen && link.up;
       const linkArgs = [
         'link',
         'set',
@@ -195,21 +204,21 @@ export class Vtep implements NodeVtep {
         'mtu',
         String(o.mtu),
         'txqueuelen',
-        '1000',
+        String(txqlen),
         'up',
       ];
       if (!settled) {
         await mustRunTool('ip', linkArgs);
       }
       const mac = setMac ? await readLinkMac(o.name) : before;
-      const udpFd = openSocket(localIp, port, o.reusePort ?? false);
+      const udpFd = openSocket(localIp, port, o.reusePort ?? false, bufferBytes);
       undo.push(() => libc().close(udpFd));
       if (o.reusePort && !o.joinRunning && !steerToNewestSocket(udpFd)) throw sysError('setsockopt SO_ATTACH_REUSEPORT_CBPF');
       if (setting !== 'off') probeSocketOffloads(udpFd, support);
       const { features, warnings } = decideFeatures(setting, support);
       applySocketFeatures(udpFd, features, support);
       for (const w of warnings) o.onWarning?.(w);
-      const sourceFds = openSourceSockets(localIp, o.sourcePorts ?? DEFAULT_SOURCE_PORTS, features, support, undo);
+      const sourceFds = openSourceSockets(localIp, o.sourcePorts ?? DEFAULT_SOURCE_PORTS, bufferBytes, features, support, undo);
       const wakeFd = libc().eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
       if (wakeFd < 0) throw sysError('eventfd');
       undo.push(() => libc().close(wakeFd));
@@ -465,9 +474,9 @@ async function openTapReplacingSingleQueue(o: VtepOptions, setting: 'on' | 'off'
   }
 }
 
-function openSocket(localIp: number, port: number, reusePort: boolean): number {
+function openSocket(localIp: number, port: number, reusePort: boolean, bufferBytes: number): number {
   try {
-    return openVxlanSocket(localIp, port, { reusePort });
+    return openVxlanSocket(localIp, port, { reusePort, bufferBytes });
   } catch (e) {
     if ((e as { errno?: number }).errno === EADDRINUSE) {
       throw new Error(`UDP port ${port} is in use in this network namespace (a kernel vxlan device or another VTEP on it?)`);
@@ -477,6 +486,16 @@ function openSocket(localIp: number, port: number, reusePort: boolean): number {
 }
 
 const DEFAULT_SOURCE_PORTS = 8;
+const MIN_SOCKET_BUFFER = 64 * 1024;
+const MAX_SOCKET_BUFFER = 256 * 1024 * 1024;
+const DEFAULT_TAP_QUEUE = 1000;
+const MIN_TAP_QUEUE = 16;
+const MAX_TAP_QUEUE = 65536;
+
+function assertInRange(what: string, v: number, min: number, max: number): number {
+  if (!Number.isInteger(v) || v < min || v > max) throw new Error(`${what} ${v} out of range (${min}..${max})`);
+  return v;
+}
 const MAX_SOURCE_PORTS = 64;
 
 /**
@@ -484,11 +503,18 @@ const MAX_SOURCE_PORTS = 64;
  * ip_local_port_range, as Linux vxlan draws its source ports from it), with the VXLAN socket's
  * options. Fewer than two: none (every datagram leaves from the VXLAN port).
  */
-function openSourceSockets(localIp: number, n: number, f: VtepFeatures, s: OffloadSupport, undo: Array<() => void>): number[] {
+function openSourceSockets(
+  localIp: number,
+  n: number,
+  bufferBytes: number,
+  f: VtepFeatures,
+  s: OffloadSupport,
+  undo: Array<() => void>,
+): number[] {
   if (!Number.isInteger(n) || n < 0 || n > MAX_SOURCE_PORTS) throw new Error(`source ports ${n} out of range (0..${MAX_SOURCE_PORTS})`);
   const fds: number[] = [];
   for (let i = 0; n > 1 && i < n; i++) {
-    const fd = openVxlanSocket(localIp, 0);
+    const fd = openVxlanSocket(localIp, 0, { bufferBytes });
     undo.push(() => libc().close(fd));
     applySocketFeatures(fd, f, s);
     fds.push(fd);

@@ -74,7 +74,8 @@ import {
   writePtr,
 } from './libc.js';
 
-const SOCKET_BUFFER = 4 * 1024 * 1024;
+/** Send and receive buffer of every VXLAN socket unless the VTEP is told otherwise (measured: datapath README). */
+export const DEFAULT_SOCKET_BUFFER = 4 * 1024 * 1024;
 /** Control space per message: one cmsg with an int (UDP_GRO) or a u16 (UDP_SEGMENT): CMSG_SPACE(4) = 24. */
 const CONTROL_SPACE = 24;
 const CMSG_LEN_U16 = CMSG_HDR + 2;
@@ -92,9 +93,14 @@ export function sockaddrIn(ip: number, port: number): Uint8Array {
  * Opens and binds the VXLAN socket. `localIp` 0 binds every address (as the kernel vxlan socket does).
  * `zeroChecksum` (default true) sets SO_NO_CHECK; leave it off when UDP GSO will be used.
  * `reusePort`: SO_REUSEPORT, so a second weftd (an upgrade) can bind the same port while the first
- * still runs; see steerToNewestSocket for who then receives.
+ * still runs; see steerToNewestSocket for who then receives. `bufferBytes`: SO_SNDBUF and SO_RCVBUF, forced past
+ * the sysctl maxima when we may (SO_*BUFFORCE needs CAP_NET_ADMIN).
  */
-export function openVxlanSocket(localIp: number, port: number, opts: { zeroChecksum?: boolean; reusePort?: boolean } = {}): number {
+export function openVxlanSocket(
+  localIp: number,
+  port: number,
+  opts: { zeroChecksum?: boolean; reusePort?: boolean; bufferBytes?: number } = {},
+): number {
   const c = libc();
   const fd = c.socket(AF_INET, SOCK_DGRAM | O_NONBLOCK | O_CLOEXEC, 0);
   if (fd < 0) throw sysError('socket(AF_INET, SOCK_DGRAM)');
@@ -102,8 +108,9 @@ export function openVxlanSocket(localIp: number, port: number, opts: { zeroCheck
   if (opts.reusePort) setIntOpt(fd, SOL_SOCKET, SO_REUSEPORT, 1);
   if (opts.zeroChecksum ?? true) setIntOpt(fd, SOL_SOCKET, SO_NO_CHECK, 1);
   setIntOpt(fd, IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DO);
-  if (!setIntOpt(fd, SOL_SOCKET, SO_SNDBUFFORCE, SOCKET_BUFFER)) setIntOpt(fd, SOL_SOCKET, SO_SNDBUF, SOCKET_BUFFER);
-  if (!setIntOpt(fd, SOL_SOCKET, SO_RCVBUFFORCE, SOCKET_BUFFER)) setIntOpt(fd, SOL_SOCKET, SO_RCVBUF, SOCKET_BUFFER);
+  const buffer = opts.bufferBytes ?? DEFAULT_SOCKET_BUFFER;
+  if (!setIntOpt(fd, SOL_SOCKET, SO_SNDBUFFORCE, buffer)) setIntOpt(fd, SOL_SOCKET, SO_SNDBUF, buffer);
+  if (!setIntOpt(fd, SOL_SOCKET, SO_RCVBUFFORCE, buffer)) setIntOpt(fd, SOL_SOCKET, SO_RCVBUF, buffer);
   const sa = sockaddrIn(localIp, port);
   if (c.bind(fd, sa, SIZEOF_SOCKADDR_IN) < 0) {
     const e = sysError(`bind UDP ${port}`);
