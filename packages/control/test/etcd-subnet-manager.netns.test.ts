@@ -17,7 +17,7 @@ import { LeaseKeeper } from '../src/subnet/lease-keeper.js';
 import { encodeLeaseAttrs } from '../src/subnet/lease-codec.js';
 import { WatchCompactedError, type SubnetRegistry } from '../src/subnet/subnet-registry.js';
 import type { LeaseAttrs } from '../src/subnet/types.js';
-import { collectLeaseEvents, until } from './lease-watch-support.js';
+import { collectLeaseEvents, knownSubnets, until } from './lease-watch-support.js';
 
 const log = pino({ level: process.env.WEFT_TEST_LOG ?? 'silent' });
 const CONFIG = '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}';
@@ -59,13 +59,14 @@ async function freshPrefix(): Promise<string> {
   return prefix;
 }
 
-function manager(prefix: string, o: { registry?: SubnetRegistry; ttl?: number } = {}): EtcdSubnetManager {
+function manager(prefix: string, o: { registry?: SubnetRegistry; ttl?: number; progressCheckMs?: number } = {}): EtcdSubnetManager {
   const m = new EtcdSubnetManager({
     endpoints: [etcd.endpoint],
     prefix,
     logger: log,
     ...(o.registry ? { registry: o.registry } : {}),
     ...(o.ttl ? { leaseTtlSec: o.ttl } : {}),
+    ...(o.progressCheckMs !== undefined ? { watchProgressCheckMs: o.progressCheckMs } : {}),
   });
   cleanups.push(() => m.close());
   return m;
@@ -178,6 +179,46 @@ describe('etcd subnet manager on a real etcd', () => {
     expect(w.text()[2]).toBe(`added ${fourth.subnet}`);
   });
 
+  it('a watch gone silent is found by the progress check (one range read) and re-listed', async () => {
+    const prefix = await freshPrefix();
+    const registry = new EtcdRegistry({ endpoints: [etcd.endpoint], prefix, logger: log });
+    cleanups.push(() => registry.close());
+    const a = await manager(prefix).acquireLease(attrs(1));
+    const b = await manager(prefix).acquireLease(attrs(2));
+    await client.put(`${prefix}/elsewhere`).value('x'); // moves the store's revision, not the lease keys
+    const listed = await client.getAll().prefix(`${prefix}/subnets/`).exec();
+    expect(await registry.subnetsProgress()).toEqual({
+      count: 2,
+      newestModRevision: Math.max(...listed.kvs.map((kv) => Number(kv.mod_revision))),
+    });
+    // The first watch drops every event, as a stream over a connection that died without a word would.
+    let watches = 0;
+    const silent: SubnetRegistry = Object.create(registry, {
+      watchSubnets: {
+        value: (from: number, on: Parameters<SubnetRegistry['watchSubnets']>[1], signal: AbortSignal) =>
+          registry.watchSubnets(from, watches++ === 0 ? () => undefined : on, signal),
+      },
+    });
+    const w = watch(manager(prefix, { registry: silent, progressCheckMs: 200 }));
+    await until(() => w.events.length === 1);
+    const c = await manager(prefix).acquireLease(attrs(3));
+    const written = Date.now();
+    await until(
+      () => knownSubnets(w.events).has(c.subnet),
+      5000,
+      10,
+      () => JSON.stringify(w.text()),
+    );
+    log.info({ foundMs: Date.now() - written }, 'silent watch found and re-listed');
+    expect(w.text()).toEqual([
+      `snapshot ${[a.subnet, b.subnet].sort().join(',')}`,
+      `snapshot ${[a.subnet, b.subnet, c.subnet].sort().join(',')}`,
+    ]);
+    expect(watches).toBe(2);
+    const d = await manager(prefix).acquireLease(attrs(4)); // the new watch delivers
+    await until(() => w.text().includes(`added ${d.subnet}`));
+  });
+
   it('our lease deleted in etcd → the keeper re-acquires the same subnet', async () => {
     const prefix = await freshPrefix();
     const m = manager(prefix);
@@ -232,8 +273,16 @@ describe('etcd subnet manager on a real etcd', () => {
     const recoveredMs = Date.now() - back;
     expect(seen).not.toContain('lost');
     const joiner = await manager(prefix).acquireLease(attrs(2)); // a join works again
-    await until(() => w.text().includes(`added ${joiner.subnet}`), 15_000);
-    log.info({ recoveredMs, watchResumedMs: Date.now() - back }, 'recovered after the etcd restart');
+    // The watch learns the joiner as `added`, or in its re-list's snapshot when it re-lists after the
+    // write (its backoff reaches 5 s while etcd is down; 3 of 20 loaded runs re-listed 1.1 s after it).
+    await until(
+      () => knownSubnets(w.events).has(joiner.subnet),
+      15_000,
+      10,
+      () => `joiner ${joiner.subnet} not seen; watch events: ${JSON.stringify(w.text())}`,
+    );
+    const how = w.text().includes(`added ${joiner.subnet}`) ? 'added' : 'snapshot';
+    log.info({ recoveredMs, watchResumedMs: Date.now() - back, joinerSeenAs: how }, 'recovered after the etcd restart');
     expect(recoveredMs).toBeLessThan(10_000); // the etcd3 client's circuit breaker holds calls off for up to 5 s
     // Re-listed, not resumed: a resumed watch cannot tell a restarted etcd from a wiped or restored one.
     expect(w.text().filter((t) => t.startsWith('snapshot')).length).toBeGreaterThanOrEqual(2);

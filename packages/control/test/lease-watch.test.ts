@@ -1,4 +1,4 @@
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EtcdSubnetManager } from '../src/subnet/etcd-subnet-manager.js';
 import { MemoryRegistry } from '../src/subnet/memory-registry.js';
@@ -20,8 +20,12 @@ const value = (ip: string, mac?: string, type?: string) => encodeLeaseAttrs(attr
 const aborts: AbortController[] = [];
 afterEach(() => aborts.splice(0).forEach((a) => a.abort()));
 
-function watch(registry: MemoryRegistry) {
-  const manager = new EtcdSubnetManager({ registry, logger: silent });
+function watch(registry: MemoryRegistry, o: { progressCheckMs?: number; logger?: Logger } = {}) {
+  const manager = new EtcdSubnetManager({
+    registry,
+    logger: o.logger ?? silent,
+    ...(o.progressCheckMs !== undefined ? { watchProgressCheckMs: o.progressCheckMs } : {}),
+  });
   const batches: LeaseEvent[][] = [];
   const ac = new AbortController();
   aborts.push(ac);
@@ -201,5 +205,76 @@ describe('lease watch', () => {
     w.ac.abort();
     await w.done;
     expect(registry.watchCount).toBe(0);
+  });
+});
+
+/** A logger that keeps every line (debug and up), and the messages at info or above. */
+function capturedLog() {
+  const lines: { level: number; msg: string }[] = [];
+  const logger = pino({ level: 'debug' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+  return { logger, lines, loud: () => lines.filter((l) => l.level >= 30).map((l) => l.msg) };
+}
+
+const sleepMs = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const snapshots = (w: ReturnType<typeof watch>) => w.describeEvents().filter((t) => t.startsWith('snapshot'));
+
+describe('lease watch progress check (a watch that stays open and delivers nothing)', () => {
+  it('a silent watch that misses a new lease, then one that misses a deletion, is re-listed each time', async () => {
+    const registry = new MemoryRegistry(CONFIG);
+    registry.put('10.244.1.0-24', value('192.168.1.1'), 100);
+    const log = capturedLog();
+    const w = watch(registry, { progressCheckMs: 20, logger: log.logger });
+    await until(() => w.batches.length === 1);
+    registry.muteWatches();
+    registry.put('10.244.2.0-24', value('192.168.1.2', '0a:00:00:00:00:02'), 100);
+    await until(() => snapshots(w).length === 2);
+    expect(w.describeEvents()).toEqual(['snapshot 10.244.1.0/24', 'snapshot 10.244.1.0/24,10.244.2.0/24']);
+    expect(log.loud()).toEqual(['lease snapshot', 'lease watch stalled: re-listing', 'lease snapshot']);
+    registry.put('10.244.3.0-24', value('192.168.1.3', '0a:00:00:00:00:03'), 100); // the new watch delivers
+    await until(() => w.describeEvents().includes('added 10.244.3.0/24'));
+    registry.muteWatches();
+    registry.delete('10.244.1.0-24'); // same number of writes seen, one key fewer
+    await until(() => snapshots(w).length === 3);
+    expect(snapshots(w)[2]).toBe('snapshot 10.244.2.0/24,10.244.3.0/24');
+    expect(registry.calls.list).toBe(3);
+  });
+
+  it('a healthy watch, quiet or busy, is never re-listed and logs nothing after its snapshot', async () => {
+    const registry = new MemoryRegistry(CONFIG);
+    const log = capturedLog();
+    const w = watch(registry, { progressCheckMs: 10, logger: log.logger });
+    await until(() => w.batches.length === 1);
+    await sleepMs(150); // quiet: ~15 checks
+    registry.revision += 100; // writes elsewhere in etcd move the store's revision, not these keys
+    await sleepMs(50);
+    for (let i = 1; i <= 40; i++) {
+      registry.put(`10.244.${i}.0-24`, value(`192.168.2.${i}`, `0a:00:00:00:01:${i.toString(16).padStart(2, '0')}`), 100);
+      if (i % 4 === 0) await sleepMs(3); // busy while the checks run
+    }
+    await until(() => w.flat().length === 41);
+    await sleepMs(50);
+    expect(registry.calls.list).toBe(1);
+    expect(registry.calls.progress).toBeGreaterThan(15);
+    expect(log.loud()).toEqual(['lease snapshot']);
+  });
+
+  it('a silent watch while no lease changes is left alone (nothing was missed)', async () => {
+    const registry = new MemoryRegistry(CONFIG);
+    registry.put('10.244.1.0-24', value('192.168.1.1'), 100);
+    const w = watch(registry, { progressCheckMs: 10 });
+    await until(() => w.batches.length === 1);
+    registry.muteWatches();
+    registry.revision += 10;
+    await sleepMs(150);
+    expect(registry.calls.list).toBe(1);
+    expect(registry.calls.progress).toBeGreaterThan(5);
+  });
+
+  it('progressCheckMs 0 turns the check off', async () => {
+    const registry = new MemoryRegistry(CONFIG);
+    const w = watch(registry, { progressCheckMs: 0 });
+    await until(() => w.batches.length === 1);
+    await sleepMs(50);
+    expect(registry.calls.progress).toBe(0);
   });
 });

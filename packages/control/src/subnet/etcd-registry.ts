@@ -11,6 +11,8 @@
  *   broken stream by itself, but from the revision of the last *response header*, which can skip
  *   events still in flight (and cannot tell a wiped or restored etcd); so on a disconnect this watcher
  *   is cancelled and the caller re-lists (lease-watch.ts). A watch cancelled by the server (compaction) → WatchCompactedError.
+ *   The stream can also go quiet without any event (weft sets no gRPC keepalive): subnetsProgress is
+ *   the one range read the lease watch checks it against.
  * - values larger than MAX_LEASE_VALUE_BYTES are never turned into strings (boundedValue): the key
  *   and its size go on, so the manager counts and logs it and nothing parses it.
  * - unary calls get a deadline (`callTimeoutMs`), so an unreachable etcd fails a call instead of
@@ -20,7 +22,7 @@ import { readFileSync } from 'node:fs';
 import { posix } from 'node:path';
 import { Etcd3, type IKeyValue, type IOptions } from 'etcd3';
 import type { Logger } from 'pino';
-import type { LeaseGrant, RegistryEvent, RegistryKv, SubnetRegistry } from './subnet-registry.js';
+import type { LeaseGrant, RegistryEvent, RegistryKv, SubnetRegistry, SubnetsProgress } from './subnet-registry.js';
 import { WatchCompactedError, boundedValue } from './subnet-registry.js';
 
 export const DEFAULT_ETCD_PREFIX = '/coreos.com/network';
@@ -168,6 +170,18 @@ export class EtcdRegistry implements SubnetRegistry {
     });
   }
 
+  async subnetsProgress(): Promise<SubnetsProgress> {
+    const res = await this.client.kv.range({
+      key: Buffer.from(this.subnetsDir),
+      range_end: prefixEnd(this.subnetsDir),
+      limit: 1,
+      sort_target: 'Mod',
+      sort_order: 'Descend',
+      keys_only: true,
+    });
+    return { count: Number(res.count), newestModRevision: Number(res.kvs[0]?.mod_revision ?? 0) };
+  }
+
   async close(): Promise<void> {
     this.client.close();
   }
@@ -190,6 +204,14 @@ export class EtcdRegistry implements SubnetRegistry {
       this.opts.logger.debug({ lease, err: e }, 'etcd lease revoke failed (it expires by itself)');
     }
   }
+}
+
+/** The end of etcd's range of every key starting with `prefix`: its last byte plus one ("…/subnets/" → "…/subnets0"). */
+function prefixEnd(prefix: string): Buffer {
+  const end = Buffer.from(prefix);
+  const last = end.length - 1;
+  end[last] = end[last] + 1;
+  return end;
 }
 
 function readTlsFiles(tls: EtcdTlsFiles | undefined): IOptions['credentials'] | undefined {

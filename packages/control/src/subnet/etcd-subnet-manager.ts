@@ -46,6 +46,8 @@ export interface EtcdSubnetManagerOptions {
   registry?: SubnetRegistry;
   /** Random source for the allocator (tests). */
   random?: () => number;
+  /** How often the lease watch checks that it keeps up with the store (lease-watch.ts); default 10 s, 0: off. */
+  watchProgressCheckMs?: number;
 }
 
 /** Our lease is gone or belongs to someone else now: renewal refused. */
@@ -72,6 +74,7 @@ export class EtcdSubnetManager implements SubnetManager {
   /** etcd lease id behind each subnet we hold, so a renewal can revoke the lease it replaces. */
   private readonly heldLeases = new Map<string, string>();
   private readonly random: () => number;
+  private readonly progressCheckMs: number | undefined;
   /** Preferred subnet when no lease carries our PublicIP: the subnet file's, then the last one we held. */
   private previous: Ipv4Cidr | undefined;
   private notesLogged = false;
@@ -92,6 +95,7 @@ export class EtcdSubnetManager implements SubnetManager {
     this.endpoints = opts.endpoints ?? DEFAULT_ETCD_ENDPOINTS;
     this.previous = parsePrevious(opts.previousSubnet);
     this.random = opts.random ?? Math.random;
+    this.progressCheckMs = opts.watchProgressCheckMs;
   }
 
   async getNetworkConfig(): Promise<NetworkConfig> {
@@ -137,7 +141,12 @@ export class EtcdSubnetManager implements SubnetManager {
   }
 
   watchLeases(onEvents: (events: LeaseEvent[]) => void, signal: AbortSignal): Promise<void> {
-    return new LeaseWatch({ registry: this.registry, backendType: this.backendType, logger: this.log }).run(onEvents, signal);
+    return new LeaseWatch({
+      registry: this.registry,
+      backendType: this.backendType,
+      logger: this.log,
+      ...(this.progressCheckMs !== undefined ? { progressCheckMs: this.progressCheckMs } : {}),
+    }).run(onEvents, signal);
   }
 
   async close(): Promise<void> {

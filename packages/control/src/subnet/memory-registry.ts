@@ -1,17 +1,20 @@
 /**
  * An in-memory SubnetRegistry that behaves like etcd where the manager can tell: one revision per
  * write, leases that expire (real or fake timers), create-if-absent, a history that watches replay
- * from a revision, compaction that cuts that history, and an "unreachable" switch that fails every
- * call and breaks every watch. Unit tests drive the manager and the lease keeper against it; the
+ * from a revision, compaction that cuts that history, an "unreachable" switch that fails every
+ * call and breaks every watch, and a switch that mutes the open watches (open and silent, like a
+ * stream over a dead connection). Unit tests drive the manager and the lease keeper against it; the
  * test-facing knobs are the public methods below the interface ones.
  */
-import type { LeaseGrant, RegistryEvent, RegistryKv, SubnetRegistry } from './subnet-registry.js';
+import type { LeaseGrant, RegistryEvent, RegistryKv, SubnetRegistry, SubnetsProgress } from './subnet-registry.js';
 import { WatchCompactedError } from './subnet-registry.js';
 
 interface Watch {
   fromRevision: number;
   onEvents: (events: RegistryEvent[], revision: number) => void;
   fail: (e: Error) => void;
+  /** Open but delivering nothing (muteWatches). */
+  muted: boolean;
 }
 
 export class MemoryRegistry implements SubnetRegistry {
@@ -30,7 +33,7 @@ export class MemoryRegistry implements SubnetRegistry {
   /** Test hook: runs inside createSubnet before the existence check (inject a racing writer here). */
   beforeCreate: ((name: string) => void) | undefined;
   /** Calls per method, for tests that count round trips. */
-  readonly calls = { list: 0, create: 0, update: 0, delete: 0, watch: 0 };
+  readonly calls = { list: 0, create: 0, update: 0, delete: 0, watch: 0, progress: 0 };
 
   constructor(config?: string) {
     this.config = config;
@@ -82,7 +85,7 @@ export class MemoryRegistry implements SubnetRegistry {
       if (fromRevision < this.compactedRevision) {
         return reject(new WatchCompactedError(`revision ${fromRevision} is compacted (compact revision ${this.compactedRevision})`));
       }
-      const w: Watch = { fromRevision, onEvents, fail: (e) => finish(e) };
+      const w: Watch = { fromRevision, onEvents, fail: (e) => finish(e), muted: false };
       const finish = (e?: Error): void => {
         this.watches.delete(w);
         signal.removeEventListener('abort', onAbort);
@@ -106,6 +109,14 @@ export class MemoryRegistry implements SubnetRegistry {
         );
       }
     });
+  }
+
+  async subnetsProgress(): Promise<SubnetsProgress> {
+    this.check();
+    this.calls.progress++;
+    let newest = 0;
+    for (const kv of this.kvs.values()) newest = Math.max(newest, kv.modRevision);
+    return { count: this.kvs.size, newestModRevision: newest };
   }
 
   async close(): Promise<void> {
@@ -174,6 +185,14 @@ export class MemoryRegistry implements SubnetRegistry {
     if (down) for (const w of [...this.watches]) w.fail(new Error('memory registry: connection lost'));
   }
 
+  /**
+   * The watches open now stay open and deliver nothing from here on, like a stream whose connection died
+   * without a word; watches opened later work.
+   */
+  muteWatches(): void {
+    for (const w of this.watches) w.muted = true;
+  }
+
   get watchCount(): number {
     return this.watches.size;
   }
@@ -225,7 +244,7 @@ export class MemoryRegistry implements SubnetRegistry {
     this.history.push({ revision, event });
     for (const w of this.watches) {
       if (revision < w.fromRevision) continue;
-      setImmediate(() => this.watches.has(w) && w.onEvents([event], revision));
+      setImmediate(() => this.watches.has(w) && !w.muted && w.onEvents([event], revision));
     }
   }
 }

@@ -43,6 +43,14 @@ export interface LeaseGrant {
   expiration: Date;
 }
 
+/** Where the lease keys stand, from one small read: compared with a watch, it tells whether the watch is behind. */
+export interface SubnetsProgress {
+  /** Number of keys under `<prefix>/subnets/`. */
+  count: number;
+  /** Highest mod revision among them; 0 when there are none. */
+  newestModRevision: number;
+}
+
 /** The watch's history no longer reaches the requested revision: re-list and start again. */
 export class WatchCompactedError extends Error {
   override name = 'WatchCompactedError';
@@ -80,5 +88,11 @@ export interface SubnetRegistry {
    * connection is lost (the caller backs off and resumes from the last revision it saw).
    */
   watchSubnets(fromRevision: number, onEvents: (events: RegistryEvent[], revision: number) => void, signal: AbortSignal): Promise<void>;
+  /**
+   * How many lease keys there are and the newest write among them, in one cheap read (etcd: a range of
+   * the prefix, keys only, limit 1, newest mod revision first; etcd counts the whole range). The lease
+   * watch compares it with what its watch delivered to find a watch that stalled silently.
+   */
+  subnetsProgress(): Promise<SubnetsProgress>;
   close(): Promise<void>;
 }
