@@ -1,0 +1,252 @@
+// Where a benchmark's CPU goes, over one measuring window: every task on the machine, read from
+// /proc/<pid>/task/<tid>/stat (utime, stime) at the window's start and end, sorted into
+//   vtep     the contender's own processes (weft-vtep or floor-relay on both nodes, all threads)
+//   iperf3   iperf3 client and server (found by name inside the lab's network namespaces)
+//   lab      anything else inside those namespaces (the idle contenders)
+//   kthreads kernel threads (ksoftirqd, kworkers, ...): PF_KTHREAD in the task's flags
+//   outside  every other process on the machine (other people's work, this bench's own node)
+// and the machine's /proc/stat columns over the same window. The kernel accounts time by ticks
+// (CONFIG_TICK_CPU_ACCOUNTING, no IRQ_TIME_ACCOUNTING on this machine): softirq work done while a
+// task runs counts both in that task's stime and in /proc/stat's softirq column; softirq on an idle
+// CPU counts in no task. So `idleIrq` = machine busy - all tasks is the kernel stack's work that no
+// process paid for, and `softirq` (all contexts) overlaps vtep/iperf3 system time: shown, not summed.
+// Tasks that exit mid-window keep the last value seen by the sampler (it rereads the lab's tasks
+// every `sampleMs`), so a vanishing process is counted up to then and never crashes the window.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
+
+const execFileP = promisify(execFile);
+
+const HZ = 100; // USER_HZ: /proc's clock ticks
+const PF_KTHREAD = 0x00200000;
+
+function readOr(path, fallback) {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return fallback;
+  }
+}
+
+/** The machine's /proc/stat "cpu" line: { user, system, irq, softirq, busy, total } in ticks. */
+export function machineTicks() {
+  const v = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = v;
+  const total = v.slice(0, 8).reduce((a, b) => a + b, 0); // guest time is inside user already
+  // busy leaves out steal: time the hypervisor took is charged to no task
+  return { user: user + nice, system, irq, softirq, steal, busy: total - idle - iowait - steal, total };
+}
+
+/** One task's stat: comm, flags, utime, stime (ticks); undefined if it is gone. */
+function taskStat(pid, tid) {
+  const s = readOr(`/proc/${pid}/task/${tid}/stat`, '');
+  if (!s) return undefined;
+  const close = s.lastIndexOf(')');
+  const rest = s.slice(close + 2).split(' ');
+  const comm = s.slice(s.indexOf('(') + 1, close);
+  // a leader's row also carries its reaped children (cutime, cstime): short-lived helpers that exit
+  // inside the window are counted with their parent instead of vanishing into the residual
+  const leader = pid === tid;
+  const utime = Number(rest[11]) + (leader ? Number(rest[13]) : 0);
+  const stime = Number(rest[12]) + (leader ? Number(rest[14]) : 0);
+  return { comm, flags: Number(rest[6]), utime, stime };
+}
+
+function netnsOf(pid) {
+  try {
+    return readlinkSync(`/proc/${pid}/ns/net`);
+  } catch {
+    return '';
+  }
+}
+
+/** Every task on the machine, keyed `pid/tid`, with the role it plays in this window. */
+function scan(roleOf) {
+  const tasks = new Map();
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    let tids;
+    try {
+      tids = readdirSync(`/proc/${pid}/task`);
+    } catch {
+      continue; // exited between the two reads
+    }
+    const ns = netnsOf(pid);
+    for (const tid of tids) {
+      const st = taskStat(pid, tid);
+      if (st) tasks.set(`${pid}/${tid}`, { ...st, pid: Number(pid), role: roleOf(Number(pid), st, ns) });
+    }
+  }
+  return tasks;
+}
+
+/** Rereads the stat of the tasks already known (the lab's), so an exit loses at most one interval. */
+function refresh(tasks) {
+  for (const [key, t] of tasks) {
+    if (t.role === 'outside' || t.role === 'kthreads') continue;
+    const [pid, tid] = key.split('/');
+    const st = taskStat(pid, tid);
+    if (st) Object.assign(t, { utime: st.utime, stime: st.stime });
+  }
+}
+
+function nsInode(name) {
+  try {
+    return `net:[${statSync(`/run/netns/${name}`).ino}]`;
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * Measures from `startMs` after the call until `startMs + windowMs`, in cores (1.0 = one CPU busy the
+ * whole window). `labNetns`: the lab's namespace names; `vtepPids`: the contender's processes.
+ */
+export async function cpuSplit({ labNetns, vtepPids, startMs, windowMs, sampleMs = 500 }) {
+  const nsIds = new Set(labNetns.map(nsInode).filter(Boolean));
+  const vteps = new Set(vtepPids);
+  const roleOf = (pid, st, ns) => {
+    if (vteps.has(pid)) return 'vtep';
+    if (st.flags & PF_KTHREAD) return 'kthreads';
+    if (nsIds.has(ns)) return st.comm.startsWith('iperf3') ? 'iperf3' : 'lab';
+    return 'outside';
+  };
+  await sleep(startMs);
+  const m0 = machineTicks();
+  const t0 = process.hrtime.bigint();
+  const first = scan(roleOf);
+  const last = new Map([...first].map(([k, v]) => [k, { ...v }]));
+  for (let left = windowMs; left > 0; left -= sampleMs) {
+    await sleep(Math.min(sampleMs, left));
+    refresh(last);
+  }
+  const end = scan(roleOf);
+  const m1 = machineTicks();
+  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  return summarize(first, new Map([...last, ...end]), m0, m1, secs);
+}
+
+const ROLES = ['vtep', 'iperf3', 'lab', 'kthreads', 'outside'];
+
+/** Per-role user/system cores, the busiest VTEP thread, and the machine's columns, all over `secs`. */
+function summarize(first, end, m0, m1, secs) {
+  const cores = (ticks) => ticks / HZ / secs;
+  const out = Object.fromEntries(ROLES.map((r) => [r, { user: 0, system: 0 }]));
+  let tasksTicks = 0;
+  let hot = { comm: '', cores: 0 };
+  const threads = new Set(); // the VTEP threads that ran (io_uring's io-wq workers would show here)
+  for (const [key, t] of end) {
+    const t0 = first.get(key) ?? { utime: 0, stime: 0 };
+    const du = t.utime - t0.utime;
+    const ds = t.stime - t0.stime;
+    out[t.role].user += cores(du);
+    out[t.role].system += cores(ds);
+    tasksTicks += du + ds;
+    if (t.role === 'vtep' && du + ds > 0) threads.add(t.comm);
+    if (t.role === 'vtep' && cores(du + ds) > hot.cores) hot = { comm: t.comm, cores: cores(du + ds) };
+  }
+  const d = (k) => cores(m1[k] - m0[k]);
+  const machine = { busy: d('busy'), user: d('user'), system: d('system'), softirq: d('softirq'), irq: d('irq'), steal: d('steal') };
+  // busy minus what every task was charged: irq/softirq work that landed on an idle CPU
+  return {
+    secs,
+    ...out,
+    vtepHotThread: hot,
+    vtepThreadNames: [...threads].sort().join(' '),
+    idleIrq: machine.busy - cores(tasksTicks),
+    machine,
+  };
+}
+
+/** A TCP result's split (`tcpCpu`) as cores per Gbit/s of the stream it carried. */
+export function cpuPerGbit(x) {
+  const c = x?.tcpCpu;
+  if (!c || !(x.tcpGbps > 0)) return undefined;
+  const g = x.tcpGbps;
+  const sum = (r) => r.user + r.system;
+  const others = sum(c.outside);
+  return {
+    iperf3: sum(c.iperf3) / g,
+    vtepUser: c.vtep.user / g,
+    vtepSystem: c.vtep.system / g,
+    kernelElsewhere: (sum(c.kthreads) + c.idleIrq) / g, // idle-CPU softirq and kernel threads
+    lab: sum(c.lab) / g,
+    total: (c.machine.busy - others) / g, // the machine minus other people's processes
+    softirqAll: (c.machine.softirq + c.machine.irq) / g, // overlaps the rows above
+    otherCores: others,
+    hotThreadCores: c.vtepHotThread?.cores ?? 0,
+  };
+}
+
+/**
+ * What the split proves about a userspace contender `x` against the kernel `k` (both cpuPerGbit):
+ * its kernel-side work alone, and its total and throughput if its own user-space time were zero
+ * (the rest of the work kept its cost per Gbit/s, on this machine's `cpus` cores).
+ */
+export function cpuBounds(x, k, kGbps, cpus) {
+  if (!x || !k) return undefined;
+  const kernelSide = x.vtepSystem + x.kernelElsewhere;
+  const withoutUser = x.total - x.vtepUser;
+  return {
+    kernelSide,
+    kernelSideVsKernelTotal: kernelSide / k.total,
+    withoutUserVsKernel: withoutUser / k.total,
+    gbpsCeilingWithoutUser: cpus / withoutUser,
+    ceilingVsKernel: cpus / withoutUser / kGbps,
+  };
+}
+
+/** Kernel symbols grouped by the work they do (perf's [k] samples), first match wins. */
+const KERNEL_WORK = [
+  ['copy to/from user', /copy_(to|from)_user|copy_user|_copy_|rep_movs|memcpy|memmove|skb_copy_datagram|copy_page/],
+  ['checksum', /csum/],
+  ['tun/tap', /^tun_|_tun_/],
+  ['udp + vxlan', /udp|vxlan|gro_cell/],
+  ['ip + tcp', /^(ip_|ipv4_|inet_|tcp_|__tcp|__ip|raw_v4)/],
+  ['skb alloc/free', /skb|kmem_cache|kmalloc|kfree|page_frag|__alloc_pages|free_unref/],
+  ['veth, netif, GRO, qdisc', /veth|netif|napi|gro|dev_|__dev|qdisc|net_rx|process_backlog/],
+  ['syscall entry/exit', /entry_SYSCALL|syscall|do_syscall|__x64_sys|fput|fdget|rw_verify|vfs_|sock_(sendmsg|recvmsg)|___sys/],
+  ['scheduler, wake-ups, poll', /schedule|wake|sched|poll|select_task|ttwu|futex|io_uring|__io_/],
+  ['idle', /idle|halt|mwait|default_idle|cpuidle/],
+];
+
+/**
+ * `perf record -a` over the window (cpu-clock, 499 Hz), then the share of all samples by kernel work
+ * (KERNEL_WORK) and the top kernel symbols. Machine-wide: other processes' samples are in it too.
+ * Undefined (and the bench goes on) when perf is missing or fails.
+ */
+export async function perfProfile({ startMs, windowMs }) {
+  const dir = mkdtempSync(join(tmpdir(), 'weft-perf-'));
+  try {
+    await sleep(startMs);
+    const data = join(dir, 'perf.data');
+    await execFileP('perf', ['record', '-a', '-F', '499', '-o', data, '--', 'sleep', String(windowMs / 1000)]);
+    const { stdout } = await execFileP('perf', ['report', '-i', data, '--stdio', '--no-children', '--sort', 'sym'], {
+      maxBuffer: 64 << 20,
+    });
+    return kernelWork(stdout);
+  } catch {
+    return undefined;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function kernelWork(report) {
+  const rows = [...report.matchAll(/^\s+([\d.]+)%\s+\[(.)\]\s+(\S+)/gm)].map((m) => ({
+    pct: Number(m[1]),
+    kernel: m[2] === 'k',
+    sym: m[3],
+  }));
+  const groups = Object.fromEntries([...KERNEL_WORK.map(([g]) => [g, 0]), ['other kernel', 0], ['user space', 0]]);
+  for (const r of rows) {
+    const g = r.kernel ? (KERNEL_WORK.find(([, re]) => re.test(r.sym))?.[0] ?? 'other kernel') : 'user space';
+    groups[g] += r.pct;
+  }
+  const top = rows.filter((r) => r.kernel).slice(0, 15);
+  return { groups, top: top.map((r) => `${r.pct.toFixed(1)}% ${r.sym}`) };
+}
