@@ -138,7 +138,7 @@ function summarize(first, end, m0, m1, secs) {
   const out = Object.fromEntries(ROLES.map((r) => [r, { user: 0, system: 0 }]));
   let tasksTicks = 0;
   let hot = { comm: '', cores: 0 };
-  const threads = new Set(); // the VTEP threads that ran (io_uring's io-wq workers would show here)
+  const threads = {}; // cores by VTEP thread name, both nodes summed (io_uring's io-wq workers show here)
   for (const [key, t] of end) {
     const t0 = first.get(key) ?? { utime: 0, stime: 0 };
     const du = t.utime - t0.utime;
@@ -146,7 +146,8 @@ function summarize(first, end, m0, m1, secs) {
     out[t.role].user += cores(du);
     out[t.role].system += cores(ds);
     tasksTicks += du + ds;
-    if (t.role === 'vtep' && du + ds > 0) threads.add(t.comm);
+    const name = t.comm.replace(/-\d+$/, '');
+    if (t.role === 'vtep' && du + ds > 0) threads[name] = (threads[name] ?? 0) + cores(du + ds);
     if (t.role === 'vtep' && cores(du + ds) > hot.cores) hot = { comm: t.comm, cores: cores(du + ds) };
   }
   const d = (k) => cores(m1[k] - m0[k]);
@@ -156,7 +157,7 @@ function summarize(first, end, m0, m1, secs) {
     secs,
     ...out,
     vtepHotThread: hot,
-    vtepThreadNames: [...threads].sort().join(' '),
+    vtepThreads: threads,
     idleIrq: machine.busy - cores(tasksTicks),
     machine,
   };
