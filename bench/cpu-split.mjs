@@ -48,12 +48,8 @@ function taskStat(pid, tid) {
   const close = s.lastIndexOf(')');
   const rest = s.slice(close + 2).split(' ');
   const comm = s.slice(s.indexOf('(') + 1, close);
-  // a leader's row also carries its reaped children (cutime, cstime): short-lived helpers that exit
-  // inside the window are counted with their parent instead of vanishing into the residual
-  const leader = pid === tid;
-  const utime = Number(rest[11]) + (leader ? Number(rest[13]) : 0);
-  const stime = Number(rest[12]) + (leader ? Number(rest[14]) : 0);
-  return { comm, flags: Number(rest[6]), utime, stime };
+  // not cutime/cstime: a child reaped in the window would bring its whole life's CPU into it
+  return { comm, flags: Number(rest[6]), utime: Number(rest[11]), stime: Number(rest[12]) };
 }
 
 function netnsOf(pid) {
@@ -152,7 +148,8 @@ function summarize(first, end, m0, m1, secs) {
   }
   const d = (k) => cores(m1[k] - m0[k]);
   const machine = { busy: d('busy'), user: d('user'), system: d('system'), softirq: d('softirq'), irq: d('irq'), steal: d('steal') };
-  // busy minus what every task was charged: irq/softirq work that landed on an idle CPU
+  // busy minus what every task still alive was charged: irq/softirq work that landed on an idle CPU,
+  // and processes that exited inside the window (other people's short-lived ones: see cpuPerGbit)
   return {
     secs,
     ...out,
@@ -169,14 +166,19 @@ export function cpuPerGbit(x) {
   if (!c || !(x.tcpGbps > 0)) return undefined;
   const g = x.tcpGbps;
   const sum = (r) => r.user + r.system;
-  const others = sum(c.outside);
+  // The residual holds idle-CPU irq/softirq but also processes that exited in the window; the first
+  // cannot exceed the machine's irq+softirq time, so the residual counts as the kernel's up to that.
+  const irq = c.machine.softirq + c.machine.irq;
+  const kernelElsewhere = sum(c.kthreads) + Math.min(Math.max(c.idleIrq, 0), irq);
+  const bench = sum(c.iperf3) + sum(c.vtep) + sum(c.lab) + kernelElsewhere;
+  const others = c.machine.busy - bench; // other people's processes, alive or exited
   return {
     iperf3: sum(c.iperf3) / g,
     vtepUser: c.vtep.user / g,
     vtepSystem: c.vtep.system / g,
-    kernelElsewhere: (sum(c.kthreads) + c.idleIrq) / g, // idle-CPU softirq and kernel threads
+    kernelElsewhere: kernelElsewhere / g, // idle-CPU irq/softirq (at most) and kernel threads
     lab: sum(c.lab) / g,
-    total: (c.machine.busy - others) / g, // the machine minus other people's processes
+    total: bench / g, // the machine minus other people's processes
     softirqAll: (c.machine.softirq + c.machine.irq) / g, // overlaps the rows above
     otherCores: others,
     hotThreadCores: c.vtepHotThread?.cores ?? 0,
