@@ -123,7 +123,11 @@ export async function cpuSplit({ labNetns, vtepPids, startMs, windowMs, sampleMs
   const end = scan(roleOf);
   const m1 = machineTicks();
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
-  return summarize(first, new Map([...last, ...end]), m0, m1, secs);
+  const all = new Map([...last, ...end]);
+  const split = summarize(first, all, m0, m1, secs);
+  // the bench's threads, for perfKernelWork; not part of the stored result
+  const tids = [...all].filter(([, t]) => t.role !== 'outside').map(([key]) => Number(key.split('/')[1]));
+  return Object.defineProperty(split, 'benchTids', { value: tids, enumerable: false });
 }
 
 const ROLES = ['vtep', 'iperf3', 'lab', 'kthreads', 'outside'];
@@ -205,51 +209,72 @@ export function cpuBounds(x, k, kGbps, cpus) {
 
 /** Kernel symbols grouped by the work they do (perf's [k] samples), first match wins. */
 const KERNEL_WORK = [
-  ['copy to/from user', /copy_(to|from)_user|copy_user|_copy_|rep_movs|memcpy|memmove|skb_copy_datagram|copy_page/],
+  [
+    'copy to/from user',
+    /copy_(to|from)_user|copy_user|_copy_|rep_movs|memcpy|memmove|skb_copy_datagram|copy_page|check_object_size|check_heap_object/,
+  ],
   ['checksum', /csum/],
   ['tun/tap', /^tun_|_tun_/],
   ['udp + vxlan', /udp|vxlan|gro_cell/],
-  ['ip + tcp', /^(ip_|ipv4_|inet_|tcp_|__tcp|__ip|raw_v4)/],
-  ['skb alloc/free', /skb|kmem_cache|kmalloc|kfree|page_frag|__alloc_pages|free_unref/],
-  ['veth, netif, GRO, qdisc', /veth|netif|napi|gro|dev_|__dev|qdisc|net_rx|process_backlog/],
-  ['syscall entry/exit', /entry_SYSCALL|syscall|do_syscall|__x64_sys|fput|fdget|rw_verify|vfs_|sock_(sendmsg|recvmsg)|___sys/],
-  ['scheduler, wake-ups, poll', /schedule|wake|sched|poll|select_task|ttwu|futex|io_uring|__io_/],
-  ['idle', /idle|halt|mwait|default_idle|cpuidle/],
+  ['ip + tcp', /^(ip_|ipv4_|inet_|tcp_|__tcp|__ip|raw_v4|raw_local)/],
+  ['skb alloc/free', /skb|kmem_cache|kmalloc|kfree|page_frag|__alloc_pages|free_unref|slab/],
+  ['veth, netif, GRO, softirq', /veth|netif|napi|gro|dev_|__dev|qdisc|net_rx|process_backlog|softirq/],
+  [
+    'syscall and irq entry/exit',
+    /entry_SYSCALL|syscall|__x64_sys|fput|fdget|rw_verify|vfs_|sock_(sendmsg|recvmsg)|___sys|irqentry|exit_to_user/,
+  ],
+  ['scheduler, wake-ups, poll, io_uring', /schedule|wake|sched|poll|select_task|ttwu|futex|task_switch|io_uring|^__?io_/],
+  // cpu-clock samples wait while interrupts are off and land where they come back on
+  ['irqs re-enabled (spinlocks)', /_raw_spin|irqrestore|_raw_read|_raw_write/],
+  ['idle', /idle|halt|mwait|cpuidle/],
 ];
 
 /**
- * `perf record -a` over the window (cpu-clock, 499 Hz), then the share of all samples by kernel work
- * (KERNEL_WORK) and the top kernel symbols. Machine-wide: other processes' samples are in it too.
- * Undefined (and the bench goes on) when perf is missing or fails.
+ * `perf record -a` over the window (cpu-clock, 499 Hz): the recording, for `perfKernelWork`, or
+ * undefined (and the bench goes on) when perf is missing or fails.
  */
-export async function perfProfile({ startMs, windowMs }) {
+export async function perfRecord({ startMs, windowMs }) {
   const dir = mkdtempSync(join(tmpdir(), 'weft-perf-'));
   try {
     await sleep(startMs);
     const data = join(dir, 'perf.data');
     await execFileP('perf', ['record', '-a', '-F', '499', '-o', data, '--', 'sleep', String(windowMs / 1000)]);
-    const { stdout } = await execFileP('perf', ['report', '-i', data, '--stdio', '--no-children', '--sort', 'sym'], {
-      maxBuffer: 64 << 20,
-    });
-    return kernelWork(stdout);
+    return { dir, data };
   } catch {
-    return undefined;
-  } finally {
     rmSync(dir, { recursive: true, force: true });
+    return undefined;
   }
 }
 
-function kernelWork(report) {
-  const rows = [...report.matchAll(/^\s+([\d.]+)%\s+\[(.)\]\s+(\S+)/gm)].map((m) => ({
-    pct: Number(m[1]),
-    kernel: m[2] === 'k',
-    sym: m[3],
-  }));
+/**
+ * The bench's samples (threads in `tids`, the split's `benchTids`, and the idle task's softirq) as a
+ * share of all samples, grouped by kernel work (KERNEL_WORK), and the top kernel symbols. Removes the
+ * recording.
+ */
+export async function perfKernelWork(rec, tids) {
+  try {
+    const { stdout } = await execFileP('perf', ['report', '-i', rec.data, '--stdio', '--no-children', '--sort', 'pid,sym'], {
+      maxBuffer: 64 << 20,
+    });
+    return kernelWork(stdout, new Set([0, ...tids]));
+  } catch {
+    return undefined;
+  } finally {
+    rmSync(rec.dir, { recursive: true, force: true });
+  }
+}
+
+function kernelWork(report, tids) {
+  const rows = [...report.matchAll(/^\s+([\d.]+)%\s+(\d+):\S*\s+\[(.)\]\s+(\S+)/gm)]
+    .filter((m) => tids.has(Number(m[2])))
+    .map((m) => ({ pct: Number(m[1]), kernel: m[3] === 'k', sym: m[4] }));
   const groups = Object.fromEntries([...KERNEL_WORK.map(([g]) => [g, 0]), ['other kernel', 0], ['user space', 0]]);
+  const bySym = new Map();
   for (const r of rows) {
     const g = r.kernel ? (KERNEL_WORK.find(([, re]) => re.test(r.sym))?.[0] ?? 'other kernel') : 'user space';
     groups[g] += r.pct;
+    if (r.kernel) bySym.set(r.sym, (bySym.get(r.sym) ?? 0) + r.pct);
   }
-  const top = rows.filter((r) => r.kernel).slice(0, 15);
-  return { groups, top: top.map((r) => `${r.pct.toFixed(1)}% ${r.sym}`) };
+  const top = [...bySym].sort((x, y) => y[1] - x[1]).slice(0, 15);
+  return { groups, top: top.map(([sym, pct]) => `${pct.toFixed(1)}% ${sym}`) };
 }

@@ -19,7 +19,7 @@ import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { parseUdpDrops } from '@weft/datapath';
 import { Lab, addEndpoint, buildPair, connect } from '@weft/netlab';
-import { cpuBounds, cpuPerGbit, cpuSplit, perfProfile } from './cpu-split.mjs';
+import { cpuBounds, cpuPerGbit, cpuSplit, perfKernelWork, perfRecord } from './cpu-split.mjs';
 import { machineInfo, percentile, table, withCpu, writeResult } from './lib.mjs';
 
 const { values: opt } = parseArgs({
@@ -102,15 +102,16 @@ const delta = (x, y) => Object.fromEntries(Object.keys(x).map((k) => [k, y[k] - 
 
 /**
  * `test` with the CPU split of its steady state, from 1.5 s after the start to 1 s before the end;
- * with --perf and `profile`, a machine-wide perf profile of the same window.
+ * with --perf and `profile`, a perf profile of the same window, of the bench's threads only.
  */
 async function withSplit(a, b, pids, test, profile = false) {
   const window = { labNetns: [a.ns, b.ns], vtepPids: pids, startMs: 1500, windowMs: Math.max(1000, (DURATION - 2.5) * 1000) };
-  const [run, split, perf] = await Promise.all([
+  const [run, split, rec] = await Promise.all([
     withCpu(pids, test),
     cpuSplit(window),
-    opt.perf && profile ? perfProfile(window) : undefined,
+    opt.perf && profile ? perfRecord(window) : undefined,
   ]);
+  const perf = rec ? await perfKernelWork(rec, split.benchTids) : undefined;
   return { ...run, split, perf };
 }
 
@@ -319,7 +320,7 @@ function boundsReport(m) {
     const p = m[key]?.tcpPerf;
     if (!p) continue;
     const g = Object.entries(p.groups).map(([name, pct]) => `${name} ${f(pct, 1)}%`);
-    console.log(`perf during ${key}'s TCP (machine-wide samples): ${g.join(', ')}\n  top: ${p.top.join(', ')}`);
+    console.log(`perf during ${key}'s TCP (the bench's threads, % of all samples): ${g.join(', ')}\n  top: ${p.top.join(', ')}`);
   }
   const k = cpuPerGbit(m.kernel);
   if (!k) return;

@@ -149,9 +149,11 @@ function cpuSection(m, cpus) {
     if (!p) continue;
     const cores = (pct) => f2(((pct / 100) * cpus) / m[c].tcpGbps, 3);
     const g = Object.entries(p.groups)
-      .filter(([, pct]) => pct >= 0.5)
+      .filter(([name, pct]) => pct >= 0.5 && name !== 'idle')
       .map(([name, pct]) => `${name} ${cores(pct)}`);
-    out.push(`perf, ${LABELS[c]}, cores per Gbit/s by kernel work (machine-wide samples): ${g.join(', ')}.`);
+    out.push(
+      `perf, ${LABELS[c]}, cores per Gbit/s by kernel work (perf samples of the bench's threads and of softirq on idle CPUs): ${g.join(', ')}.`,
+    );
   }
   return out.length ? `\n\nWhere the CPU goes (TCP test, steady-state window):\n\n${out.map((x) => `- ${x}`).join('\n')}` : '';
 }
