@@ -164,17 +164,38 @@ function summarize(first, end, m0, m1, secs) {
   };
 }
 
+const sum = (r) => r.user + r.system;
+
+/** The bench's own cores in a split, and the kernel's work outside any process (see below). */
+function benchCores(c) {
+  // The residual holds idle-CPU irq/softirq but also processes that exited in the window; the first
+  // cannot exceed the machine's irq+softirq time, so the residual counts as the kernel's up to that.
+  const irq = c.machine.softirq + c.machine.irq;
+  const kernelElsewhere = sum(c.kthreads) + Math.min(Math.max(c.idleIrq, 0), irq);
+  return { kernelElsewhere, bench: sum(c.iperf3) + sum(c.vtep) + sum(c.lab) + kernelElsewhere };
+}
+
+/**
+ * A 64 B UDP result's split (`udpCpu`) per packet, in CPU microseconds: the bench's per packet
+ * delivered, the VTEP's user and system time per frame it forwarded (read from the sender's TAP).
+ */
+export function cpuPerPacket(x) {
+  const c = x?.udpCpu;
+  if (!c || !(x.udp64Pps > 0)) return undefined;
+  const forwarded = x.udp64SentPps - (x.lossSenderDevPps ?? 0);
+  return {
+    benchUsPerDelivered: (benchCores(c).bench / x.udp64Pps) * 1e6,
+    vtepUserUs: (c.vtep.user / forwarded) * 1e6,
+    vtepSystemUs: (c.vtep.system / forwarded) * 1e6,
+  };
+}
+
 /** A TCP result's split (`tcpCpu`) as cores per Gbit/s of the stream it carried. */
 export function cpuPerGbit(x) {
   const c = x?.tcpCpu;
   if (!c || !(x.tcpGbps > 0)) return undefined;
   const g = x.tcpGbps;
-  const sum = (r) => r.user + r.system;
-  // The residual holds idle-CPU irq/softirq but also processes that exited in the window; the first
-  // cannot exceed the machine's irq+softirq time, so the residual counts as the kernel's up to that.
-  const irq = c.machine.softirq + c.machine.irq;
-  const kernelElsewhere = sum(c.kthreads) + Math.min(Math.max(c.idleIrq, 0), irq);
-  const bench = sum(c.iperf3) + sum(c.vtep) + sum(c.lab) + kernelElsewhere;
+  const { kernelElsewhere, bench } = benchCores(c);
   const others = c.machine.busy - bench; // other people's processes, alive or exited
   return {
     iperf3: sum(c.iperf3) / g,
@@ -192,9 +213,10 @@ export function cpuPerGbit(x) {
 /**
  * What the split proves about a userspace contender `x` against the kernel `k` (both cpuPerGbit):
  * its kernel-side work alone, and its total and throughput if its own user-space time were zero
- * (the rest of the work kept its cost per Gbit/s, on this machine's `cpus` cores).
+ * (the rest of the work kept its cost per Gbit/s). When both are CPU-bound on the same cores, the
+ * throughput ratio is the inverse of the cost ratio: `ceilingVsKernel`, with no user time at all.
  */
-export function cpuBounds(x, k, kGbps, cpus) {
+export function cpuBounds(x, k, cpus) {
   if (!x || !k) return undefined;
   const kernelSide = x.vtepSystem + x.kernelElsewhere;
   const withoutUser = x.total - x.vtepUser;
@@ -203,7 +225,7 @@ export function cpuBounds(x, k, kGbps, cpus) {
     kernelSideVsKernelTotal: kernelSide / k.total,
     withoutUserVsKernel: withoutUser / k.total,
     gbpsCeilingWithoutUser: cpus / withoutUser,
-    ceilingVsKernel: cpus / withoutUser / kGbps,
+    ceilingVsKernel: k.total / withoutUser,
   };
 }
 

@@ -19,7 +19,7 @@ import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { parseUdpDrops } from '@weft/datapath';
 import { Lab, addEndpoint, buildPair, connect } from '@weft/netlab';
-import { cpuBounds, cpuPerGbit, cpuSplit, perfKernelWork, perfRecord } from './cpu-split.mjs';
+import { cpuBounds, cpuPerGbit, cpuPerPacket, cpuSplit, perfKernelWork, perfRecord } from './cpu-split.mjs';
 import { machineInfo, percentile, table, withCpu, writeResult } from './lib.mjs';
 
 const { values: opt } = parseArgs({
@@ -325,10 +325,10 @@ function boundsReport(m) {
   const k = cpuPerGbit(m.kernel);
   if (!k) return;
   for (const key of ['floor', 'floorUring', 'weft', 'weftOffload']) {
-    const b = cpuBounds(cpuPerGbit(m[key]), k, m.kernel.tcpGbps, machineInfo().cpus);
+    const b = cpuBounds(cpuPerGbit(m[key]), k, machineInfo().cpus);
     if (!b) continue;
     console.log(
-      `${key}: kernel-side work ${f(b.kernelSide, 3)} cores/Gbit = ${f(b.kernelSideVsKernelTotal)}x kernel vxlan's total; with zero user time: ${f(b.withoutUserVsKernel)}x its CPU/Gbit, at most ${f(b.gbpsCeilingWithoutUser)} Gbit/s (${f(b.ceilingVsKernel)}x its TCP)`,
+      `${key}: kernel-side work ${f(b.kernelSide, 3)} cores/Gbit = ${f(b.kernelSideVsKernelTotal)}x kernel vxlan's total; with zero user time: ${f(b.withoutUserVsKernel)}x its CPU/Gbit, at most ${f(b.gbpsCeilingWithoutUser)} Gbit/s on all cores (${f(b.ceilingVsKernel)}x the kernel's TCP, both CPU-bound)`,
     );
   }
 }
@@ -348,6 +348,10 @@ function report(m) {
     row('UDP 64 B sent (kpps)', (x) => f(x.udp64SentPps / 1e3, 1)),
     row('UDP 64 B delivered (kpps)', (x) => f(x.udp64Pps / 1e3, 1)),
     row('delivered vs anchor', (x) => f(x.udp64Pps / m.kernel?.udp64Pps, 3)),
+    row('UDP: bench CPU us per delivered packet', (x) => f(cpuPerPacket(x)?.benchUsPerDelivered)),
+    row('UDP: VTEP user / system us per frame', (x) =>
+      x.udpCpu ? `${f(cpuPerPacket(x)?.vtepUserUs)} / ${f(cpuPerPacket(x)?.vtepSystemUs)}` : '-',
+    ),
     row('UDP: VTEP cores / busiest thread', (x) =>
       x.udpCpu ? `${f(x.udpCpu.vtep.user + x.udpCpu.vtep.system)} / ${f(x.udpCpu.vtepHotThread.cores)}` : '-',
     ),

@@ -11,7 +11,7 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import * as vega from 'vega';
 import * as vl from 'vega-lite';
-import { cpuBounds, cpuPerGbit } from './cpu-split.mjs';
+import { cpuBounds, cpuPerGbit, cpuPerPacket } from './cpu-split.mjs';
 import { RESULTS_DIR, machineInfo } from './lib.mjs';
 
 const README = join(RESULTS_DIR, '..', '..', 'README.md');
@@ -124,6 +124,13 @@ function splitRows(m, cols) {
     row('… the bench in all (machine minus other processes)', 'total'),
     row('softirq + irq, all contexts (inside the rows above)', 'softirqAll'),
     ['other processes on the machine meanwhile, cores', ...cols.map((c) => f2(cpuPerGbit(m[c])?.otherCores))],
+    [
+      'UDP 64 B: CPU µs per delivered packet (the bench) / per frame forwarded (VTEP user, system)',
+      ...cols.map((c) => {
+        const p = cpuPerPacket(m[c]);
+        return p ? `${f2(p.benchUsPerDelivered, 1)} / ${f2(p.vtepUserUs)}, ${f2(p.vtepSystemUs)}` : '–';
+      }),
+    ],
   ];
 }
 
@@ -133,10 +140,10 @@ function cpuSection(m, cpus) {
   if (!k) return '';
   const out = [];
   for (const c of ['weftOffload', 'weft', 'floor', 'floorUring']) {
-    const b = cpuBounds(cpuPerGbit(m[c]), k, m.kernel.tcpGbps, cpus);
+    const b = cpuBounds(cpuPerGbit(m[c]), k, cpus);
     if (!b) continue;
     out.push(
-      `${LABELS[c]}: its kernel-side work (VTEP system time + kernel work outside processes) alone is ${f2(b.kernelSide, 3)} cores per Gbit/s, ${f2(b.kernelSideVsKernelTotal)}× kernel vxlan's whole cost (${f2(k.total, 3)}); with its user-space time at zero it would still cost ${f2(b.withoutUserVsKernel)}× the kernel's CPU per Gbit/s and ${cpus} cores would carry at most ${f2(b.gbpsCeilingWithoutUser)} Gbit/s (${f2(b.ceilingVsKernel)}× the anchor).`,
+      `${LABELS[c]}: its kernel-side work (VTEP system time + kernel work outside processes) alone is ${f2(b.kernelSide, 3)} cores per Gbit/s, ${f2(b.kernelSideVsKernelTotal)}× kernel vxlan's whole cost (${f2(k.total, 3)}); with its user-space time at zero it would still cost ${f2(b.withoutUserVsKernel)}× the kernel's CPU per Gbit/s so with both CPU-bound it could carry at most ${f2(b.ceilingVsKernel)}× the kernel's TCP (${f2(b.gbpsCeilingWithoutUser)} Gbit/s if it had all ${cpus} cores).`,
     );
   }
   const [fl, fu] = [m.floor, m.floorUring];

@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 // @ts-expect-error -- a plain .mjs bench module without type declarations
-import { cpuBounds, cpuPerGbit, cpuSplit } from '../bench/cpu-split.mjs';
+import { cpuBounds, cpuPerGbit, cpuPerPacket, cpuSplit } from '../bench/cpu-split.mjs';
 
 interface Split {
   vtep: { user: number; system: number };
@@ -60,14 +60,24 @@ describe('cpuPerGbit and cpuBounds', () => {
     const w = cpuPerGbit(result(4, [0.6, 0.8], 0.4, 0, 0.2, 2.5, 0.5));
     expect(w.total).toBeCloseTo(0.5); // other people's 0.5 cores left out
     expect(w.vtepUser).toBeCloseTo(0.15);
-    const b = cpuBounds(w, k, 8, 2);
+    const b = cpuBounds(w, k, 2);
     expect(b.kernelSide).toBeCloseTo(0.25); // (0.8 + 0.2) / 4
     expect(b.withoutUserVsKernel).toBeCloseTo(0.35 / 0.225);
     expect(b.gbpsCeilingWithoutUser).toBeCloseTo(2 / 0.35);
+    expect(b.ceilingVsKernel).toBeCloseTo(0.225 / 0.35); // both CPU-bound: the inverse of the cost ratio
+  });
+
+  it('costs a 64 B test per packet: the bench per delivered packet, the VTEP per frame it read', () => {
+    const x = { ...result(0, [0.1, 0.5], 0.6, 0, 0, 1.2, 0), udp64Pps: 100_000, udp64SentPps: 250_000, lossSenderDevPps: 150_000 };
+    const udp = { ...x, udpCpu: x.tcpCpu, tcpCpu: undefined };
+    const p = cpuPerPacket(udp);
+    expect(p.benchUsPerDelivered).toBeCloseTo(12); // (0.6 + 0.6) cores / 100 kpps
+    expect(p.vtepUserUs).toBeCloseTo(1); // 0.1 cores over the 100 kpps read from the TAP
+    expect(p.vtepSystemUs).toBeCloseTo(5);
   });
 
   it('has nothing to say without a split', () => {
     expect(cpuPerGbit({ tcpGbps: 3 })).toBeUndefined();
-    expect(cpuBounds(undefined, undefined, 1, 2)).toBeUndefined();
+    expect(cpuBounds(undefined, undefined, 2)).toBeUndefined();
   });
 });
