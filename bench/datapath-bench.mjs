@@ -324,8 +324,14 @@ function boundsReport(m) {
   }
   const k = cpuPerGbit(m.kernel);
   if (!k) return;
-  for (const key of ['floor', 'floorUring', 'weft', 'weftOffload']) {
-    const b = cpuBounds(cpuPerGbit(m[key]), k, machineInfo().cpus);
+  for (const [key, anchor] of [
+    ['floor', k],
+    ['floorUring', k],
+    ['weft', k],
+    ['weftOffload', k],
+    ['weftOffloadTxOn', cpuPerGbit(m.kernelOffload)],
+  ]) {
+    const b = cpuBounds(cpuPerGbit(m[key]), anchor, machineInfo().cpus);
     if (!b) continue;
     console.log(
       `${key}: kernel-side work ${f(b.kernelSide, 3)} cores/Gbit = ${f(b.kernelSideVsKernelTotal)}x kernel vxlan's total; with zero user time: ${f(b.withoutUserVsKernel)}x its CPU/Gbit, at most ${f(b.gbpsCeilingWithoutUser)} Gbit/s on all cores (${f(b.ceilingVsKernel)}x the kernel's TCP, both CPU-bound)`,
