@@ -19,6 +19,7 @@ import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { parseUdpDrops } from '@weft/datapath';
 import { Lab, addEndpoint, buildPair, connect } from '@weft/netlab';
+import { cpuBounds, cpuPerGbit, cpuPerPacket, cpuSplit, perfKernelWork, perfRecord } from './cpu-split.mjs';
 import { machineInfo, percentile, table, withCpu, writeResult } from './lib.mjs';
 
 const { values: opt } = parseArgs({
@@ -27,12 +28,16 @@ const { values: opt } = parseArgs({
     runs: { type: 'string', default: '1' },
     'weft-args': { type: 'string', default: '' },
     'tx-on': { type: 'boolean', default: true },
+    only: { type: 'string', default: '' },
+    perf: { type: 'boolean', default: false },
     'no-tx-on': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h' },
   },
 });
 if (opt.help) {
-  console.log('usage: pnpm bench:datapath [--duration SECONDS] [--runs N] [--tx-on] [--weft-args "--batch 128"]');
+  console.log(
+    'usage: pnpm bench:datapath [--duration SECONDS] [--runs N] [--tx-on] [--weft-args "--batch 128"] [--only floor,floorUring,...] [--perf]',
+  );
   process.exit(0);
 }
 if (process.getuid?.() !== 0) {
@@ -42,6 +47,9 @@ if (process.getuid?.() !== 0) {
 const DURATION = Number(opt.duration);
 const txOn = opt['tx-on'] && !opt['no-tx-on'];
 const RUNS = Number(opt.runs);
+// --only: measure just these configurations (result keys, e.g. floor,floorUring); the targets need all
+const ONLY = new Set(opt.only ? opt.only.split(',') : []);
+const wanted = (key) => ONLY.size === 0 || ONLY.has(key);
 
 const log = (m) => process.stderr.write(`[bench] ${m}\n`);
 
@@ -92,14 +100,29 @@ async function kernelDrops(lab, node, ep) {
 
 const delta = (x, y) => Object.fromEntries(Object.keys(x).map((k) => [k, y[k] - x[k]]));
 
+/**
+ * `test` with the CPU split of its steady state, from 1.5 s after the start to 1 s before the end;
+ * with --perf and `profile`, a perf profile of the same window, of the bench's threads only.
+ */
+async function withSplit(a, b, pids, test, profile = false) {
+  const window = { labNetns: [a.ns, b.ns], vtepPids: pids, startMs: 1500, windowMs: Math.max(1000, (DURATION - 2.5) * 1000) };
+  const [run, split, rec] = await Promise.all([
+    withCpu(pids, test),
+    cpuSplit(window),
+    opt.perf && profile ? perfRecord(window) : undefined,
+  ]);
+  const perf = rec ? await perfKernelWork(rec, split.benchTids) : undefined;
+  return { ...run, split, perf };
+}
+
 async function measure(lab, kind, a, b, ea, eb, pids) {
   log(`${kind}: idle RTT`);
   const rtt = await idleRtt(lab, a, ea.ip, eb.ip);
   log(`${kind}: TCP single stream ${DURATION}s`);
-  const tcp = await withCpu(pids, () => iperfTcp(lab, b, a, eb.ip));
+  const tcp = await withSplit(a, b, pids, () => iperfTcp(lab, b, a, eb.ip), true);
   log(`${kind}: UDP 64-byte ${DURATION}s`);
   const before = [await kernelDrops(lab, a, ea), await kernelDrops(lab, b, eb)];
-  const udp = await withCpu(pids, () => iperfUdp64(lab, b, a, eb.ip));
+  const udp = await withSplit(a, b, pids, () => iperfUdp64(lab, b, a, eb.ip));
   const after = [await kernelDrops(lab, a, ea), await kernelDrops(lab, b, eb)];
   const da = delta(before[0], after[0]);
   const db = delta(before[1], after[1]);
@@ -111,9 +134,12 @@ async function measure(lab, kind, a, b, ea, eb, pids) {
     tcpRetransmits: tcp.result.retransmits,
     tcpMachineCores: tcp.machineCores,
     tcpVtepCores: tcp.procCores,
+    tcpCpu: tcp.split, // cores by role over the steady-state window (cpu-split.mjs)
+    ...(tcp.perf ? { tcpPerf: tcp.perf } : {}),
     udp64Pps: udp.result.pps,
     udp64SentPps: udp.result.sentPps,
     udpMachineCores: udp.machineCores,
+    udpCpu: udp.split,
     udp64LossPct: udp.result.lossPct,
     // where the lost packets went, per second (kernel counters read before and after the UDP test)
     lossSenderDevPps: da.devTxDropped / secs, // sender's TAP queue full (a kernel vxlan device has none)
@@ -123,11 +149,12 @@ async function measure(lab, kind, a, b, ea, eb, pids) {
   };
 }
 
-function median(rs, k) {
-  return percentile(
-    rs.map((r) => r[k]),
-    50,
-  );
+/** The median of each number across runs, nested objects (the CPU splits) key by key; text from the first. */
+function medianOf(rs) {
+  const x = rs[0];
+  if (typeof x === 'number') return percentile(rs, 50);
+  if (x === null || typeof x !== 'object' || Array.isArray(x)) return x;
+  return Object.fromEntries(Object.keys(x).map((k) => [k, medianOf(rs.map((r) => r?.[k]))]));
 }
 
 const f = (x, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : '-');
@@ -170,15 +197,19 @@ async function setup(lab) {
   const w0b = await weft(b, 'weft.5', '02:be:00:00:00:01', 248, 2, 5, 8475, 'off', ['--source-ports', '0']);
   const o0a = await weft(a, 'weft.6', '02:af:00:00:00:01', 249, 1, 6, 8476, 'on', ['--source-ports', '0']);
   const o0b = await weft(b, 'weft.6', '02:bf:00:00:00:01', 249, 2, 6, 8476, 'on', ['--source-ports', '0']);
-  const floor = (node, peer, mac, index) =>
-    addEndpoint(lab, node, { kind: 'floor', dev: 'flr.4', mac, net: 247, index, vni: 4, port: 8474, floorPeer: peer.underlayIp });
+  const floor = (node, peer, mac, index, dev = 'flr.4', net = 247, vni = 4, floorArgs = []) =>
+    addEndpoint(lab, node, { kind: 'floor', dev, mac, net, index, vni, port: 8470 + vni, floorPeer: peer.underlayIp, floorArgs });
   const fa = await floor(a, b, '02:ad:00:00:00:01', 1);
   const fb = await floor(b, a, '02:bd:00:00:00:01', 2);
+  // the same relay reading and writing its TAP through io_uring (-U), to weigh that option
+  const ua = await floor(a, b, '02:a7:00:00:00:01', 1, 'flr.7', 250, 7, ['-U']);
+  const ub = await floor(b, a, '02:b7:00:00:00:01', 2, 'flr.7', 250, 7, ['-U']);
   for (const [x, y] of [
     [ka, kb],
     [wa, wb],
     [oa, ob],
     [fa, fb],
+    [ua, ub],
     [w0a, w0b],
     [o0a, o0b],
   ]) {
@@ -192,6 +223,7 @@ async function setup(lab) {
     weft: [wa, wb],
     offload: [oa, ob],
     floor: [fa, fb],
+    floorUring: [ua, ub],
     weftNoEntropy: [w0a, w0b],
     offloadNoEntropy: [o0a, o0b],
     extra,
@@ -205,14 +237,19 @@ async function pass(lab, t, results) {
     for (const n of [a, b]) await lab.exec(n.ns, 'ethtool', ['-K', 'u0', 'tx', on ? 'on' : 'off']);
   };
   const pids = (eps) => eps.map((e) => e.proc.pid);
+  const one = async (key, label, eps) => {
+    if (results[key] && wanted(key)) results[key].push(await measure(lab, label, a, b, ...eps, eps[0].proc ? pids(eps) : []));
+  };
   await txOffload(true);
-  results.kernelOffload.push(await measure(lab, 'kernel (veth offloads on)', a, b, ...t.kernel, []));
-  if (txOn) results.weftOffloadTxOn.push(await measure(lab, 'weft offload (veth offloads on)', a, b, ...t.offload, pids(t.offload)));
+  await one('kernelOffload', 'kernel (veth offloads on)', t.kernel);
+  await one('weftOffloadTxOn', 'weft offload (veth offloads on)', t.offload);
   await txOffload(false);
-  results.kernel.push(await measure(lab, 'kernel (tx off)', a, b, ...t.kernel, []));
-  results.floor.push(await measure(lab, 'floor (C relay)', a, b, ...t.floor, pids(t.floor)));
-  results.weft.push(await measure(lab, 'weft per-packet', a, b, ...t.weft, pids(t.weft)));
-  results.weftOffload.push(await measure(lab, 'weft offload', a, b, ...t.offload, pids(t.offload)));
+  await one('kernel', 'kernel (tx off)', t.kernel);
+  await one('floor', 'floor (C relay)', t.floor);
+  await one('floorUring', 'floor (C relay, io_uring TAP)', t.floorUring);
+  await one('weft', 'weft per-packet', t.weft);
+  await one('weftOffload', 'weft offload', t.offload);
+  if (!wanted('entropy')) return;
   // flow entropy's cost: 4 interleaved 64 B flows, source ports 8 (default) vs 0, same run
   const four = async (label, [x, y]) => {
     log(`${label}: UDP 64-byte, 4 flows`);
@@ -230,6 +267,7 @@ const COLUMNS = [
   ['kernelOffload', 'kernel (offl. on)'],
   ['kernel', 'kernel (tx off) = anchor'],
   ['floor', 'floor (C relay)'],
+  ['floorUring', 'floor, io_uring TAP'],
   ['weft', 'weft per-packet'],
   ['weftOffload', 'weft offload'],
   ['weftOffloadTxOn', 'weft offload (offl. on)'],
@@ -238,7 +276,9 @@ const COLUMNS = [
 /** The issue's targets, each from ratios measured in this run. */
 export function targetsOf(m) {
   const { kernelOffload: ko, kernel: k, floor: fl, weft: w, weftOffload: o, weftOffloadTxOn: ot } = m;
-  const cpg = (x) => x.tcpMachineCores / x.tcpGbps;
+  if (!k || !fl || !w || !o) return {}; // a partial run (--only)
+  // the bench's own CPU (machine minus other people's processes) when the split has it
+  const cpg = (x) => cpuPerGbit(x)?.total ?? x.tcpMachineCores / x.tcpGbps;
   const best = (a, b) => (b && b.udp64Pps > a.udp64Pps ? b : a);
   const pps = best(w, o);
   const rtt = Math.min(w.rttMs, o.rttMs);
@@ -259,6 +299,46 @@ export function targetsOf(m) {
   return t;
 }
 
+/** The TCP test's CPU split, cores per Gbit/s by who spent them (cpu-split.mjs). */
+function cpuRows(row) {
+  const r = (label, key, d = 3) => row(label, (x) => f(cpuPerGbit(x)?.[key], d));
+  return [
+    r('  split: iperf3, both ends', 'iperf3'),
+    r('  split: VTEP user (JS / C)', 'vtepUser'),
+    r('  split: VTEP system', 'vtepSystem'),
+    r('  split: kernel outside processes', 'kernelElsewhere'),
+    r('  split: bench total', 'total'),
+    r('  softirq+irq, all contexts', 'softirqAll'),
+    r('other processes (cores)', 'otherCores'),
+    r('VTEP busiest thread (cores)', 'hotThreadCores'),
+  ];
+}
+
+/** The bounds the CPU split sets on each userspace contender against the kernel (tx off). */
+function boundsReport(m) {
+  for (const [key] of COLUMNS) {
+    const p = m[key]?.tcpPerf;
+    if (!p) continue;
+    const g = Object.entries(p.groups).map(([name, pct]) => `${name} ${f(pct, 1)}%`);
+    console.log(`perf during ${key}'s TCP (the bench's threads, % of all samples): ${g.join(', ')}\n  top: ${p.top.join(', ')}`);
+  }
+  const k = cpuPerGbit(m.kernel);
+  if (!k) return;
+  for (const [key, anchor] of [
+    ['floor', k],
+    ['floorUring', k],
+    ['weft', k],
+    ['weftOffload', k],
+    ['weftOffloadTxOn', cpuPerGbit(m.kernelOffload)],
+  ]) {
+    const b = cpuBounds(cpuPerGbit(m[key]), anchor, machineInfo().cpus);
+    if (!b) continue;
+    console.log(
+      `${key}: kernel-side work ${f(b.kernelSide, 3)} cores/Gbit = ${f(b.kernelSideVsKernelTotal)}x kernel vxlan's total; with zero user time: ${f(b.withoutUserVsKernel)}x its CPU/Gbit, at most ${f(b.gbpsCeilingWithoutUser)} Gbit/s on all cores (${f(b.ceilingVsKernel)}x the kernel's TCP, both CPU-bound)`,
+    );
+  }
+}
+
 function report(m) {
   const cols = COLUMNS.filter(([key]) => m[key]);
   const row = (label, fn) => [label, ...cols.map(([key]) => fn(m[key]))];
@@ -266,13 +346,21 @@ function report(m) {
   const rows = [
     ['metric', ...cols.map(([, label]) => label)],
     row('TCP 1 stream (Gbit/s)', (x) => f(x.tcpGbps)),
-    row('TCP vs anchor', (x) => f(x.tcpGbps / m.kernel.tcpGbps, 3)),
+    row('TCP vs anchor', (x) => f(x.tcpGbps / m.kernel?.tcpGbps, 3)),
     row('TCP retransmits', (x) => String(x.tcpRetransmits)),
     row('CPU during TCP (machine cores)', (x) => f(x.tcpMachineCores)),
     row('CPU per Gbit/s (machine cores)', (x) => f(cpg(x), 3)),
+    ...cpuRows(row),
     row('UDP 64 B sent (kpps)', (x) => f(x.udp64SentPps / 1e3, 1)),
     row('UDP 64 B delivered (kpps)', (x) => f(x.udp64Pps / 1e3, 1)),
-    row('delivered vs anchor', (x) => f(x.udp64Pps / m.kernel.udp64Pps, 3)),
+    row('delivered vs anchor', (x) => f(x.udp64Pps / m.kernel?.udp64Pps, 3)),
+    row('UDP: bench CPU us per delivered packet', (x) => f(cpuPerPacket(x)?.benchUsPerDelivered)),
+    row('UDP: VTEP user / system us per frame', (x) =>
+      x.udpCpu ? `${f(cpuPerPacket(x)?.vtepUserUs)} / ${f(cpuPerPacket(x)?.vtepSystemUs)}` : '-',
+    ),
+    row('UDP: VTEP cores / busiest thread', (x) =>
+      x.udpCpu ? `${f(x.udpCpu.vtep.user + x.udpCpu.vtep.system)} / ${f(x.udpCpu.vtepHotThread.cores)}` : '-',
+    ),
     row('delivered vs floor', (x) => (m.floor ? f(x.udp64Pps / m.floor.udp64Pps, 3) : '-')),
     row('lost: sender TAP queue (kpps)', (x) => f(x.lossSenderDevPps / 1e3, 1)),
     row('lost: receiver VXLAN socket (kpps)', (x) => f(x.lossVxlanSocketPps / 1e3, 1)),
@@ -285,6 +373,7 @@ function report(m) {
     row('idle RTT p90 (ms)', (x) => f(x.rttP90Ms, 3)),
   ];
   console.log(table(rows));
+  boundsReport(m);
   const e = m.entropy;
   if (e) {
     console.log(
@@ -311,6 +400,7 @@ async function main() {
       kernelOffload: [],
       kernel: [],
       floor: [],
+      floorUring: [],
       weft: [],
       weftOffload: [],
       entropy: [],
@@ -318,8 +408,11 @@ async function main() {
     };
     for (let r = 0; r < RUNS; r++) await pass(lab, t, runs);
     const loadAfter = load();
-    const med = (rs) => Object.fromEntries(Object.keys(rs[0]).map((key) => [key, median(rs, key)]));
-    const medians = Object.fromEntries(Object.entries(runs).map(([k, rs]) => [k, med(rs)]));
+    const medians = Object.fromEntries(
+      Object.entries(runs)
+        .filter(([, rs]) => rs.length > 0)
+        .map(([k, rs]) => [k, medianOf(rs)]),
+    );
     console.log(
       `\nweft datapath vs kernel vxlan — ${machineInfo().cpus} cores, ${DURATION}s per test, ${RUNS} run(s), medians; load average before ${loadBefore}, after ${loadAfter}\n`,
     );
@@ -334,6 +427,7 @@ async function main() {
       median: medians,
       targets,
       weftArgs: t.extra,
+      ...(ONLY.size ? { only: [...ONLY] } : {}),
     });
     console.log(`\nwritten ${file}`);
   } finally {

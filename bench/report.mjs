@@ -11,6 +11,7 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import * as vega from 'vega';
 import * as vl from 'vega-lite';
+import { cpuBounds, cpuPerGbit, cpuPerPacket } from './cpu-split.mjs';
 import { RESULTS_DIR, machineInfo } from './lib.mjs';
 
 const README = join(RESULTS_DIR, '..', '..', 'README.md');
@@ -24,7 +25,10 @@ const REFERENCE_TCP = [
   ['reference: vnet_hdr TSO + UDP GSO/GRO', 6.7],
 ];
 
-/** The newest result of one benchmark, by the `date` it records (a fresh clone gives every file one mtime). */
+/**
+ * The newest result of one benchmark, by the `date` it records (a fresh clone gives every file one mtime);
+ * partial runs (`--only`) are left out.
+ */
 function newest(prefix) {
   const found = readdirSync(RESULTS_DIR)
     .filter((f) => f.startsWith(`${prefix}-`) && f.endsWith('.json'))
@@ -32,6 +36,7 @@ function newest(prefix) {
       const data = JSON.parse(readFileSync(join(RESULTS_DIR, file), 'utf8'));
       return { file, data, t: Date.parse(data.date ?? '') || statSync(join(RESULTS_DIR, file)).mtimeMs };
     })
+    .filter((x) => !x.data.only)
     .sort((a, b) => b.t - a.t);
   return found[0];
 }
@@ -47,6 +52,7 @@ const LABELS = {
   kernelOffload: 'kernel vxlan, veth offloads on',
   kernel: 'kernel vxlan, tx offload off (anchor)',
   floor: 'floor: minimal C relay (bench/floor)',
+  floorUring: 'floor, TAP I/O through io_uring',
   weft: 'weft, per-packet loop',
   weftOffload: 'weft, offloads (TSO/GSO/GRO), the default',
   weftOffloadTxOn: 'weft, offloads, veth offloads on',
@@ -70,7 +76,8 @@ function datapathSection(d) {
     ['TCP 1 stream, Gbit/s', ...cols.map((c) => f2(m[c].tcpGbps))],
     ['… vs anchor', ...cols.map((c) => `${f2(m[c].tcpGbps / anchor.tcpGbps)}×`)],
     ['TCP retransmits', ...cols.map((c) => String(m[c].tcpRetransmits ?? '–'))],
-    ['machine CPU per Gbit/s (cores)', ...cols.map((c) => f2(m[c].tcpMachineCores / m[c].tcpGbps, 3))],
+    ['machine CPU per Gbit/s (cores, other processes included)', ...cols.map((c) => f2(m[c].tcpMachineCores / m[c].tcpGbps, 3))],
+    ...splitRows(m, cols),
     ['UDP 64 B sent → delivered, kpps', ...cols.map((c) => `${f2(m[c].udp64SentPps / 1e3, 0)} → ${f2(m[c].udp64Pps / 1e3, 1)}`)],
     [
       '… delivered vs anchor / vs floor',
@@ -92,6 +99,7 @@ function datapathSection(d) {
   const entropy = e
     ? ` Flow entropy (8 source ports vs 0), 4 interleaved 64 B flows: per-packet ${f2(e.perPacket8 / e.perPacket0)}×, offload ${f2(e.offload8 / e.offload0)}× the pps.`
     : '';
+  const cpu = cpuSection(m, d.machine?.cpus ?? 2);
   const bars = cols.map((c) => ({
     what: `this run: ${LABELS[c] ?? c}`,
     gbps: m[c].tcpGbps,
@@ -99,9 +107,69 @@ function datapathSection(d) {
   }));
   const load = d.loadBefore ? ` Load average before ${d.loadBefore}, after ${d.loadAfter}.` : '';
   return {
-    md: `${mdTable(rows)}\n\nTargets: ${targets || 'n/a'}.${entropy} ${d.durationS}s per test, ${d.runs?.weft?.length ?? 1} run(s), medians.${load}`,
+    md: `${mdTable(rows)}\n\nTargets: ${targets || 'n/a'}.${entropy} ${d.durationS}s per test, ${d.runs?.weft?.length ?? 1} run(s), medians.${load}${cpu}`,
     bars,
   };
+}
+
+/** Cores per Gbit/s of the TCP test by who spent them (bench/cpu-split.mjs), one row each. */
+function splitRows(m, cols) {
+  if (!cols.some((c) => m[c].tcpCpu)) return [];
+  const row = (label, key) => [label, ...cols.map((c) => f2(cpuPerGbit(m[c])?.[key], 3))];
+  return [
+    row('… of which iperf3, both ends', 'iperf3'),
+    row('… the VTEP in user space (JS / C)', 'vtepUser'),
+    row('… the VTEP in the kernel (syscalls, copies, the stack run in its context)', 'vtepSystem'),
+    row('… the kernel outside any process (softirq on idle CPUs, kernel threads)', 'kernelElsewhere'),
+    row('… the bench in all (machine minus other processes)', 'total'),
+    row('softirq + irq, all contexts (inside the rows above)', 'softirqAll'),
+    ['other processes on the machine meanwhile, cores', ...cols.map((c) => f2(cpuPerGbit(m[c])?.otherCores))],
+    [
+      'UDP 64 B: CPU µs per delivered packet (the bench) / per frame forwarded (VTEP user, system)',
+      ...cols.map((c) => {
+        const p = cpuPerPacket(m[c]);
+        return p ? `${f2(p.benchUsPerDelivered, 1)} / ${f2(p.vtepUserUs)}, ${f2(p.vtepSystemUs)}` : '–';
+      }),
+    ],
+  ];
+}
+
+/** The sentences the CPU split supports: each userspace contender against the kernel, io_uring against none. */
+function cpuSection(m, cpus) {
+  if (!cpuPerGbit(m.kernel)) return '';
+  const out = [];
+  const pairs = [
+    ['weftOffload', 'kernel'],
+    ['weft', 'kernel'],
+    ['floor', 'kernel'],
+    ['floorUring', 'kernel'],
+    ['weftOffloadTxOn', 'kernelOffload'],
+  ];
+  for (const [c, anchor] of pairs) {
+    const ka = cpuPerGbit(m[anchor]);
+    const b = cpuBounds(cpuPerGbit(m[c]), ka, cpus);
+    if (!b) continue;
+    out.push(
+      `${LABELS[c]}, against ${LABELS[anchor]}: its kernel-side work (VTEP system time + kernel work outside processes) alone is ${f2(b.kernelSide, 3)} cores per Gbit/s, ${f2(b.kernelSideVsKernelTotal)}× the kernel path's whole cost (${f2(ka.total, 3)}); with its user-space time at zero it would still cost ${f2(b.withoutUserVsKernel)}× the kernel's CPU per Gbit/s, so, both CPU-bound, it could carry at most ${f2(b.ceilingVsKernel)}× the kernel's TCP.`,
+    );
+  }
+  const [fl, fu] = [m.floor, m.floorUring];
+  if (fl && fu)
+    out.push(
+      `io_uring for the TAP (the floor relay with \`-U\`, same run): TCP ${f2(fu.tcpGbps / fl.tcpGbps)}×, 64 B delivered ${f2(fu.udp64Pps / fl.udp64Pps)}×, idle RTT ${f2(fu.rttMs, 3)} vs ${f2(fl.rttMs, 3)} ms.`,
+    );
+  for (const c of Object.keys(LABELS)) {
+    const p = m[c]?.tcpPerf;
+    if (!p) continue;
+    const cores = (pct) => f2(((pct / 100) * cpus) / m[c].tcpGbps, 3);
+    const g = Object.entries(p.groups)
+      .filter(([name, pct]) => pct >= 0.5 && name !== 'idle')
+      .map(([name, pct]) => `${name} ${cores(pct)}`);
+    out.push(
+      `perf, ${LABELS[c]}, cores per Gbit/s by kernel work (perf samples of the bench's threads and of softirq on idle CPUs): ${g.join(', ')}.`,
+    );
+  }
+  return out.length ? `\n\nWhere the CPU goes (TCP test, steady-state window):\n\n${out.map((x) => `- ${x}`).join('\n')}` : '';
 }
 
 function rttSection(r) {
