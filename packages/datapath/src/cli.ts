@@ -28,6 +28,8 @@ Usage: weft-vtep --dev NAME --mtu N [options]
   --learning         learn source MACs from known peers
   --flood            flood broadcast/multicast to every peer (default: drop and count)
   --batch N          packets per batch (default 128)
+  --gro-flows N      offload mode: TCP flows coalesced at once per receive batch (default 64; 0 = only
+                     consecutive segments of one flow, for A/B benchmarks)
   --source-ports N   flow entropy: send from N sockets on distinct source ports, one per inner flow
                      hash (default 8; 0 = every datagram from the VXLAN port)
   --offload MODE     on | off | auto (default auto): virtio_net_hdr + TSO on the TAP, UDP GSO/GRO on
@@ -51,6 +53,7 @@ async function main(): Promise<void> {
       learning: { type: 'boolean' },
       flood: { type: 'boolean' },
       batch: { type: 'string' },
+      'gro-flows': { type: 'string' },
       'source-ports': { type: 'string' },
       'no-jit-warmup': { type: 'boolean' },
       offload: { type: 'string' },
@@ -71,6 +74,7 @@ async function main(): Promise<void> {
     ...(values.mac ? { mac: values.mac } : {}),
     ...(values['local-ip'] ? { localIp: values['local-ip'] } : {}),
     ...(values.batch ? { batchSize: Number(values.batch) } : {}),
+    ...(values['gro-flows'] ? { groFlows: Number(values['gro-flows']) } : {}),
     ...(values['no-jit-warmup'] ? { jitWarmup: false } : {}),
     ...(values['source-ports'] ? { sourcePorts: Number(values['source-ports']) } : {}),
     ...(values.persist ? { persist: true } : {}),

@@ -23,6 +23,7 @@ import { CTRL_PENDING, CTRL_SLOTS, toWireEntry, type FdbSpec, type VtepCommand, 
 import { C_LOOP_HEARTBEAT, C_RX_DATAGRAMS, C_TX_FRAMES, type CounterSnapshot, newCounterArray, snapshotCounters } from './counters.js';
 import type { FdbEntry } from './fdb.js';
 import { readKernelDrops } from './kernel-drops.js';
+import { DEFAULT_GRO_FLOWS, MAX_GRO_FLOWS } from './gro-coalescer.js';
 import { VTEP_MAX_MTU, VTEP_MIN_MTU } from './packet-arena.js';
 import {
   EADDRINUSE,
@@ -90,6 +91,11 @@ export interface VtepOptions extends VtepRuntimeOptions {
   jitWarmup?: boolean;
   /** Packets per batch (recvmmsg/sendmmsg and TAP reads per loop turn). Default 128 (measured against 64: see the datapath README). */
   batchSize?: number;
+  /**
+   * Offload mode's receive coalescing: TCP flows one batch coalesces at once (default 64); 0: only
+   * consecutive segments of one flow join (the coalescer before issue 12; kept for A/B benchmarks).
+   */
+  groFlows?: number;
   learnMax?: number;
   ageingMs?: number;
   /**
@@ -168,6 +174,9 @@ export class Vtep implements NodeVtep {
       throw new Error(`TAP MTU ${o.mtu} out of range (${VTEP_MIN_MTU}..${VTEP_MAX_MTU})`);
     }
     if (o.mac) parseMac(o.mac);
+    const groFlows = o.groFlows ?? DEFAULT_GRO_FLOWS;
+    if (!Number.isInteger(groFlows) || groFlows < 0 || groFlows > MAX_GRO_FLOWS)
+      throw new Error(`GRO flows ${groFlows} out of range (0..${MAX_GRO_FLOWS})`);
     const localIp = o.localIp ? parseIpv4(o.localIp) : 0;
     for (const e of o.fdb ?? []) toWireEntry(e.mac, e.remote); // a bad entry fails open() before anything is made
     const setting = parseOffloadSetting(o.offload);
@@ -244,6 +253,7 @@ export class Vtep implements NodeVtep {
       port: this.port,
       mtu: this.mtu,
       batch: o.batchSize ?? 128,
+      groFlows: o.groFlows ?? DEFAULT_GRO_FLOWS,
       ownMac: this.mac,
       features: this.features,
       options: this.runtimeOptions,
