@@ -5,8 +5,8 @@
  *
  * Per flow (issue 12): each flow of the batch has its own open group in a small table (gro-flow-table.ts),
  * so interleaved flows (iperf3 -P 4, many pods behind one peer) coalesce as a single one does. Groups
- * are written when their flow ends them and the rest at `flush`, the end of the batch, oldest flow
- * first. Order: a flow's frames reach the TAP exactly in arrival order (a frame of a flow that cannot
+ * are written when their flow ends them, when their flow has been idle for 64 frames (IDLE_FRAMES), and
+ * the rest at `flush`, the end of the batch, oldest flow first. Order: a flow's frames reach the TAP exactly in arrival order (a frame of a flow that cannot
  * join writes the flow's group first); frames of different flows may pass each other, as in Linux GRO,
  * where held flows wait for the end of the NAPI poll while everything else goes up at once. TCP/IPv4
  * that cannot be keyed by its ports (IP options, fragments) writes every group first; other frames
@@ -46,6 +46,13 @@ const ENDS_GROUP = TCP_PSH | TCP_FIN;
 /** Flags allowed to differ between joined segments, in the 32-bit word doff|flags|window. */
 const FLAG_WORD_FREE = (TCP_CWR | TCP_PSH | TCP_FIN) << 16;
 const D_TAP = DROP_INDEX.rx_tap_error;
+/**
+ * A group whose flow brought nothing for this many frames is written before the batch ends (checked
+ * every IDLE_FRAMES frames, so it waits 64-127 frames). A batch of UDP GRO messages may hold thousands of
+ * segments where Linux holds GRO flows for one NAPI poll (64 packets at most); a finished burst need not
+ * wait for all of them. Active flows go on growing. A power of two.
+ */
+const IDLE_FRAMES = 64;
 /** What `classify` says of a frame that joins nothing (a joinable segment is its payload length, > 0). */
 const BARE_TCP = 0; // TCP of a keyable flow that never joins (no payload, SYN/RST/URG): its flow's group goes first
 const NOT_TCP = -1; // not TCP over IPv4: no group holds anything of its flow
@@ -56,6 +63,8 @@ export class GroCoalescer {
   /** Consecutive-only (flows 0): one group, written before any frame that does not join it. */
   private readonly consecutive: boolean;
   private readonly vnetOff: number;
+  /** Frames pushed so far: the clock that idle groups are timed by. */
+  private clock = 0;
 
   constructor(
     private readonly arena: PacketArena,
@@ -74,6 +83,7 @@ export class GroCoalescer {
    * `spareHead`: the 10 bytes before the frame are free (it came first in its datagram's slot).
    */
   push(f: number, len: number, spareHead = false): void {
+    if ((++this.clock & (IDLE_FRAMES - 1)) === 0 && !this.consecutive) this.closeIdle();
     const pay = this.classify(f, len);
     if (pay > 0) {
       this.pushSegment(f, len, pay, spareHead);
@@ -92,6 +102,15 @@ export class GroCoalescer {
     const t = this.table;
     for (let i = 0; i < t.used; i++) this.close(t.groups[i]);
     t.clear();
+  }
+
+  /** Writes the groups whose flow brought nothing during the last IDLE_FRAMES frames. */
+  private closeIdle(): void {
+    const t = this.table;
+    for (let i = 0; i < t.used; i++) {
+      const g = t.groups[i];
+      if (g.count > 0 && this.clock - g.touched >= IDLE_FRAMES) this.close(g);
+    }
   }
 
   /** A data segment: joins its flow's group, or writes that group and starts the next one with it. */
@@ -173,6 +192,7 @@ export class GroCoalescer {
   private start(g: GroGroup, f: number, len: number, pay: number, flags: number, spareHead: boolean): void {
     const dv = this.arena.dv;
     g.count = 1;
+    g.touched = this.clock;
     g.head = f;
     g.headSpare = spareHead;
     g.thl = (this.arena.u8[f + TCP + 12] >> 4) * 4;
@@ -190,6 +210,7 @@ export class GroCoalescer {
   private append(g: GroGroup, f: number, len: number, pay: number, flags: number): void {
     g.iov.push(f + TCP + g.thl, pay);
     g.count++;
+    g.touched = this.clock;
     g.payload += pay;
     g.frameBytes += len;
     g.nextSeq = (g.nextSeq + pay) >>> 0;

@@ -36,6 +36,8 @@ export class GroGroup {
   nextSeq = 0;
   nextId = 0;
   lastFlags = 0;
+  /** The coalescer's frame clock at the group's last segment. */
+  touched = 0;
 }
 
 export class GroFlowTable {

@@ -37,9 +37,9 @@ function vx(inner: Uint8Array): Uint8Array {
   return concat(new Uint8Array([8, 0, 0, 0, 0, 0, 1, 0]), inner);
 }
 
-function receiver(groFlows?: number) {
+function receiver(groFlows?: number, slots = 64) {
   const net = new ChannelNetwork();
-  const b = channelNode(net, IP_B, MAC_B, { mode: 'offload', slots: 64, ...(groFlows === undefined ? {} : { groFlows }) });
+  const b = channelNode(net, IP_B, MAC_B, { mode: 'offload', slots, ...(groFlows === undefined ? {} : { groFlows }) });
   pin(b, MAC_A, IP_A);
   /** Delivers frames as one GRO message (all equal but the last) or as single datagrams. */
   const deliver = (frames: Uint8Array[], gro: boolean) => {
@@ -347,6 +347,20 @@ describe('GRO per flow: interleaved flows within one receive batch', () => {
     expect(out.filter((w) => readVnet(w).gsoType !== 0).map((w) => resegment(w))).toEqual(flows.slice(0, 2));
     expect(b.count('rx_coalesced_frames')).toBe(2);
     expect(b.count('rx_packets')).toBe(20);
+  });
+
+  it('writes a group whose flow stays idle for 64-127 frames before the batch ends', () => {
+    const { b, deliver } = receiver(64, 256);
+    const x = segmentsOf({ payload: countingPayload(3000) }, 1000);
+    const others = Array.from({ length: 200 }, (_, i) => udpFrame(countingPayload(64, i)));
+    deliver([...x, ...others], false);
+    const out = b.tap.fromVtep;
+    expect(out).toHaveLength(201);
+    const at = out.findIndex((w) => readVnet(w).gsoType !== 0);
+    expect(at).toBeGreaterThanOrEqual(61); // 64 frames after the group's last segment at the earliest
+    expect(at).toBeLessThan(125); // and 127 at the latest: not at the end of the batch
+    expect(resegment(out[at]!)).toEqual(x);
+    expect(out.filter((_, i) => i !== at).map((w) => w.subarray(10))).toEqual(others);
   });
 
   it('starts every batch with an empty table (flows of the last batch do not hold slots)', () => {
