@@ -49,8 +49,8 @@ const D_TAP = DROP_INDEX.rx_tap_error;
 /**
  * A group whose flow brought nothing for this many frames is written before the batch ends (checked
  * every IDLE_FRAMES frames, so it waits 64-127 frames). A batch of UDP GRO messages may hold thousands of
- * segments where Linux holds GRO flows for one NAPI poll (64 packets at most); a finished burst need not
- * wait for all of them. Active flows go on growing. A power of two.
+ * segments, where Linux writes its held flows when a NAPI poll (64 packets at most) ends, or once they are a
+ * jiffy old under load; a finished burst need not wait for all of them. Active flows go on growing. A power of two.
  */
 const IDLE_FRAMES = 64;
 /** What `classify` says of a frame that joins nothing (a joinable segment is its payload length, > 0). */
