@@ -6,12 +6,14 @@
  * Per flow (issue 12): each flow of the batch has its own open group in a small table (gro-flow-table.ts),
  * so interleaved flows (iperf3 -P 4, many pods behind one peer) coalesce as a single one does. Groups
  * are written when their flow ends them, when their flow has been idle for 64 frames (IDLE_FRAMES), and
- * the rest at `flush`, the end of the batch, oldest flow first. Order: a flow's frames reach the TAP exactly in arrival order (a frame of a flow that cannot
- * join writes the flow's group first); frames of different flows may pass each other, as in Linux GRO,
- * where held flows wait for the end of the NAPI poll while everything else goes up at once. TCP/IPv4
- * that cannot be keyed by its ports (IP options, fragments) writes every group first; other frames
- * (non-TCP, non-IPv4) go straight through. `flows: 0` is the consecutive-only coalescer this replaced
- * (one group, any other frame writes it first), kept for the benchmark's A/B.
+ * the rest at `flush`, the end of the batch, oldest flow first.
+ *
+ * Order: a flow's frames reach the TAP exactly in arrival order (a frame of a flow that cannot join
+ * writes the flow's group first); frames of different flows may pass each other, as in Linux GRO, where
+ * held flows wait for the end of the NAPI poll while everything else goes up at once. TCP/IPv4 that
+ * cannot be keyed by its ports (IP options, fragments) writes every group first; other frames (non-TCP,
+ * non-IPv4) go straight through. `flows: 0` is the consecutive-only coalescer this replaced (one group,
+ * any other frame writes it first), kept for the benchmark's A/B.
  *
  * A segment joins its flow's group under the kernel's GRO rules (tcp_gro_receive, inet_gro_receive):
  * same Ethernet header, IPv4 without options or fragmentation, same TOS/TTL/DF, addresses and ports;
@@ -48,9 +50,10 @@ const FLAG_WORD_FREE = (TCP_CWR | TCP_PSH | TCP_FIN) << 16;
 const D_TAP = DROP_INDEX.rx_tap_error;
 /**
  * A group whose flow brought nothing for this many frames is written before the batch ends (checked
- * every IDLE_FRAMES frames, so it waits 64-127 frames). A batch of UDP GRO messages may hold thousands of
- * segments, where Linux writes its held flows when a NAPI poll (64 packets at most) ends, or once they are a
- * jiffy old under load; a finished burst need not wait for all of them. Active flows go on growing. A power of two.
+ * every IDLE_FRAMES frames, so it waits 64-127 frames). A batch of UDP GRO messages may hold thousands
+ * of segments, where Linux writes its held flows when a NAPI poll (64 packets at most) ends, or once
+ * they are a jiffy old under load: a finished burst need not wait for all of them. Active flows go on
+ * growing. A power of two.
  */
 const IDLE_FRAMES = 64;
 /** What `classify` says of a frame that joins nothing (a joinable segment is its payload length, > 0). */
