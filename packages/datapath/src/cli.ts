@@ -30,6 +30,8 @@ Usage: weft-vtep --dev NAME --mtu N [options]
   --batch N          packets per batch (default 128)
   --socket-buffer N  send/receive buffer of each UDP socket in bytes, forced (default 4194304)
   --tap-queue N      the TAP's txqueuelen: frames the host may queue for this process (default 1000)
+  --gro-flows N      offload mode: TCP flows coalesced at once per receive batch (default 64; 0 = only
+                     consecutive segments of one flow, for A/B benchmarks)
   --source-ports N   flow entropy: send from N sockets on distinct source ports, one per inner flow
                      hash (default 8; 0 = every datagram from the VXLAN port)
   --offload MODE     on | off | auto (default auto): virtio_net_hdr + TSO on the TAP, UDP GSO/GRO on
@@ -55,6 +57,7 @@ async function main(): Promise<void> {
       batch: { type: 'string' },
       'socket-buffer': { type: 'string' },
       'tap-queue': { type: 'string' },
+      'gro-flows': { type: 'string' },
       'source-ports': { type: 'string' },
       'no-jit-warmup': { type: 'boolean' },
       offload: { type: 'string' },
@@ -77,6 +80,7 @@ async function main(): Promise<void> {
     ...(values.batch ? { batchSize: Number(values.batch) } : {}),
     ...(values['socket-buffer'] ? { socketBuffer: Number(values['socket-buffer']) } : {}),
     ...(values['tap-queue'] ? { tapQueueLength: Number(values['tap-queue']) } : {}),
+    ...(values['gro-flows'] ? { groFlows: Number(values['gro-flows']) } : {}),
     ...(values['no-jit-warmup'] ? { jitWarmup: false } : {}),
     ...(values['source-ports'] ? { sourcePorts: Number(values['source-ports']) } : {}),
     ...(values.persist ? { persist: true } : {}),

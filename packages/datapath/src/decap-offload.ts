@@ -5,8 +5,8 @@
  *     -> split each message into its datagrams
  *     -> per datagram: every per-packet check (acceptDatagram: flags, VNI, peer, inner VLAN, own MAC),
  *        counted by reason exactly as in per-packet mode
- *     -> accepted inner frames to the coalescer (gro-coalescer.ts): runs of one TCP flow leave as one
- *        super-frame (one writev), everything else as single frames
+ *     -> accepted inner frames to the coalescer (gro-coalescer.ts): each TCP flow's run in the batch
+ *        leaves as one super-frame (one writev), everything else as single frames
  *     -> flush the coalescer before the arena is reused
  *
  * The first datagram of a message owns the slot's headroom, so a frame of it written alone gets its
@@ -18,7 +18,7 @@
  */
 import { C_RX_DATAGRAMS, C_RX_GRO_MESSAGES, DROP_INDEX } from './counters.js';
 import { acceptDatagram } from './decap.js';
-import { GroCoalescer } from './gro-coalescer.js';
+import { DEFAULT_GRO_FLOWS, GroCoalescer } from './gro-coalescer.js';
 import type { PacketArena } from './packet-arena.js';
 import type { OffloadTapPort, UdpPort } from './ports.js';
 import type { VtepState } from './vtep-state.js';
@@ -34,8 +34,10 @@ export class DecapOffloadRoutine {
     tap: OffloadTapPort,
     private readonly udp: UdpPort,
     readonly arena: PacketArena,
+    /** Flows coalesced at once per batch (0: consecutive segments only; gro-coalescer.ts). */
+    groFlows = DEFAULT_GRO_FLOWS,
   ) {
-    this.gro = new GroCoalescer(arena, tap, st.c);
+    this.gro = new GroCoalescer(arena, tap, st.c, groFlows);
   }
 
   /** Moves one batch. Returns the number of messages received (0: nothing was waiting). */

@@ -57,6 +57,8 @@ export interface VtepWorkerData {
   port: number;
   mtu: number;
   batch: number;
+  /** Receive coalescing's flow table size (0: consecutive-only). */
+  groFlows: number;
   ownMac: string;
   features: VtepFeatures;
   options: VtepRuntimeOptions;
@@ -168,7 +170,7 @@ function routines(d: VtepWorkerData, st: VtepState, tracer?: RttTracer): { encap
   if (!offload) return { encap: new EncapRoutine(st, tap, udp, txArena), decap: new DecapRoutine(st, tap, udp, rxArena) };
   const encap = new EncapOffloadRoutine(st, tap, udp, txArena, f.udpGso);
   encap.spreadFlows(linuxUdp.sourceCount);
-  return { encap, decap: new DecapOffloadRoutine(st, tap, udp, rxArena) };
+  return { encap, decap: new DecapOffloadRoutine(st, tap, udp, rxArena, d.groFlows) };
 }
 
 // A worker started ahead of its VTEP (worker-prestart.ts) gets its data in its first message.

@@ -23,6 +23,7 @@ import { CTRL_PENDING, CTRL_SLOTS, toWireEntry, type FdbSpec, type VtepCommand, 
 import { C_LOOP_HEARTBEAT, C_RX_DATAGRAMS, C_TX_FRAMES, type CounterSnapshot, newCounterArray, snapshotCounters } from './counters.js';
 import type { FdbEntry } from './fdb.js';
 import { readKernelDrops } from './kernel-drops.js';
+import { DEFAULT_GRO_FLOWS, MAX_GRO_FLOWS } from './gro-coalescer.js';
 import { VTEP_MAX_MTU, VTEP_MIN_MTU } from './packet-arena.js';
 import {
   EADDRINUSE,
@@ -97,6 +98,11 @@ export interface VtepOptions extends VtepRuntimeOptions {
   socketBuffer?: number;
   /** The TAP's txqueuelen: the ring the host fills and the worker drains (default 1000, as the kernel's). */
   tapQueueLength?: number;
+  /**
+   * Offload mode's receive coalescing: TCP flows one batch coalesces at once (default 64); 0: only
+   * consecutive segments of one flow join (the coalescer before issue 12; kept for A/B benchmarks).
+   */
+  groFlows?: number;
   learnMax?: number;
   ageingMs?: number;
   /**
@@ -175,6 +181,9 @@ export class Vtep implements NodeVtep {
       throw new Error(`TAP MTU ${o.mtu} out of range (${VTEP_MIN_MTU}..${VTEP_MAX_MTU})`);
     }
     if (o.mac) parseMac(o.mac);
+    const groFlows = o.groFlows ?? DEFAULT_GRO_FLOWS;
+    if (!Number.isInteger(groFlows) || groFlows < 0 || groFlows > MAX_GRO_FLOWS)
+      throw new Error(`GRO flows ${groFlows} out of range (0..${MAX_GRO_FLOWS})`);
     const localIp = o.localIp ? parseIpv4(o.localIp) : 0;
     const bufferBytes = assertInRange('socket buffer', o.socketBuffer ?? DEFAULT_SOCKET_BUFFER, MIN_SOCKET_BUFFER, MAX_SOCKET_BUFFER);
     const txqlen = assertInRange('TAP queue length', o.tapQueueLength ?? DEFAULT_TAP_QUEUE, MIN_TAP_QUEUE, MAX_TAP_QUEUE);
@@ -253,6 +262,7 @@ export class Vtep implements NodeVtep {
       port: this.port,
       mtu: this.mtu,
       batch: o.batchSize ?? 128,
+      groFlows: o.groFlows ?? DEFAULT_GRO_FLOWS,
       ownMac: this.mac,
       features: this.features,
       options: this.runtimeOptions,

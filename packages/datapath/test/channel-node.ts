@@ -23,6 +23,8 @@ export interface NodeOptions extends VtepRuntimeOptions {
   gso?: boolean;
   gro?: boolean;
   slots?: number;
+  /** Offload mode: receive coalescing's flow table size (0: consecutive-only). */
+  groFlows?: number;
 }
 
 export interface ChannelNode {
@@ -52,7 +54,7 @@ export function channelNode(net: ChannelNetwork, ip: number, mac: string, o: Nod
     ? new EncapOffloadRoutine(st, tap, udp, new PacketArena(slots, size, OFFLOAD_TX_SCRATCH), o.gso ?? true)
     : new EncapRoutine(st, tap, udp, new PacketArena(slots, size));
   const decap = offload
-    ? new DecapOffloadRoutine(st, tap, udp, new PacketArena(slots, size, 64))
+    ? new DecapOffloadRoutine(st, tap, udp, new PacketArena(slots, size, 64), o.groFlows)
     : new DecapRoutine(st, tap, udp, new PacketArena(slots, size));
   return {
     mode,

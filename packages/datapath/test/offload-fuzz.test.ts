@@ -4,9 +4,10 @@
  * Encap: one frame per batch, so each output is traced to its input: a frame is either dropped with
  * exactly one drop counted, or sent unchanged (but for a completed partial checksum), or — a TSO
  * frame — cut into segments whose every checksum is right and whose payloads are the frame's.
- * Decap: the TAP must see exactly the inner frames a VXLAN receiver should accept, in order; a
- * coalesced super-frame counts only when re-segmenting it (the test's own code) gives back exactly the
- * frames it replaced, each of which had valid checksums. Every datagram is delivered or counted.
+ * Decap: the TAP must see exactly the inner frames a VXLAN receiver should accept, each TCP flow's in
+ * order (and, with the consecutive-only coalescer, all of them in order); a coalesced super-frame counts
+ * only when re-segmenting it (the test's own code) gives back exactly the frames it replaced, each of
+ * which had valid checksums. Every datagram is delivered or counted.
  */
 import { describe, expect, it } from 'vitest';
 import { DROP_REASONS } from '../src/counters.js';
@@ -158,7 +159,8 @@ describe('offload fuzz: encap (TAP -> VXLAN) never sends a corrupted frame', () 
 function randomDatagrams(r: Rand): { datagrams: Uint8Array[]; gro: boolean } {
   const vx = (inner: Uint8Array, flags = 8, vni = 1) =>
     concat(new Uint8Array([flags, 0, 0, 0, (vni >> 16) & 255, (vni >> 8) & 255, vni & 255, 0]), inner);
-  const kind = pick(r, ['flow', 'flow', 'flow', 'mixed', 'junk'] as const);
+  const kind = pick(r, ['flow', 'flow', 'flow', 'interleaved', 'interleaved', 'mixed', 'junk'] as const);
+  if (kind === 'interleaved') return { datagrams: interleavedFlows(r).map((s) => vx(s)), gro: false };
   if (kind === 'flow') {
     const spec = { ...randomSpec(r), srcMac: MAC_A, dstMac: MAC_B, ipOptions: [], payload: randomBytes(r, int(r, 1, 30000)) };
     const segs = segmentsOf(spec, int(r, 100, 1400));
@@ -191,6 +193,73 @@ function randomDatagrams(r: Rand): { datagrams: Uint8Array[]; gro: boolean } {
   return { datagrams: datagrams.length > 0 ? datagrams : [blob], gro: r() < 0.5 };
 }
 
+/** Segments of 2-6 flows (distinct ports or addresses) interleaved at random, some damaged or swapped. */
+function interleavedFlows(r: Rand): Uint8Array[] {
+  const specs = Array.from({ length: int(r, 2, 6) }, (_, k) => {
+    const spec = {
+      ...randomSpec(r),
+      ipOptions: [],
+      sport: 40000 + k,
+      src: `10.244.1.${int(r, 2, 3)}`,
+      payload: randomBytes(r, int(r, 1, 12000)),
+    };
+    if (r() < 0.7) spec.flags &= ~0x09; // mostly long runs: no PSH/FIN
+    return spec;
+  });
+  const flows = specs.map((spec) => segmentsOf(spec, int(r, 200, 1400)));
+  for (let n = int(r, 0, 3); n > 0; n--) {
+    // a frame of one of the flows that never joins (pure ACK, SYN, RST, IP options), or a UDP frame
+    const f = pick(r, flows);
+    const spec = { ...pick(r, specs), payload: randomBytes(r, int(r, 0, 100)) };
+    const odd = pick(r, [
+      tcpFrame({ ...spec, payload: new Uint8Array(0) }),
+      tcpFrame({ ...spec, flags: 0x12 }),
+      tcpFrame({ ...spec, flags: 0x14 }),
+      tcpFrame({ ...spec, ipOptions: [1, 1, 1, 0] }),
+      udpFrame(spec.payload),
+    ]);
+    f.splice(int(r, 0, f.length), 0, odd);
+  }
+  const out: Uint8Array[] = [];
+  while (flows.some((f) => f.length > 0)) {
+    const f = pick(
+      r,
+      flows.filter((x) => x.length > 0),
+    );
+    out.push(f.shift()!);
+  }
+  for (let n = int(r, 0, 2); n > 0 && out.length > 1; n--) {
+    const i = int(r, 0, out.length - 2);
+    [out[i], out[i + 1]] = [out[i + 1]!, out[i]!]; // reordered on the wire (maybe within a flow)
+  }
+  if (r() < 0.3) {
+    const s = out[int(r, 0, out.length - 1)]!;
+    s[int(r, 0, s.length - 1)] ^= 1 << int(r, 0, 7);
+  }
+  return out;
+}
+
+/**
+ * A frame's TCP flow (IPv4 addresses and ports, wherever the IP header ends) or '' for everything else:
+ * the coalescer keeps each flow's order, and the order of the rest among themselves.
+ */
+function flowKey(f: Uint8Array): string {
+  if (f.length < 34 || f[12] !== 8 || f[13] !== 0 || f[23] !== 6 || ((f[20]! & 0x3f) | f[21]!) !== 0) return '';
+  const ihl = (f[14]! & 15) * 4;
+  if (f.length < 14 + ihl + 4) return '';
+  return [...f.subarray(26, 34), ...f.subarray(14 + ihl, 14 + ihl + 4)].join('.');
+}
+
+/** Frames grouped by flowKey, each group in order. */
+function byFlow(frames: Uint8Array[]): Map<string, Uint8Array[]> {
+  const m = new Map<string, Uint8Array[]>();
+  for (const f of frames) {
+    const k = flowKey(f);
+    m.set(k, [...(m.get(k) ?? []), f]);
+  }
+  return m;
+}
+
 /** The inner frame a receiver accepts from IP_A, or undefined (mirror of the decap checks). */
 function accepted(d: Uint8Array): Uint8Array | undefined {
   if (d.length < 22 || (d[0]! & 8) === 0 || ((d[4]! << 16) | (d[5]! << 8) | d[6]!) !== 1) return undefined;
@@ -216,11 +285,17 @@ function expandTapWrites(writes: Uint8Array[]): Uint8Array[] {
 }
 
 describe('offload fuzz: decap (VXLAN -> TAP) delivers exactly what it accepts', () => {
-  for (const seed of [11, 12, 13]) {
-    it(`seed ${seed}: 250 bursts of flows, damaged segments and junk`, () => {
+  const cases = [
+    { seed: 11, groFlows: 64, what: 'per flow' },
+    { seed: 12, groFlows: 64, what: 'per flow' },
+    { seed: 13, groFlows: 3, what: 'per flow, a table of 3 flows' },
+    { seed: 14, groFlows: 0, what: 'consecutive-only' },
+  ];
+  for (const { seed, groFlows, what } of cases) {
+    it(`seed ${seed}: 250 bursts of flows, interleaved flows, damaged segments and junk (${what})`, () => {
       const r = prng(seed);
       const net = new ChannelNetwork();
-      const b = channelNode(net, IP_B, MAC_B, { mode: 'offload', slots: 16 });
+      const b = channelNode(net, IP_B, MAC_B, { mode: 'offload', slots: 16, groFlows });
       pin(b, MAC_A, IP_A);
       const want: Uint8Array[] = [];
       let sent = 0;
@@ -238,7 +313,14 @@ describe('offload fuzz: decap (VXLAN -> TAP) delivers exactly what it accepts', 
       while (b.decap.run() > 0);
       const got = expandTapWrites(b.tap.fromVtep);
       expect(got.length).toBe(want.length);
-      for (let i = 0; i < want.length; i++) if (!bytesEqual(got[i], want[i])) expect(got[i], `frame ${i}`).toEqual(want[i]);
+      if (groFlows === 0)
+        for (let i = 0; i < want.length; i++) if (!bytesEqual(got[i], want[i])) expect(got[i], `frame ${i}`).toEqual(want[i]);
+      const gotFlows = byFlow(got);
+      for (const [k, frames] of byFlow(want)) {
+        const g = gotFlows.get(k) ?? [];
+        expect(g.length, `flow ${k}`).toBe(frames.length);
+        for (let i = 0; i < frames.length; i++) if (!bytesEqual(g[i], frames[i])) expect(g[i], `flow ${k} frame ${i}`).toEqual(frames[i]);
+      }
       expect(b.count('rx_datagrams')).toBe(sent);
       expect(b.count('rx_packets') + drops(b)).toBe(sent);
       for (const c of ['rx_coalesced_frames', 'rx_gro_messages', 'rx_csum_bad'] as const) expect(b.count(c), c).toBeGreaterThan(0);
