@@ -8,11 +8,10 @@
 // with the kernel's drop counters read around it: the sender TAP's tx_dropped, the receiving VXLAN
 // socket's drops); passes alternate so drift of the shared machine spreads evenly. Medians per variant and
 // the ratio to the default in the same run. Writes bench/results/buffers-<time>-<date>.json.
-import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { parseUdpDrops } from '@weft/datapath';
-import { Lab, addEndpoint, buildPair, connect } from '@weft/netlab';
-import { machineInfo, percentile, table, writeResult } from './lib.mjs';
+import { addEndpoint, buildPair, connect } from '@weft/netlab';
+import { inLab, iperfTcp, iperfUdp64, loadAverage as load, machineInfo, percentile, table, timeStamp, writeResult } from './lib.mjs';
 
 const { values: opt } = parseArgs({
   options: {
@@ -32,10 +31,6 @@ if (process.getuid?.() !== 0) {
 const DURATION = Number(opt.duration);
 const PASSES = Number(opt.passes);
 const log = (m) => process.stderr.write(`[buffers] ${m}\n`);
-const load = () =>
-  loadavg()
-    .map((x) => x.toFixed(2))
-    .join(' ');
 const f = (x, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : '-');
 
 const MiB = 1024 * 1024;
@@ -47,17 +42,6 @@ const VARIANTS = [
   { name: 'TAP queue 4096', args: ['--tap-queue', '4096'] },
 ];
 
-async function iperf(lab, srv, cli, ip, udp) {
-  const s = lab.spawn(srv.ns, 'iperf3 -s', 'iperf3', ['-s', '-1', '-B', ip, '--forceflush']);
-  await s.waitFor(/Server listening/);
-  const args = ['-c', ip, '-t', String(DURATION), '-J', ...(udp ? ['-u', '-l', '64', '-b', '0'] : [])];
-  const { stdout } = await lab.exec(cli.ns, 'iperf3', args, (DURATION + 30) * 1000);
-  await s.exited;
-  const end = JSON.parse(stdout).end;
-  if (!udp) return { gbps: end.sum_received.bits_per_second / 1e9, retransmits: end.sum_sent.retransmits ?? 0 };
-  return { pps: (end.sum.packets - end.sum.lost_packets) / end.sum.seconds, sentPps: end.sum.packets / end.sum.seconds };
-}
-
 async function counters(lab, node, ep) {
   const read = async (path) => (await lab.exec(node.ns, 'cat', [path])).stdout;
   return {
@@ -67,9 +51,9 @@ async function counters(lab, node, ep) {
 }
 
 async function measure(lab, a, b, [x, y]) {
-  const tcp = await iperf(lab, b, a, y.ip, false);
+  const tcp = await iperfTcp(lab, b, a, y.ip, { seconds: DURATION });
   const before = [await counters(lab, a, x), await counters(lab, b, y)];
-  const udp = await iperf(lab, b, a, y.ip, true);
+  const udp = await iperfUdp64(lab, b, a, y.ip, { seconds: DURATION });
   const after = [await counters(lab, a, x), await counters(lab, b, y)];
   return {
     tcpGbps: tcp.gbps,
@@ -81,86 +65,77 @@ async function measure(lab, a, b, [x, y]) {
   };
 }
 
-async function main() {
-  await Lab.sweep();
-  const lab = Lab.create('bf');
-  const stop = () => void lab.destroy().then(() => process.exit(130));
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
-  try {
-    const loadBefore = load();
-    log(`load average before: ${loadBefore}`);
-    const [a, b] = await buildPair(lab);
-    for (const n of [a, b]) await lab.exec(n.ns, 'ethtool', ['-K', 'u0', 'tx', 'off']);
-    const pairs = [];
-    for (const [i, v] of VARIANTS.entries()) {
-      const spec = (mac) => ({
-        kind: 'weft',
-        dev: `weft.${i + 1}`,
-        mac,
-        net: 244 + i,
-        vni: i + 1,
-        port: 8472 + i,
-        weftArgs: ['--offload', 'on', ...v.args],
-      });
-      const x = await addEndpoint(lab, a, { ...spec(`02:aa:00:00:00:0${i + 1}`), index: 1 });
-      const y = await addEndpoint(lab, b, { ...spec(`02:bb:00:00:00:0${i + 1}`), index: 2 });
-      await connect(lab, a, x, y, b.underlayIp);
-      await connect(lab, b, y, x, a.underlayIp);
-      pairs.push([x, y]);
-    }
-    const runs = VARIANTS.map(() => []);
-    for (let pass = 0; pass < PASSES; pass++) {
-      const order = VARIANTS.map((_, i) => i);
-      if (pass % 2 === 1) order.reverse();
-      for (const i of order) {
-        log(`pass ${pass + 1}/${PASSES}: ${VARIANTS[i].name} (load ${load()})`);
-        runs[i].push(await measure(lab, a, b, pairs[i]));
-      }
-    }
-    const med = (i, k) =>
-      percentile(
-        runs[i].map((r) => r[k]),
-        50,
-      );
-    const results = VARIANTS.map((v, i) => ({
-      variant: v.name,
-      args: v.args,
-      runs: runs[i],
-      median: Object.fromEntries(Object.keys(runs[i][0]).map((k) => [k, med(i, k)])),
-    }));
-    const loadAfter = load();
-    const d = results[0].median;
-    console.log(`\nweft offload, underlay tx off, ${PASSES} alternating passes, medians; load before ${loadBefore}, after ${loadAfter}\n`);
-    console.log(
-      table([
-        ['variant', 'TCP Gbit/s', 'vs default', '64 B delivered kpps', 'vs default', 'lost: sender TAP / VXLAN socket, kpps'],
-        ...results.map(({ variant, median: m }) => [
-          variant,
-          f(m.tcpGbps),
-          `${f(m.tcpGbps / d.tcpGbps)}×`,
-          f(m.udp64Pps / 1e3, 1),
-          `${f(m.udp64Pps / d.udp64Pps)}×`,
-          `${f(m.lossSenderTapPps / 1e3, 0)} / ${f(m.lossVxlanSocketPps / 1e3, 0)}`,
-        ]),
-      ]),
-    );
-    const file = writeResult(`buffers-${new Date().toISOString().slice(11, 19).replaceAll(':', '')}`, {
-      date: new Date().toISOString(),
-      machine: machineInfo(),
-      loadBefore,
-      loadAfter,
-      durationS: DURATION,
-      passes: PASSES,
-      results,
+async function main(lab) {
+  const loadBefore = load();
+  log(`load average before: ${loadBefore}`);
+  const [a, b] = await buildPair(lab);
+  for (const n of [a, b]) await lab.exec(n.ns, 'ethtool', ['-K', 'u0', 'tx', 'off']);
+  const pairs = [];
+  for (const [i, v] of VARIANTS.entries()) {
+    const spec = (mac) => ({
+      kind: 'weft',
+      dev: `weft.${i + 1}`,
+      mac,
+      net: 244 + i,
+      vni: i + 1,
+      port: 8472 + i,
+      weftArgs: ['--offload', 'on', ...v.args],
     });
-    console.log(`\nwritten ${file}`);
-  } finally {
-    await lab.destroy();
+    const x = await addEndpoint(lab, a, { ...spec(`02:aa:00:00:00:0${i + 1}`), index: 1 });
+    const y = await addEndpoint(lab, b, { ...spec(`02:bb:00:00:00:0${i + 1}`), index: 2 });
+    await connect(lab, a, x, y, b.underlayIp);
+    await connect(lab, b, y, x, a.underlayIp);
+    pairs.push([x, y]);
   }
+  const runs = VARIANTS.map(() => []);
+  for (let pass = 0; pass < PASSES; pass++) {
+    const order = VARIANTS.map((_, i) => i);
+    if (pass % 2 === 1) order.reverse();
+    for (const i of order) {
+      log(`pass ${pass + 1}/${PASSES}: ${VARIANTS[i].name} (load ${load()})`);
+      runs[i].push(await measure(lab, a, b, pairs[i]));
+    }
+  }
+  const med = (i, k) =>
+    percentile(
+      runs[i].map((r) => r[k]),
+      50,
+    );
+  const results = VARIANTS.map((v, i) => ({
+    variant: v.name,
+    args: v.args,
+    runs: runs[i],
+    median: Object.fromEntries(Object.keys(runs[i][0]).map((k) => [k, med(i, k)])),
+  }));
+  const loadAfter = load();
+  const d = results[0].median;
+  console.log(`\nweft offload, underlay tx off, ${PASSES} alternating passes, medians; load before ${loadBefore}, after ${loadAfter}\n`);
+  console.log(
+    table([
+      ['variant', 'TCP Gbit/s', 'vs default', '64 B delivered kpps', 'vs default', 'lost: sender TAP / VXLAN socket, kpps'],
+      ...results.map(({ variant, median: m }) => [
+        variant,
+        f(m.tcpGbps),
+        `${f(m.tcpGbps / d.tcpGbps)}×`,
+        f(m.udp64Pps / 1e3, 1),
+        `${f(m.udp64Pps / d.udp64Pps)}×`,
+        `${f(m.lossSenderTapPps / 1e3, 0)} / ${f(m.lossVxlanSocketPps / 1e3, 0)}`,
+      ]),
+    ]),
+  );
+  const file = writeResult(`buffers-${timeStamp()}`, {
+    date: new Date().toISOString(),
+    machine: machineInfo(),
+    loadBefore,
+    loadAfter,
+    durationS: DURATION,
+    passes: PASSES,
+    results,
+  });
+  console.log(`\nwritten ${file}`);
 }
 
-main().catch((e) => {
+inLab('bf', main).catch((e) => {
   console.error(`bench:buffers failed: ${e.stack ?? e.message}`);
   process.exit(1);
 });

@@ -18,11 +18,10 @@
 // fed prepared batches (UDP GRO messages of 8 segments; 1 flow, or 4 flows interleaved message by
 // message) by a replaying socket and writing to a TAP stand-in that only counts: what the flow table
 // costs in userspace, apart from the kernel work that fewer TAP writes save.
-import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { DGRAM_OFF, DecapOffloadRoutine, PacketArena, VtepState, parseMac } from '@weft/datapath';
-import { Lab, addEndpoint, buildPair, connect } from '@weft/netlab';
-import { machineInfo, percentile, table, withCpu, writeResult } from './lib.mjs';
+import { addEndpoint, buildPair, connect } from '@weft/netlab';
+import { inLab, iperfTcp, loadAverage as load, machineInfo, percentile, table, timeStamp, withCpu, writeResult } from './lib.mjs';
 
 const { values: opt } = parseArgs({
   options: {
@@ -34,7 +33,7 @@ const { values: opt } = parseArgs({
   },
 });
 if (opt.help) {
-  console.log('usage: node bench/coalesce-bench.mjs [--duration SECONDS] [--runs N] [--batches N] [--in-process-only]');
+  console.log('usage: pnpm bench:coalesce [--duration SECONDS] [--runs N] [--batches N] [--in-process-only]');
   process.exit(0);
 }
 if (process.getuid?.() !== 0 && !opt['in-process-only']) {
@@ -51,10 +50,6 @@ const SENDERS = ['weft', 'kernel'];
 const STREAMS = [4, 1];
 
 const log = (m) => process.stderr.write(`[coalesce] ${m}\n`);
-const load = () =>
-  loadavg()
-    .map((x) => x.toFixed(2))
-    .join(' ');
 
 /** The VTEP's counters, asked on its stdin (weft-vtep prints them as one JSON line). */
 async function counters(proc) {
@@ -71,22 +66,12 @@ async function counters(proc) {
   throw new Error('weft-vtep did not print its counters');
 }
 
-async function iperfTcp(lab, srv, cli, ip, streams) {
-  const s = lab.spawn(srv.ns, 'iperf3 -s', 'iperf3', ['-s', '-1', '-B', ip, '--forceflush']);
-  await s.waitFor(/Server listening/);
-  const args = ['-c', ip, '-t', String(DURATION), '-P', String(streams), '-J'];
-  const { stdout } = await lab.exec(cli.ns, 'iperf3', args, (DURATION + 30) * 1000);
-  await s.exited;
-  const j = JSON.parse(stdout);
-  return { gbps: j.end.sum_received.bits_per_second / 1e9, retransmits: j.end.sum_sent.retransmits ?? 0 };
-}
-
 async function measure(lab, t, test) {
   const [ea, eb] = t.pairs[`${test.sender}/${test.mode}`];
   log(`${key(test)}: TCP ${DURATION}s (load ${load()})`);
   const c0 = await counters(eb.proc);
   const pids = [ea, eb].filter((e) => e.kind === 'weft').map((e) => e.proc.pid);
-  const r = await withCpu(pids, () => iperfTcp(lab, t.b, t.a, eb.ip, test.streams));
+  const r = await withCpu(pids, () => iperfTcp(lab, t.b, t.a, eb.ip, { seconds: DURATION, streams: test.streams }));
   const c1 = await counters(eb.proc);
   const d = (k) => c1[k] - c0[k];
   const packets = d('rx_packets');
@@ -266,78 +251,65 @@ function report(runs, medians) {
     }
 }
 
-async function main() {
-  const lab = Lab.create('cb');
-  const stop = () => void lab.destroy().then(() => process.exit(130));
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
-  try {
-    const loadBefore = load();
-    log(`load average before: ${loadBefore}`);
-    log('in-process: decap CPU per segment, both modes');
-    const cpu = inProcess();
-    console.log(`\nin-process decap (load ${load()}): ns per segment (median of 3) and segments per TAP write`);
+async function main(lab) {
+  const loadBefore = load();
+  log(`load average before: ${loadBefore}`);
+  log('in-process: decap CPU per segment, both modes');
+  const cpu = inProcess();
+  console.log(`\nin-process decap (load ${load()}): ns per segment (median of 3) and segments per TAP write`);
+  console.log(
+    table([
+      ['case', 'ns/segment', 'passes', 'segments/write'],
+      ...Object.entries(cpu).map(([k, v]) => [k, f(v.nsPerSegment, 1), v.passes.map((x) => f(x, 1)).join(' / '), f(v.segmentsPerWrite, 1)]),
+    ]),
+  );
+  if (opt['in-process-only']) {
+    const name = `coalesce-inproc-${timeStamp()}`;
     console.log(
-      table([
-        ['case', 'ns/segment', 'passes', 'segments/write'],
-        ...Object.entries(cpu).map(([k, v]) => [
-          k,
-          f(v.nsPerSegment, 1),
-          v.passes.map((x) => f(x, 1)).join(' / '),
-          f(v.segmentsPerWrite, 1),
-        ]),
-      ]),
+      `\nwritten ${writeResult(name, { date: new Date().toISOString(), machine: machineInfo(), loadBefore, loadAfter: load(), inProcess: cpu })}`,
     );
-    if (opt['in-process-only']) {
-      const name = `coalesce-inproc-${new Date().toISOString().slice(11, 19).replaceAll(':', '')}`;
-      console.log(
-        `\nwritten ${writeResult(name, { date: new Date().toISOString(), machine: machineInfo(), loadBefore, loadAfter: load(), inProcess: cpu })}`,
-      );
-      return;
-    }
-    const t = await setup(lab);
-    const runs = Object.fromEntries(TESTS.map((x) => [key(x), []]));
-    for (let r = 0; r < RUNS; r++) {
-      // A/B pairs back to back, the mode that goes first alternating per pass
-      const tests = r % 2 === 0 ? TESTS : TESTS.map((_, i) => TESTS[i ^ 1]);
-      for (const x of tests) runs[key(x)].push(await measure(lab, t, x));
-    }
-    const loadAfter = load();
-    const med = (rs) =>
-      Object.fromEntries(
-        Object.keys(rs[0])
-          .filter((k) => k !== 'load')
-          .map((k) => [
-            k,
-            percentile(
-              rs.map((x) => x[k]),
-              50,
-            ),
-          ]),
-      );
-    const medians = Object.fromEntries(Object.entries(runs).map(([k, rs]) => [k, med(rs)]));
-    console.log(
-      `\nreceive coalescing A/B, weft offload, veth tx off — ${machineInfo().cpus} cores, ${DURATION}s per test, ${RUNS} alternating passes, medians; load average before ${loadBefore}, after ${loadAfter}\n`,
-    );
-    report(runs, medians);
-    const file = writeResult(`coalesce-${new Date().toISOString().slice(11, 19).replaceAll(':', '')}`, {
-      date: new Date().toISOString(),
-      machine: machineInfo(),
-      loadBefore,
-      loadAfter,
-      durationS: DURATION,
-      modes: Object.fromEntries(MODES.map(([m, g]) => [m, `--gro-flows ${g}`])),
-      inProcess: cpu,
-      runs,
-      median: medians,
-    });
-    console.log(`\nwritten ${file}`);
-  } finally {
-    await lab.destroy();
+    return;
   }
+  const t = await setup(lab);
+  const runs = Object.fromEntries(TESTS.map((x) => [key(x), []]));
+  for (let r = 0; r < RUNS; r++) {
+    // A/B pairs back to back, the mode that goes first alternating per pass
+    const tests = r % 2 === 0 ? TESTS : TESTS.map((_, i) => TESTS[i ^ 1]);
+    for (const x of tests) runs[key(x)].push(await measure(lab, t, x));
+  }
+  const loadAfter = load();
+  const med = (rs) =>
+    Object.fromEntries(
+      Object.keys(rs[0])
+        .filter((k) => k !== 'load')
+        .map((k) => [
+          k,
+          percentile(
+            rs.map((x) => x[k]),
+            50,
+          ),
+        ]),
+    );
+  const medians = Object.fromEntries(Object.entries(runs).map(([k, rs]) => [k, med(rs)]));
+  console.log(
+    `\nreceive coalescing A/B, weft offload, veth tx off — ${machineInfo().cpus} cores, ${DURATION}s per test, ${RUNS} alternating passes, medians; load average before ${loadBefore}, after ${loadAfter}\n`,
+  );
+  report(runs, medians);
+  const file = writeResult(`coalesce-${timeStamp()}`, {
+    date: new Date().toISOString(),
+    machine: machineInfo(),
+    loadBefore,
+    loadAfter,
+    durationS: DURATION,
+    modes: Object.fromEntries(MODES.map(([m, g]) => [m, `--gro-flows ${g}`])),
+    inProcess: cpu,
+    runs,
+    median: medians,
+  });
+  console.log(`\nwritten ${file}`);
 }
 
-main().catch((e) => {
+inLab('cb', main).catch((e) => {
   console.error(`coalesce-bench failed: ${e.message}`);
   process.exit(1);
 });

@@ -15,12 +15,22 @@
 // The machine may be shared: the load average before and after is printed and stored; use --runs.
 // Measures iperf3 TCP single stream, 64-byte UDP delivered packets/s, idle ping RTT and CPU, prints a
 // table with weft/kernel ratios and the issue's targets, and writes bench/results/datapath-<date>.json.
-import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { parseUdpDrops } from '@weft/datapath';
-import { Lab, addEndpoint, buildPair, connect } from '@weft/netlab';
+import { addEndpoint, buildPair, connect } from '@weft/netlab';
 import { cpuBounds, cpuPerGbit, cpuPerPacket, cpuSplit, perfKernelWork, perfRecord } from './cpu-split.mjs';
-import { machineInfo, percentile, table, withCpu, writeResult } from './lib.mjs';
+import {
+  inLab,
+  iperfTcp,
+  iperfUdp64,
+  loadAverage as load,
+  machineInfo,
+  percentile,
+  table,
+  timeStamp,
+  withCpu,
+  writeResult,
+} from './lib.mjs';
 
 const { values: opt } = parseArgs({
   options: {
@@ -52,30 +62,6 @@ const ONLY = new Set(opt.only ? opt.only.split(',') : []);
 const wanted = (key) => ONLY.size === 0 || ONLY.has(key);
 
 const log = (m) => process.stderr.write(`[bench] ${m}\n`);
-
-async function iperfTcp(lab, srv, cli, ip) {
-  const s = lab.spawn(srv.ns, 'iperf3 -s', 'iperf3', ['-s', '-1', '-B', ip, '--forceflush']);
-  await s.waitFor(/Server listening/);
-  const { stdout } = await lab.exec(cli.ns, 'iperf3', ['-c', ip, '-t', String(DURATION), '-J'], (DURATION + 30) * 1000);
-  await s.exited;
-  const j = JSON.parse(stdout);
-  return { gbps: j.end.sum_received.bits_per_second / 1e9, retransmits: j.end.sum_sent.retransmits ?? 0 };
-}
-
-async function iperfUdp64(lab, srv, cli, ip, streams = 1) {
-  const s = lab.spawn(srv.ns, 'iperf3 -s', 'iperf3', ['-s', '-1', '-B', ip, '--forceflush']);
-  await s.waitFor(/Server listening/);
-  const { stdout } = await lab.exec(
-    cli.ns,
-    'iperf3',
-    ['-c', ip, '-u', '-l', '64', '-b', '0', '-P', String(streams), '-t', String(DURATION), '-J'],
-    (DURATION + 30) * 1000,
-  );
-  await s.exited;
-  const sum = JSON.parse(stdout).end.sum;
-  const delivered = sum.packets - sum.lost_packets;
-  return { pps: delivered / sum.seconds, sentPps: sum.packets / sum.seconds, lossPct: sum.lost_percent };
-}
 
 async function idleRtt(lab, node, from, to) {
   await lab.exec(node.ns, 'ping', ['-c', '3', '-i', '0.2', '-I', from, to]); // warm up neighbours/caches
@@ -119,10 +105,10 @@ async function measure(lab, kind, a, b, ea, eb, pids) {
   log(`${kind}: idle RTT`);
   const rtt = await idleRtt(lab, a, ea.ip, eb.ip);
   log(`${kind}: TCP single stream ${DURATION}s`);
-  const tcp = await withSplit(a, b, pids, () => iperfTcp(lab, b, a, eb.ip), true);
+  const tcp = await withSplit(a, b, pids, () => iperfTcp(lab, b, a, eb.ip, { seconds: DURATION }), true);
   log(`${kind}: UDP 64-byte ${DURATION}s`);
   const before = [await kernelDrops(lab, a, ea), await kernelDrops(lab, b, eb)];
-  const udp = await withSplit(a, b, pids, () => iperfUdp64(lab, b, a, eb.ip));
+  const udp = await withSplit(a, b, pids, () => iperfUdp64(lab, b, a, eb.ip, { seconds: DURATION }));
   const after = [await kernelDrops(lab, a, ea), await kernelDrops(lab, b, eb)];
   const da = delta(before[0], after[0]);
   const db = delta(before[1], after[1]);
@@ -158,10 +144,6 @@ function medianOf(rs) {
 }
 
 const f = (x, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : '-');
-const load = () =>
-  loadavg()
-    .map((x) => x.toFixed(2))
-    .join(' ');
 
 async function setup(lab) {
   const [a, b] = await buildPair(lab);
@@ -253,7 +235,7 @@ async function pass(lab, t, results) {
   // flow entropy's cost: 4 interleaved 64 B flows, source ports 8 (default) vs 0, same run
   const four = async (label, [x, y]) => {
     log(`${label}: UDP 64-byte, 4 flows`);
-    return (await iperfUdp64(lab, b, a, y.ip, 4)).pps;
+    return (await iperfUdp64(lab, b, a, y.ip, { seconds: DURATION, streams: 4 })).pps;
   };
   results.entropy.push({
     perPacket8: await four('weft per-packet, 8 source ports', t.weft),
@@ -386,56 +368,47 @@ function report(m) {
   return targets;
 }
 
-async function main() {
-  await Lab.sweep();
-  const lab = Lab.create('bd');
-  const stop = () => void lab.destroy().then(() => process.exit(130));
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
-  try {
-    const loadBefore = load();
-    log(`load average before: ${loadBefore}`);
-    const t = await setup(lab);
-    const runs = {
-      kernelOffload: [],
-      kernel: [],
-      floor: [],
-      floorUring: [],
-      weft: [],
-      weftOffload: [],
-      entropy: [],
-      ...(txOn ? { weftOffloadTxOn: [] } : {}),
-    };
-    for (let r = 0; r < RUNS; r++) await pass(lab, t, runs);
-    const loadAfter = load();
-    const medians = Object.fromEntries(
-      Object.entries(runs)
-        .filter(([, rs]) => rs.length > 0)
-        .map(([k, rs]) => [k, medianOf(rs)]),
-    );
-    console.log(
-      `\nweft datapath vs kernel vxlan — ${machineInfo().cpus} cores, ${DURATION}s per test, ${RUNS} run(s), medians; load average before ${loadBefore}, after ${loadAfter}\n`,
-    );
-    const targets = report(medians);
-    const file = writeResult(`datapath-${new Date().toISOString().slice(11, 19).replaceAll(':', '')}`, {
-      date: new Date().toISOString(),
-      machine: machineInfo(),
-      loadBefore,
-      loadAfter,
-      durationS: DURATION,
-      runs,
-      median: medians,
-      targets,
-      weftArgs: t.extra,
-      ...(ONLY.size ? { only: [...ONLY] } : {}),
-    });
-    console.log(`\nwritten ${file}`);
-  } finally {
-    await lab.destroy();
-  }
+async function main(lab) {
+  const loadBefore = load();
+  log(`load average before: ${loadBefore}`);
+  const t = await setup(lab);
+  const runs = {
+    kernelOffload: [],
+    kernel: [],
+    floor: [],
+    floorUring: [],
+    weft: [],
+    weftOffload: [],
+    entropy: [],
+    ...(txOn ? { weftOffloadTxOn: [] } : {}),
+  };
+  for (let r = 0; r < RUNS; r++) await pass(lab, t, runs);
+  const loadAfter = load();
+  const medians = Object.fromEntries(
+    Object.entries(runs)
+      .filter(([, rs]) => rs.length > 0)
+      .map(([k, rs]) => [k, medianOf(rs)]),
+  );
+  console.log(
+    `\nweft datapath vs kernel vxlan — ${machineInfo().cpus} cores, ${DURATION}s per test, ${RUNS} run(s), medians; load average before ${loadBefore}, after ${loadAfter}\n`,
+  );
+  const targets = report(medians);
+  const file = writeResult(`datapath-${timeStamp()}`, {
+    date: new Date().toISOString(),
+    machine: machineInfo(),
+    loadBefore,
+    loadAfter,
+    durationS: DURATION,
+    runs,
+    median: medians,
+    targets,
+    weftArgs: t.extra,
+    ...(ONLY.size ? { only: [...ONLY] } : {}),
+  });
+  console.log(`\nwritten ${file}`);
 }
 
-main().catch((e) => {
+inLab('bd', main).catch((e) => {
   console.error(`bench:datapath failed: ${e.message}`);
   process.exit(1);
 });

@@ -1,8 +1,10 @@
-// Small helpers shared by weft's benchmarks: percentiles, CPU accounting from /proc, result files.
+// Small helpers shared by weft's benchmarks: percentiles, CPU accounting from /proc, result files, the lab's
+// life and iperf3 runs.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Lab } from '@weft/netlab';
 
 export const RESULTS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'results');
 
@@ -68,4 +70,53 @@ export function writeResult(name, data) {
 export function table(rows) {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)));
   return rows.map((r) => r.map((c, i) => String(c).padEnd(widths[i])).join('  ')).join('\n');
+}
+
+/** The load average as the reports print it ("1.20 0.80 0.50"). */
+export function loadAverage() {
+  return loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
+}
+
+/** The time of day as result file names carry it ("134437"). */
+export function timeStamp() {
+  return new Date().toISOString().slice(11, 19).replaceAll(':', '');
+}
+
+/**
+ * Runs `body(lab)` in a fresh Lab whose namespaces carry `prefix`, destroying them afterwards — also on
+ * an error or SIGINT/SIGTERM. `sweep`: first remove namespaces a crashed earlier run left behind.
+ */
+export async function inLab(prefix, body, { sweep = true } = {}) {
+  if (sweep) await Lab.sweep();
+  const lab = Lab.create(prefix);
+  const stop = () => void lab.destroy().then(() => process.exit(130));
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  try {
+    return await body(lab);
+  } finally {
+    await lab.destroy();
+  }
+}
+
+async function iperf(lab, srv, cli, ip, seconds, clientArgs) {
+  const s = lab.spawn(srv.ns, 'iperf3 -s', 'iperf3', ['-s', '-1', '-B', ip, '--forceflush']);
+  await s.waitFor(/Server listening/);
+  const { stdout } = await lab.exec(cli.ns, 'iperf3', ['-c', ip, '-t', String(seconds), '-J', ...clientArgs], (seconds + 30) * 1000);
+  await s.exited;
+  return JSON.parse(stdout).end;
+}
+
+/** iperf3 TCP from `cli` to `ip` in `srv` for `seconds`, `streams` parallel: received Gbit/s and retransmits. */
+export async function iperfTcp(lab, srv, cli, ip, { seconds, streams = 1 }) {
+  const end = await iperf(lab, srv, cli, ip, seconds, ['-P', String(streams)]);
+  return { gbps: end.sum_received.bits_per_second / 1e9, retransmits: end.sum_sent.retransmits ?? 0 };
+}
+
+/** iperf3 UDP, 64-byte payloads, unlimited rate: packets/s delivered and sent, loss %. */
+export async function iperfUdp64(lab, srv, cli, ip, { seconds, streams = 1 }) {
+  const { sum } = await iperf(lab, srv, cli, ip, seconds, ['-u', '-l', '64', '-b', '0', '-P', String(streams)]);
+  return { pps: (sum.packets - sum.lost_packets) / sum.seconds, sentPps: sum.packets / sum.seconds, lossPct: sum.lost_percent };
 }

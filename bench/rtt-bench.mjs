@@ -13,12 +13,12 @@
 // Writes bench/results/rtt-<time>-<date>.json.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { Lab, addEndpoint, buildPair, connect } from '@weft/netlab';
-import { machineInfo, percentile, table, writeResult } from './lib.mjs';
+import { addEndpoint, buildPair, connect } from '@weft/netlab';
+import { inLab, loadAverage as load, machineInfo, percentile, table, timeStamp, writeResult } from './lib.mjs';
 
 const { values: opt } = parseArgs({
   options: {
@@ -38,10 +38,6 @@ if (process.getuid?.() !== 0) {
   process.exit(1);
 }
 const log = (m) => process.stderr.write(`[rtt] ${m}\n`);
-const load = () =>
-  loadavg()
-    .map((x) => x.toFixed(2))
-    .join(' ');
 const f = (x, d = 3) => (Number.isFinite(x) ? x.toFixed(d) : '-');
 // interval (s) -> pings; --quick for a smoke run
 const INTERVALS = opt.quick
@@ -155,12 +151,7 @@ function breakdown(file, rtts) {
   return { echoes: complete.length, rows };
 }
 
-async function main() {
-  await Lab.sweep();
-  const lab = Lab.create('br');
-  const stop = () => void lab.destroy().then(() => process.exit(130));
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
+async function main(lab) {
   const dir = mkdtempSync(join(tmpdir(), 'weft-rtt-'));
   const traceFile = join(dir, 'trace.jsonl');
   try {
@@ -286,7 +277,7 @@ async function main() {
         ]),
       );
     }
-    const file = writeResult(`rtt-${new Date().toISOString().slice(11, 19).replaceAll(':', '')}`, {
+    const file = writeResult(`rtt-${timeStamp()}`, {
       date: new Date().toISOString(),
       machine: machineInfo(),
       loadBefore,
@@ -299,12 +290,11 @@ async function main() {
     });
     console.log(`\nwritten ${file}`);
   } finally {
-    await lab.destroy();
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-main().catch((e) => {
+inLab('br', main).catch((e) => {
   console.error(`bench:rtt failed: ${e.stack ?? e.message}`);
   process.exit(1);
 });
