@@ -485,6 +485,7 @@ export class Weftd implements StatusSource {
       jitWarmup: !opts.restart,
       fdb,
       offload,
+      sourcePorts: this.config.vtepSourcePorts,
       onWarning: (m) => dlog.warn(m),
     });
     this.watchdog = new VtepWatchdog(this.vtep, { onEvent: (e) => this.onWatchdog(e, dlog) });

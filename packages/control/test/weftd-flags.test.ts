@@ -20,6 +20,8 @@ describe('weftd flags', () => {
     expect(c.iptablesForwardRules).toBe(true);
     expect(c.ifaces).toEqual([]);
     expect(c.netConfigPath).toBe('/etc/kube-flannel/net-conf.json');
+    expect(c.vtepSourcePorts).toBe(8);
+    expect(config(['--vtep-source-ports=0']).vtepSourcePorts).toBe(0);
   });
 
   it('accepts --a=b, --a b, -a=b (Go style), bare booleans and =false', () => {
@@ -71,6 +73,7 @@ describe('weftd flags', () => {
       [['--iface'], {}, /--iface needs a value/],
       [['stray'], {}, /unexpected argument "stray"/],
       [['--kube-subnet-mgr'], {}, /--kube-subnet-mgr needs this node's name: --node-name or \$NODE_NAME/],
+      [['--vtep-source-ports=65'], {}, /--vtep-source-ports: .*must be 0\.\.64/],
     ];
     for (const [argv, env, re] of bad) {
       expect(() => parseWeftdArgs(argv, env), argv.join(' ') + JSON.stringify(env)).toThrow(re);

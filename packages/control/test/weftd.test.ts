@@ -46,6 +46,8 @@ interface Node {
   registry: MemoryRegistry;
   host: FakeHostProgrammer;
   vteps: FakeVtep[];
+  /** What weftd asked of each VTEP it opened. */
+  opened: VtepOptions[];
   logs: Array<{ level: number; msg: string }>;
   closedManagers: number;
   policyRemoved: number;
@@ -65,6 +67,7 @@ function node(o: { manager?: (sm: SubnetManager) => SubnetManager; openVtep?: (v
     registry,
     host,
     vteps: [],
+    opened: [],
     logs,
     closedManagers: 0,
     policyRemoved: 0,
@@ -82,6 +85,7 @@ function node(o: { manager?: (sm: SubnetManager) => SubnetManager; openVtep?: (v
       return o.manager ? o.manager(closing) : closing;
     },
     openVtep: async (v) => {
+      n.opened.push(v);
       const vtep = o.openVtep ? await o.openVtep(v) : new FakeVtep(v.name, v.mac, v.mtu, v.vni, v.port);
       n.vteps.push(vtep);
       return vtep;
@@ -117,6 +121,7 @@ describe('weftd lifecycle', () => {
     expect(n.host.address).toBe(`${status.lease!.subnet.replace('/24', '')}/32`);
     expect(readFileSync(n.config.subnetFile, 'utf8')).toContain(`FLANNEL_SUBNET=${status.lease!.subnet.replace('.0/24', '.1/24')}`);
     expect(n.policyRemoved).toBe(1);
+    expect(n.opened[0]).toMatchObject({ sourcePorts: 8, offload: 'auto', persist: true, multiQueue: true });
     n.weftd.stop();
     await run;
     expect(n.vteps[0]!.closed).toBe(true);

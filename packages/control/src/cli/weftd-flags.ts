@@ -36,6 +36,8 @@ export interface WeftdConfig {
   logLevel: string;
   /** The datapath's offloads: auto (what the kernel supports), on (fail without them), off (the per-packet loop). */
   vtepOffload: 'auto' | 'on' | 'off';
+  /** Flow entropy (RFC 7348 §5): UDP source ports the datapath sends from, one per inner-flow hash; 0 = the VXLAN port only. */
+  vtepSourcePorts: number;
   networkPolicy: boolean;
   /** State file, host lock and hand-over socket; default: the subnet file's directory. */
   runDir: string;
@@ -186,6 +188,16 @@ export const FLAGS: readonly FlagSpec[] = [
       '(weft) datapath offloads (TAP TSO, UDP GSO/GRO): auto = what the kernel supports, on = fail without them, off = the ' +
       'per-packet loop',
     check: (v: string) => (['auto', 'on', 'off'].includes(v) ? undefined : 'must be auto, on or off'),
+  },
+  {
+    flag: 'vtep-source-ports',
+    key: 'vtepSourcePorts',
+    kind: 'int',
+    def: '8',
+    help:
+      '(weft) flow entropy: send from this many UDP source ports, one per inner-flow hash, so ECMP and receive queues ' +
+      'spread flows; 0 = every datagram from the VXLAN port (more small packets per send in offload mode)',
+    check: (v: number) => (v >= 0 && v <= 64 ? undefined : 'must be 0..64'),
   },
   {
     flag: 'network-policy',
