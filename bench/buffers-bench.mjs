@@ -10,7 +10,7 @@
 // the ratio to the default in the same run. Writes bench/results/buffers-<time>-<date>.json.
 import { parseArgs } from 'node:util';
 import { parseUdpDrops } from '@weft/datapath';
-import { addEndpoint, buildPair, connect } from '@weft/netlab';
+import { addEndpoint, buildPair, connectBoth } from '@weft/netlab';
 import { inLab, iperfTcp, iperfUdp64, loadAverage as load, machineInfo, percentile, table, timeStamp, writeResult } from './lib.mjs';
 
 const { values: opt } = parseArgs({
@@ -83,8 +83,7 @@ async function main(lab) {
     });
     const x = await addEndpoint(lab, a, { ...spec(`02:aa:00:00:00:0${i + 1}`), index: 1 });
     const y = await addEndpoint(lab, b, { ...spec(`02:bb:00:00:00:0${i + 1}`), index: 2 });
-    await connect(lab, a, x, y, b.underlayIp);
-    await connect(lab, b, y, x, a.underlayIp);
+    await connectBoth(lab, a, b, x, y);
     pairs.push([x, y]);
   }
   const runs = VARIANTS.map(() => []);

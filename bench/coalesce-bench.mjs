@@ -20,7 +20,7 @@
 // costs in userspace, apart from the kernel work that fewer TAP writes save.
 import { parseArgs } from 'node:util';
 import { DGRAM_OFF, DecapOffloadRoutine, PacketArena, VtepState, parseMac } from '@weft/datapath';
-import { addEndpoint, buildPair, connect } from '@weft/netlab';
+import { addEndpoint, buildPair, connectBoth } from '@weft/netlab';
 import { inLab, iperfTcp, loadAverage as load, machineInfo, percentile, table, timeStamp, withCpu, writeResult } from './lib.mjs';
 
 const { values: opt } = parseArgs({
@@ -217,8 +217,7 @@ async function setup(lab) {
     ],
   };
   for (const [x, y] of Object.values(pairs)) {
-    await connect(lab, a, x, y, b.underlayIp);
-    await connect(lab, b, y, x, a.underlayIp);
+    await connectBoth(lab, a, b, x, y);
   }
   for (const n of [a, b]) await lab.exec(n.ns, 'ethtool', ['-K', 'u0', 'tx', 'off']);
   return { a, b, pairs };

@@ -17,7 +17,7 @@
 // table with weft/kernel ratios and the targets, and writes bench/results/datapath-<date>.json.
 import { parseArgs } from 'node:util';
 import { parseUdpDrops } from '@weft/datapath';
-import { addEndpoint, buildPair, connect } from '@weft/netlab';
+import { addEndpoint, buildPair, connectBoth } from '@weft/netlab';
 import { cpuBounds, cpuPerGbit, cpuPerPacket, cpuSplit, perfKernelWork, perfRecord } from './cpu-split.mjs';
 import {
   inLab,
@@ -195,8 +195,7 @@ async function setup(lab) {
     [w0a, w0b],
     [o0a, o0b],
   ]) {
-    await connect(lab, a, x, y, b.underlayIp);
-    await connect(lab, b, y, x, a.underlayIp);
+    await connectBoth(lab, a, b, x, y);
   }
   return {
     a,

@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { addEndpoint, buildPair, connect } from '@weft/netlab';
+import { addEndpoint, buildPair, connectBoth } from '@weft/netlab';
 import { inLab, loadAverage as load, machineInfo, percentile, table, timeStamp, writeResult } from './lib.mjs';
 
 const { values: opt } = parseArgs({
@@ -165,8 +165,7 @@ async function main(lab) {
     const mk = async (name, specA, specB) => {
       const x = await ep(a, { ...specA, index: 1 });
       const y = await ep(b, { ...specB, index: 2 });
-      await connect(lab, a, x, y, b.underlayIp);
-      await connect(lab, b, y, x, a.underlayIp);
+      await connectBoth(lab, a, b, x, y);
       pairs[name] = [x, y];
     };
     const want = (k) => !opt.only || opt.only.split(',').includes(k);

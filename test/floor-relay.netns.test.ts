@@ -5,7 +5,7 @@
  * -U mode the totals show the frames went through io_uring_enter.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Lab, addEndpoint, buildPair, type OverlayEndpoint, type PairNode, connect } from '@weft/netlab';
+import { Lab, addEndpoint, buildPair, connectBoth, type OverlayEndpoint, type PairNode } from '@weft/netlab';
 
 /** 500 UDP datagrams of 64 bytes from `src` to `dst`:9, as fast as python sends them. */
 const BURST = (src: string, dst: string): string[] => [
@@ -34,8 +34,7 @@ for (const mode of ['read/write', 'io_uring'] as const) {
         });
       ea = await floor(a, b, '02:ad:00:00:00:01', 1);
       eb = await floor(b, a, '02:bd:00:00:00:01', 2);
-      await connect(lab, a, ea, eb, b.underlayIp);
-      await connect(lab, b, eb, ea, a.underlayIp);
+      await connectBoth(lab, a, b, ea, eb);
     });
     afterAll(() => lab.destroy());
 

@@ -5,7 +5,7 @@
  * decodes VXLAN (-T vxlan) and shows outer source port next to the inner flow.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Lab, addEndpoint, buildPair, connect, type OverlayEndpoint, type PairNode } from '@weft/netlab';
+import { Lab, addEndpoint, buildPair, connectBoth, type OverlayEndpoint, type PairNode } from '@weft/netlab';
 
 const FLOWS = 12;
 
@@ -63,8 +63,7 @@ for (const offload of ['off', 'on'] as const) {
         index: 2,
         weftArgs: ['--offload', offload, '--source-ports', '8'],
       });
-      await connect(lab, a, ea, eb, b.underlayIp);
-      await connect(lab, b, eb, ea, a.underlayIp);
+      await connectBoth(lab, a, b, ea, eb);
       await lab.exec(a.ns, 'ping', ['-c', '2', '-i', '0.2', '-W', '2', '-I', ea.ip, eb.ip], 20_000);
     });
     afterAll(() => lab.destroy());
@@ -104,8 +103,7 @@ for (const offload of ['off', 'on'] as const) {
         port: 8473,
         weftArgs: ['--offload', offload],
       });
-      await connect(lab, a, c, d, b.underlayIp);
-      await connect(lab, b, d, c, a.underlayIp);
+      await connectBoth(lab, a, b, c, d);
       const out = await capture(lab, b, 8473, () => lab.exec(a.ns, 'python3', SEND_FLOWS(c.ip, d.ip), 60_000));
       const flows = portsByFlow(out, a.underlayIp);
       expect(flows.size).toBe(FLOWS);
@@ -128,8 +126,7 @@ describe('flow entropy, weft -> kernel vxlan (flannel-style peer)', () => {
       weftArgs: ['--source-ports', '8'],
     });
     kb = await addEndpoint(lab, b, { kind: 'kernel', dev: 'flannel.1', mac: '02:bb:00:00:00:01', net: 244, index: 2 });
-    await connect(lab, a, ea, kb, b.underlayIp);
-    await connect(lab, b, kb, ea, a.underlayIp);
+    await connectBoth(lab, a, b, ea, kb);
   });
   afterAll(() => lab.destroy());
 

@@ -6,7 +6,7 @@
  * `counters` command shows tap_tx_dropped / udp_rx_drops grown, as /metrics would.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Lab, addEndpoint, buildPair, connect, type LabProcess, type OverlayEndpoint, type PairNode } from '@weft/netlab';
+import { Lab, addEndpoint, buildPair, connectBoth, type LabProcess, type OverlayEndpoint, type PairNode } from '@weft/netlab';
 
 interface Counters {
   counters: Record<string, number>;
@@ -55,8 +55,7 @@ describe('kernel drop counters move under overload', () => {
       index: 2,
       weftArgs: ['--offload', 'off'],
     });
-    await connect(lab, a, ea, eb, b.underlayIp);
-    await connect(lab, b, eb, ea, a.underlayIp);
+    await connectBoth(lab, a, b, ea, eb);
     await lab.exec(a.ns, 'ping', ['-c', '3', '-i', '0.2', '-W', '2', '-I', ea.ip, eb.ip], 20_000);
   });
   afterAll(() => lab.destroy());

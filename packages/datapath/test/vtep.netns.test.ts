@@ -5,7 +5,7 @@
  * UDP GSO/GRO), the latter with >= 300 MB transfers both ways whose SHA-256 must match.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Lab, TCP_HASH, addEndpoint, buildPair, connect, type LabProcess, type OverlayEndpoint, type PairNode } from '@weft/netlab';
+import { Lab, TCP_HASH, addEndpoint, buildPair, connectBoth, type LabProcess, type OverlayEndpoint, type PairNode } from '@weft/netlab';
 
 const MAC_A = '02:aa:00:00:00:01';
 const MAC_B = '02:bb:00:00:00:01';
@@ -86,8 +86,7 @@ for (const mode of MODES) {
       ea = await addEndpoint(lab, a, { kind: 'weft', dev: 'weft.1', mac: MAC_A, net: 244, index: 1, weftArgs });
       eb = await addEndpoint(lab, b, { kind: 'weft', dev: 'weft.1', mac: MAC_B, net: 244, index: 2, weftArgs });
       expect(ea.proc!.stdout).toMatch(mode.ready);
-      await connect(lab, a, ea, eb, b.underlayIp);
-      await connect(lab, b, eb, ea, a.underlayIp);
+      await connectBoth(lab, a, b, ea, eb);
     });
     afterAll(() => lab.destroy());
 
@@ -163,8 +162,7 @@ for (const mode of MODES) {
       });
       expect(ea.proc!.stdout).toMatch(mode.ready);
       eb = await addEndpoint(lab, b, { kind: 'kernel', dev: 'flannel.1', mac: MAC_B, net: 244, index: 2 });
-      await connect(lab, a, ea, eb, b.underlayIp);
-      await connect(lab, b, eb, ea, a.underlayIp);
+      await connectBoth(lab, a, b, ea, eb);
     });
     afterAll(() => lab.destroy());
 
@@ -201,8 +199,7 @@ describe('weft offload <-> weft per-packet (a rolling upgrade: mixed modes)', ()
     [a, b] = await buildPair(lab);
     ea = await addEndpoint(lab, a, { kind: 'weft', dev: 'weft.1', mac: MAC_A, net: 244, index: 1, weftArgs: ['--offload', 'on'] });
     eb = await addEndpoint(lab, b, { kind: 'weft', dev: 'weft.1', mac: MAC_B, net: 244, index: 2, weftArgs: ['--offload', 'off'] });
-    await connect(lab, a, ea, eb, b.underlayIp);
-    await connect(lab, b, eb, ea, a.underlayIp);
+    await connectBoth(lab, a, b, ea, eb);
   });
   afterAll(() => lab.destroy());
 

@@ -133,13 +133,7 @@ export async function addEndpoint(lab: Lab, node: PairNode, s: EndpointSpec): Pr
 }
 
 /** Programs `local` to reach `remote` the way flannel does: FDB entry, permanent neighbour, onlink route. */
-export async function connect(
-  lab: Lab,
-  node: PairNode,
-  local: OverlayEndpoint,
-  remote: OverlayEndpoint,
-  remoteUnderlay: string,
-): Promise<void> {
+async function connect(lab: Lab, node: PairNode, local: OverlayEndpoint, remote: OverlayEndpoint, remoteUnderlay: string): Promise<void> {
   if (local.kind === 'weft') {
     local.proc!.child.stdin?.write(`fdb ${remote.mac} ${remoteUnderlay}\n`);
   } else if (local.kind === 'floor') {
@@ -148,4 +142,10 @@ export async function connect(
     await lab.exec(node.ns, 'bridge', ['fdb', 'append', remote.mac, 'dev', local.dev, 'dst', remoteUnderlay, 'self', 'permanent']);
   }
   await lab.ipBatch(node.ns, [neighPermanentLine(remote.ip, remote.mac, local.dev), routeOnlinkLine(remote.subnet, remote.ip, local.dev)]);
+}
+
+/** Programs the two ends of one overlay to reach each other: `x` on node `a`, `y` on node `b`. */
+export async function connectBoth(lab: Lab, a: PairNode, b: PairNode, x: OverlayEndpoint, y: OverlayEndpoint): Promise<void> {
+  await connect(lab, a, x, y, b.underlayIp);
+  await connect(lab, b, y, x, a.underlayIp);
 }
