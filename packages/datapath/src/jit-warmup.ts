@@ -95,21 +95,20 @@ export function openWarmupFds(sources: number, zeroChecksum: boolean, gro: boole
 }
 
 /**
- * Drives `rounds` rounds: the host side writes `perRound` frames (to `peerMac`, UDP/IPv4 of a few
- * flows), encap sends them to the peer socket, the peer bounces each datagram back, decap writes the
- * inner frames to the host side, which drains them.
+ * Drives `rounds` rounds: the host side writes `perRound` frames (UDP/IPv4 of a few flows, to and from
+ * MACs taken in turn from the lists: those of FDB peers are sent, group addresses dropped or flooded), one loop turn encapsulates them and sends them to the peer socket,
+ * the peer bounces each datagram back, the next turn decapsulates them and writes the inner frames to the
+ * host side, which drains them. The loop (vtep-loop.ts `turn`) is the real one, so it warms up too.
  */
 export function runWarmup(
   fds: WarmupFds,
-  r: { encap: { run(): number }; decap: { run(): number } },
-  o: { peerMac: Uint8Array; srcMac: Uint8Array; vnetHdr: boolean; rounds: number; perRound: number },
+  loop: { turn(): boolean },
+  o: { dstMacs: Uint8Array[]; srcMacs: Uint8Array[]; vnetHdr: boolean; rounds: number; perRound: number },
 ): void {
   const c = libc();
   const pre = o.vnetHdr ? VNET_HDR_LEN : 0;
   const frame = new Uint8Array(pre + 14 + 20 + 8 + 64);
   const dv = new DataView(frame.buffer);
-  frame.set(o.peerMac, pre);
-  frame.set(o.srcMac, pre + 6);
   dv.setUint16(pre + 12, 0x0800);
   dv.setUint8(pre + 14, 0x45);
   dv.setUint16(pre + 16, 20 + 8 + 64);
@@ -121,16 +120,19 @@ export function runWarmup(
   const buf = new Uint8Array(65536);
   const bufAddr = addressOf(buf);
   const frameAddr = addressOf(frame);
+  let k = 0;
   for (let round = 0; round < o.rounds; round++) {
-    for (let i = 0; i < o.perRound; i++) {
+    for (let i = 0; i < o.perRound; i++, k++) {
+      frame.set(o.dstMacs[k % o.dstMacs.length]!, pre);
+      frame.set(o.srcMacs[k % o.srcMacs.length]!, pre + 6);
       dv.setUint16(pre + 34, 40000 + (i & 7)); // a few inner flows
       c.write(fds.host, frameAddr, frame.length);
     }
-    r.encap.run();
+    loop.turn();
     const bounce = calls().sendto; // eslint-disable-line @typescript-eslint/unbound-method -- a koffi function, no `this`
     for (let n = c.read(fds.peer, bufAddr, buf.length); n > 0; n = c.read(fds.peer, bufAddr, buf.length))
       bounce(fds.peer, bufAddr, n, 0, fds.udpAddr, SIZEOF_SOCKADDR_IN);
-    r.decap.run();
+    loop.turn();
     while (c.read(fds.host, bufAddr, buf.length) > 0);
   }
 }

@@ -75,14 +75,20 @@ export interface VtepWorkerData {
   joinRunning?: boolean;
 }
 
-function main(d: VtepWorkerData): void {
-  const st = new VtepState({
+/** The worker's state; the warm-up builds its scratch state here too, so both have the same shapes. */
+function newState(d: VtepWorkerData, counters: SharedArrayBuffer, more: VtepRuntimeOptions = {}): VtepState {
+  return new VtepState({
     vni: d.vni,
-    counters: new Float64Array(d.counters),
+    counters: new Float64Array(counters),
     fdb: { learnMax: d.learnMax, ageingMs: d.ageingMs },
     ownMac: d.ownMac,
     ...d.options,
+    ...more,
   });
+}
+
+function main(d: VtepWorkerData): void {
+  const st = newState(d, d.counters);
   const ctrl = new Int32Array(d.ctrl);
   const tracer = process.env['WEFT_RTT_TRACE'] ? new RttTracer(process.env['WEFT_RTT_TRACE']) : undefined;
   warmUp(d);
@@ -121,8 +127,18 @@ function main(d: VtepWorkerData): void {
 }
 
 /**
- * Runs the hot path over private stand-ins first (jit-warmup.ts): same classes, a scratch state whose
- * FDB points the warm-up peer MAC at 127.0.0.1, so V8 has optimized code before the first real packet.
+ * Runs the hot path over private stand-ins first (jit-warmup.ts): the same classes, a scratch state built
+ * as the real one is (newState: the same counter and FDB shapes), driven by a VtepLoop of its own, so V8 has
+ * optimized the loop and the routines before the first real packet.
+ *
+ * The values must be of every kind real traffic brings, or V8's code, specialized to what the warm-up
+ * showed it, is thrown away at the first real packet that differs (a deoptimization), and a VTEP that only
+ * sees pings then runs in V8's slower tiers for minutes (measured with --trace-deopt; datapath README,
+ * "Latency"). Numbers above 2^31 are not small integers to V8: MACs and IPv4 addresses of both kinds are
+ * needed. So two FDB peers: one MAC's low 32 bits are small and the other's are not; the first is at
+ * 127.0.0.1, the other at 255.255.255.255, an address above 2^31 the kernel refuses to send to from a
+ * socket without SO_BROADCAST (EACCES: nothing leaves the host, the error path runs). Every third frame
+ * is broadcast, as a TAP's first ARP and IPv6 neighbour discovery frames are.
  */
 function warmUp(d: VtepWorkerData): void {
   if (!d.jitWarmup) return;
@@ -130,16 +146,32 @@ function warmUp(d: VtepWorkerData): void {
   const fds = openWarmupFds(d.sourceFds.length, !(offload && d.features.udpGso), offload && d.features.udpGro);
   if (!fds) return;
   try {
-    const st = new VtepState({ vni: d.vni, ownMac: d.ownMac, ...d.options, peerCheck: true });
-    const peer = parseMac('02:77:00:00:00:01');
-    st.fdb.setPinned(peer.hi, peer.lo, 0x7f000001);
+    const st = newState(d, new SharedArrayBuffer(d.counters.byteLength), { peerCheck: true });
+    for (const [m, remote] of WARMUP_PEERS) {
+      const peer = parseMac(m);
+      st.fdb.setPinned(peer.hi, peer.lo, remote);
+    }
     const r = routines({ ...d, tapFd: fds.tap, udpFd: fds.udp, sourceFds: fds.sources, port: fds.peerPort }, st);
+    const ctrl = new Int32Array(new SharedArrayBuffer(d.ctrl.byteLength));
+    const loop = new VtepLoop(st, r, ctrl, { nextCommand: () => undefined, post: () => undefined, idle: () => undefined });
     const mac = (s: string): Uint8Array => Uint8Array.from(s.split(':').map((x) => parseInt(x, 16)));
-    runWarmup(fds, r, { peerMac: mac('02:77:00:00:00:01'), srcMac: mac('02:77:00:00:00:02'), vnetHdr: offload, rounds: 6000, perRound: 2 });
+    runWarmup(fds, loop, {
+      dstMacs: [...WARMUP_PEERS.map(([m]) => m), 'ff:ff:ff:ff:ff:ff'].map(mac), // broadcast: what a TAP's ARP and IPv6 ND send
+      srcMacs: ['02:77:00:00:00:02', '02:77:c0:a8:00:02'].map(mac),
+      vnetHdr: offload,
+      rounds: 6000,
+      perRound: 2,
+    });
   } finally {
     fds.close();
   }
 }
+
+/** Warm-up FDB peers (MAC, underlay IPv4): see warmUp for why the values are what they are. */
+const WARMUP_PEERS: [string, number][] = [
+  ['02:77:00:00:00:01', 0x7f000001],
+  ['02:77:c0:a8:00:01', 0xffffffff],
+];
 
 /** The TAP, the socket and the two routines for the chosen mode, on arenas attached to both. */
 function routines(d: VtepWorkerData, st: VtepState, tracer?: RttTracer): { encap: { run(): number }; decap: { run(): number } } {
