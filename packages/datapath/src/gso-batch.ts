@@ -98,11 +98,22 @@ export class GsoBatch {
     this.segStart = this.iov.count;
   }
 
-  /** Ends the segment begun last: `size` bytes to `dst`; joins the last message when the rules allow. */
-  endSegment(dst: number, size: number): void {
+  /**
+   * Flow entropy: the source socket for the inner Ethernet frame at `f` (`len` bytes; its headers are
+   * enough), 0 when entropy is off. Hashed once per frame: every segment cut from one TSO frame belongs
+   * to its flow, so the segmenter asks once and passes the answer to each `endSegment`.
+   */
+  sourceOfFrame(f: number, len: number): number {
+    return this.sources > 1 ? flowSource(this.view!, f, len, this.sources) : 0;
+  }
+
+  /**
+   * Ends the segment begun last: `size` bytes to `dst`, from source socket `src` (`sourceOfFrame`);
+   * joins the last message when the rules allow.
+   */
+  endSegment(dst: number, size: number, src: number): void {
     const n = this.iov.count - this.segStart;
     const m = this.count - 1;
-    const src = this.sources > 1 ? this.sourceOf(size) : 0;
     if (
       this.open &&
       this.dst[m] === dst &&
@@ -128,16 +139,10 @@ export class GsoBatch {
     this.open = this.maxSegments > 1;
   }
 
-  /** The source socket of the segment begun last: its first iovec starts with the VXLAN header. */
-  private sourceOf(size: number): number {
-    const first = this.iov.off[this.segStart];
-    return flowSource(this.view!, first + VXLAN_HEADER_LEN, Math.min(size, this.iov.len[this.segStart]) - VXLAN_HEADER_LEN, this.sources);
-  }
-
   /** Adds a segment that is one contiguous datagram (VXLAN header already in front of the frame). */
   addDatagram(off: number, size: number, dst: number): void {
     this.beginSegment();
     this.iov.push(off, size);
-    this.endSegment(dst, size);
+    this.endSegment(dst, size, this.sourceOfFrame(off + VXLAN_HEADER_LEN, size - VXLAN_HEADER_LEN));
   }
 }
