@@ -32,6 +32,42 @@ describe('Internet checksum (RFC 1071) over arena memory', () => {
     expect(new PacketArena(2, 1536).sumWords).toBeUndefined(); // per-packet arenas stay plain
   });
 
+  it('keeps the SIMD sum exact over long lengths, across its unroll and 256 KiB chunk boundaries', () => {
+    const chunk = 0x40000; // the module's chunk of 32-bit lane sums
+    const mem = checksumMemory(4 * chunk + 4096)!;
+    const v = { ...byteViews(mem.buffer), sumWords: mem.sumWords };
+    const lens = [16, 32, 48, 64, 80, 112, 128, 144, 176, 192, 1392, 65536];
+    for (const base of [chunk, 2 * chunk, 4 * chunk]) for (const d of [-64, -48, -16, 0, 16, 48, 64, 80]) lens.push(base + d);
+    const raw = (off: number, len: number): number => {
+      const r = mem.sumWords(off, len);
+      expect(r, `raw off ${off} len ${len}`).toBeGreaterThanOrEqual(0);
+      expect(r, `raw off ${off} len ${len}`).toBeLessThanOrEqual(0xffff);
+      return (((r & 0xff) << 8) | (r >>> 8)) % 0xffff; // little-endian words' sum, 0 and 0xffff alike
+    };
+    const rand = prng(11);
+    for (const [name, fill] of [
+      ['random', () => v.u8.set(randomBytes(rand, 4 * chunk + 1024))],
+      ['all 0xff', () => v.u8.fill(0xff)],
+    ] as const) {
+      fill();
+      for (const len of lens) {
+        for (const off of len > 4096 ? [0, 4, 1030] : [0, 1, 2, 4, 12]) {
+          expect(raw(off, len), `${name} off ${off} len ${len}`).toBe(refSum(v.u8.subarray(off, off + len)) % 0xffff);
+        }
+        for (const extra of [0, 1, 15]) {
+          const off = len > 4096 ? 2 : 0;
+          expect(sum16(v, off, len + extra), `${name} sum16 len ${len + extra}`).toBe(refSum(v.u8.subarray(off, off + len + extra)));
+        }
+      }
+    }
+    v.u8.fill(0xff);
+    expect(mem.sumWords(0, 1 << 20)).toBe(0xffff); // 65536 steps of 2 * 0xffff per lane: would wrap 32-bit lanes
+    expect(sum16(v, 0, 1 << 20)).toBe(0xffff);
+    v.u8.fill(0);
+    expect(mem.sumWords(0, 1 << 20)).toBe(0);
+    expect(mem.sumWords(0, 0)).toBe(0);
+  });
+
   it('handles all-ones data (carries on every word)', () => {
     const v = byteViews(new ArrayBuffer(70000));
     v.u8.fill(0xff);
