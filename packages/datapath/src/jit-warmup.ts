@@ -123,8 +123,8 @@ export function runWarmup(
   let k = 0;
   for (let round = 0; round < o.rounds; round++) {
     for (let i = 0; i < o.perRound; i++, k++) {
-      frame.set(o.dstMacs[k % o.dstMacs.length]!, pre);
-      frame.set(o.srcMacs[k % o.srcMacs.length]!, pre + 6);
+      frame.set(o.dstMacs[k % o.dstMacs.length], pre);
+      frame.set(o.srcMacs[k % o.srcMacs.length], pre + 6);
       dv.setUint16(pre + 34, 40000 + (i & 7)); // a few inner flows
       c.write(fds.host, frameAddr, frame.length);
     }

@@ -91,7 +91,7 @@ function main(d: VtepWorkerData): void {
   const st = newState(d, d.counters);
   const ctrl = new Int32Array(d.ctrl);
   const tracer = process.env['WEFT_RTT_TRACE'] ? new RttTracer(process.env['WEFT_RTT_TRACE']) : undefined;
-  warmUp(d);
+  warmUp(d, tracer);
   const { encap, decap } = routines(d, st, tracer);
 
   const pollBuf = new ArrayBuffer(3 * SIZEOF_POLLFD);
@@ -140,7 +140,7 @@ function main(d: VtepWorkerData): void {
  * socket without SO_BROADCAST (EACCES: nothing leaves the host, the error path runs). Every third frame
  * is broadcast, as a TAP's first ARP and IPv6 neighbour discovery frames are.
  */
-function warmUp(d: VtepWorkerData): void {
+function warmUp(d: VtepWorkerData, tracer: RttTracer | undefined): void {
   if (!d.jitWarmup) return;
   const offload = d.features.mode === 'offload';
   const fds = openWarmupFds(d.sourceFds.length, !(offload && d.features.udpGso), offload && d.features.udpGro);
@@ -151,7 +151,8 @@ function warmUp(d: VtepWorkerData): void {
       const peer = parseMac(m);
       st.fdb.setPinned(peer.hi, peer.lo, remote);
     }
-    const r = routines({ ...d, tapFd: fds.tap, udpFd: fds.udp, sourceFds: fds.sources, port: fds.peerPort }, st);
+    // with WEFT_RTT_TRACE the real routines get tracing ports, so the warm-up's do too (it stamps only ICMP echoes)
+    const r = routines({ ...d, tapFd: fds.tap, udpFd: fds.udp, sourceFds: fds.sources, port: fds.peerPort }, st, tracer);
     const ctrl = new Int32Array(new SharedArrayBuffer(d.ctrl.byteLength));
     const loop = new VtepLoop(st, r, ctrl, { nextCommand: () => undefined, post: () => undefined, idle: () => undefined });
     const mac = (s: string): Uint8Array => Uint8Array.from(s.split(':').map((x) => parseInt(x, 16)));
