@@ -8,10 +8,13 @@
  * tiers for a long time (each wake-up runs a few thousand bytecodes; tier-up needs many times that).
  * Lowering V8's tier-up budgets process-wide measured no gain; running the real code did.
  *
- * How: the same routine classes over the same port classes (so V8's type feedback is what the real
- * ones will see), wired to stand-ins: an AF_UNIX datagram socketpair for the TAP (one read = one
- * frame, as on a TAP) and UDP sockets on 127.0.0.1 for the underlay (a "peer" socket that bounces
- * every VXLAN datagram back; without lo up there is no warm-up, nothing else changes). Nothing leaves the process; counters go to a
+ * How: the same loop, routine and port classes (so V8's type feedback is what the real ones will see),
+ * wired to stand-ins: an AF_UNIX datagram socketpair for the TAP (one read = one frame, as on a TAP)
+ * and UDP sockets on 127.0.0.1 for the underlay (a "peer" socket that bounces every VXLAN datagram
+ * back; without lo up there is no warm-up, nothing else changes). The values are of every kind real
+ * traffic brings (vtep-worker.ts `warmUp`: MACs and addresses above 2^31, broadcast frames), because
+ * code V8 specialized to narrower values is thrown away at the first real packet. Nothing leaves the
+ * host (the one non-loopback destination, 255.255.255.255, is refused by the kernel); counters go to a
  * scratch array.
  */
 import koffi from 'koffi';
@@ -96,9 +99,10 @@ export function openWarmupFds(sources: number, zeroChecksum: boolean, gro: boole
 
 /**
  * Drives `rounds` rounds: the host side writes `perRound` frames (UDP/IPv4 of a few flows, to and from
- * MACs taken in turn from the lists: those of FDB peers are sent, group addresses dropped or flooded), one loop turn encapsulates them and sends them to the peer socket,
- * the peer bounces each datagram back, the next turn decapsulates them and writes the inner frames to the
- * host side, which drains them. The loop (vtep-loop.ts `turn`) is the real one, so it warms up too.
+ * MACs taken in turn from the lists: those of FDB peers are sent, group addresses dropped or flooded);
+ * one loop turn encapsulates them and sends them to the peer socket, the peer bounces each datagram
+ * back, the next turn decapsulates them and writes the inner frames to the host side, which drains
+ * them. The loop (vtep-loop.ts `turn`) is the real one, so it warms up too.
  */
 export function runWarmup(
   fds: WarmupFds,
