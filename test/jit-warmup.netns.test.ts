@@ -5,8 +5,9 @@
  * "Latency"). The underlay here is 192.168.77.0/24: peer addresses above 2^31, which are not small integers
  * to V8, as in many real clusters.
  *
- * Each VTEP runs with V8's --trace-deopt-verbose (set from a --require preload: NODE_OPTIONS refuses the flag
- * itself); after ready, pings both ways must not deoptimize any function of the hot-path modules. And the
+ * Each VTEP runs with V8's --trace-deopt-verbose and --trace-opt (set from a --require preload: NODE_OPTIONS
+ * refuses the flags themselves); after ready, pings both ways must not deoptimize any function of the
+ * hot-path modules, and the loop's `turn` must end optimized. And the
  * warm-up's sends to 255.255.255.255 (refused by the kernel with EACCES) must not leave the node: tcpdump on
  * every interface of the node namespace sees none while the VTEP starts.
  */
@@ -44,12 +45,26 @@ function hotDeoptsAfterReady(out: string): string[] {
   return after.split('\n').filter((l) => HOT_DEOPT.test(l));
 }
 
+/**
+ * Whether the trace leaves `VtepLoop.turn` (the loop every wake-up runs; its name is its own in the worker)
+ * in V8's optimized tier: its last event is an optimization, not a deoptimization. A lazy deoptimization
+ * ("code dependencies") names no source line, so the check above cannot see it; this one can, also when
+ * it happened between the warm-up and ready.
+ */
+function loopTurnOptimized(out: string): boolean {
+  // a lazy deoptimization is "marking dependent code" (naming the function's SharedFunctionInfo), and a
+  // bailout line only if a frame of it was on the stack
+  const turn = / <JSFunction turn \(sfi|<SharedFunctionInfo turn>/;
+  const events = out.split('\n').filter((l) => turn.test(l) && /completed optimizing|bailout \(kind|marking dependent code/.test(l));
+  return events.length > 0 && events.at(-1)!.includes('completed optimizing');
+}
+
 for (const offload of ['on', 'off'] as const) {
   describe(`JIT warm-up (offload ${offload})`, () => {
     const lab = Lab.create('jw');
     const dir = mkdtempSync(join(tmpdir(), 'weft-jw-'));
     const preload = join(dir, 'trace-deopt.cjs');
-    writeFileSync(preload, "require('v8').setFlagsFromString('--trace-deopt-verbose');\n");
+    writeFileSync(preload, "require('v8').setFlagsFromString('--trace-deopt-verbose --trace-opt');\n");
     let a: PairNode, b: PairNode, ea: OverlayEndpoint, eb: OverlayEndpoint;
     let broadcastSeen = '';
     beforeAll(async () => {
@@ -82,6 +97,11 @@ for (const offload of ['on', 'off'] as const) {
       expect(eb.proc!.stdout).toMatch(/^ready /m);
       expect(hotDeoptsAfterReady(ea.proc!.stdout)).toEqual([]);
       expect(hotDeoptsAfterReady(eb.proc!.stdout)).toEqual([]);
+    });
+
+    it("leaves the loop's turn optimized (no lazy deoptimization between the warm-up and ready, or after)", () => {
+      expect(loopTurnOptimized(ea.proc!.stdout)).toBe(true);
+      expect(loopTurnOptimized(eb.proc!.stdout)).toBe(true);
     });
   });
 }

@@ -24,8 +24,8 @@
  * the same cores (multi-queue TAP measured no gain here); more cores would get one such loop per TAP
  * queue (IFF_MULTI_QUEUE) with a replicated FDB.
  */
-import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
-import type { VtepCommand, VtepEvent } from './commands.js';
+import { MessageChannel, parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
+import { CTRL_PENDING, type VtepCommand, type VtepEvent } from './commands.js';
 import { DecapOffloadRoutine } from './decap-offload.js';
 import { DecapRoutine } from './decap.js';
 import { EncapOffloadRoutine, OFFLOAD_TX_IOVS, OFFLOAD_TX_MESSAGES, OFFLOAD_TX_SCRATCH } from './encap-offload.js';
@@ -39,7 +39,7 @@ import { PacketArena } from './packet-arena.js';
 import type { OffloadTapPort, OffloadUdpPort } from './ports.js';
 import { RttTracer, TracingTap, TracingUdp } from './rtt-trace.js';
 import { openWarmupFds, runWarmup } from './jit-warmup.js';
-import { VtepLoop } from './vtep-loop.js';
+import { type LoopIo, VtepLoop } from './vtep-loop.js';
 import { VtepState, type VtepRuntimeOptions } from './vtep-state.js';
 
 /** Idle sleep: short enough that the heartbeat moves several times within the watchdog's 1 s. */
@@ -75,6 +75,46 @@ export interface VtepWorkerData {
   joinRunning?: boolean;
 }
 
+/**
+ * The loop's I/O: commands from the main thread, events to it, and the idle wait (poll on the TAP, the
+ * socket and the wake eventfd). One class for the real loop and the warm-up's (there with its stand-in
+ * descriptors, a port nobody writes to and no wait), so V8's code for `turn` calls the same methods in both.
+ */
+class WorkerIo implements LoopIo {
+  private readonly pollDv: DataView;
+  private readonly pollAddr: number;
+  private readonly wakeBuf = new Uint8Array(8);
+  private readonly c = libc();
+
+  constructor(
+    private readonly fds: [tap: number, udp: number, wake: number],
+    private readonly commands: MessagePort,
+    readonly post: (e: VtepEvent) => void,
+    private readonly waitMs: number,
+    private readonly tracer: RttTracer | undefined,
+  ) {
+    const pollBuf = new ArrayBuffer(3 * SIZEOF_POLLFD);
+    this.pollDv = new DataView(pollBuf);
+    this.pollAddr = addressOf(pollBuf);
+    fds.forEach((fd, i) => {
+      this.pollDv.setInt32(i * SIZEOF_POLLFD, fd, true);
+      this.pollDv.setInt16(i * SIZEOF_POLLFD + 4, POLLIN, true);
+    });
+  }
+
+  nextCommand(): VtepCommand | undefined {
+    return receiveMessageOnPort(this.commands)?.message as VtepCommand | undefined;
+  }
+
+  idle(): void {
+    const { tracer } = this;
+    if (tracer) tracer.flush();
+    this.c.poll(this.pollAddr, 3, this.waitMs);
+    if (tracer) tracer.woke();
+    if ((this.pollDv.getInt16(2 * SIZEOF_POLLFD + 6, true) & POLLIN) !== 0) this.c.read(this.fds[2], this.wakeBuf, 8);
+  }
+}
+
 /** The worker's state; the warm-up builds its scratch state here too, so both have the same shapes. */
 function newState(d: VtepWorkerData, counters: SharedArrayBuffer, more: VtepRuntimeOptions = {}): VtepState {
   return new VtepState({
@@ -91,29 +131,13 @@ function main(d: VtepWorkerData): void {
   const st = newState(d, d.counters);
   const ctrl = new Int32Array(d.ctrl);
   const tracer = process.env['WEFT_RTT_TRACE'] ? new RttTracer(process.env['WEFT_RTT_TRACE']) : undefined;
-  warmUp(d, tracer);
+  // The real routines are built before the warm-up, so the warm-up's optimized code is compiled against the
+  // object shapes they settled (built after it, they changed a field type and V8 dropped the loop's code).
   const { encap, decap } = routines(d, st, tracer);
+  warmUp(d, tracer);
 
-  const pollBuf = new ArrayBuffer(3 * SIZEOF_POLLFD);
-  const pollDv = new DataView(pollBuf);
-  const pollAddr = addressOf(pollBuf);
-  [d.tapFd, d.udpFd, d.wakeFd].forEach((fd, i) => {
-    pollDv.setInt32(i * SIZEOF_POLLFD, fd, true);
-    pollDv.setInt16(i * SIZEOF_POLLFD + 4, POLLIN, true);
-  });
-  const wakeBuf = new Uint8Array(8);
-  const c = libc();
   const post = (e: VtepEvent): void => parentPort!.postMessage(e);
-  const loop = new VtepLoop(st, { encap, decap }, ctrl, {
-    nextCommand: () => receiveMessageOnPort(d.commands)?.message as VtepCommand | undefined,
-    post,
-    idle: () => {
-      if (tracer) tracer.flush();
-      c.poll(pollAddr, 3, IDLE_POLL_MS);
-      if (tracer) tracer.woke();
-      if ((pollDv.getInt16(2 * SIZEOF_POLLFD + 6, true) & POLLIN) !== 0) c.read(d.wakeFd, wakeBuf, 8);
-    },
-  });
+  const loop = new VtepLoop(st, { encap, decap }, ctrl, new WorkerIo([d.tapFd, d.udpFd, d.wakeFd], d.commands, post, IDLE_POLL_MS, tracer));
 
   // The FDB copy (and whatever else was sent before start) is in place before the first packet moves.
   loop.drainCommands();
@@ -145,6 +169,7 @@ function warmUp(d: VtepWorkerData, tracer: RttTracer | undefined): void {
   const offload = d.features.mode === 'offload';
   const fds = openWarmupFds(d.sourceFds.length, !(offload && d.features.udpGso), offload && d.features.udpGro);
   if (!fds) return;
+  const quiet = new MessageChannel(); // nobody sends the warm-up commands; its idle wait does not wait
   try {
     const st = newState(d, new SharedArrayBuffer(d.counters.byteLength), { peerCheck: true });
     for (const [m, remote] of WARMUP_PEERS) {
@@ -154,16 +179,29 @@ function warmUp(d: VtepWorkerData, tracer: RttTracer | undefined): void {
     // with WEFT_RTT_TRACE the real routines get tracing ports, so the warm-up's do too (it stamps only ICMP echoes)
     const r = routines({ ...d, tapFd: fds.tap, udpFd: fds.udp, sourceFds: fds.sources, port: fds.peerPort }, st, tracer);
     const ctrl = new Int32Array(new SharedArrayBuffer(d.ctrl.byteLength));
-    const loop = new VtepLoop(st, r, ctrl, { nextCommand: () => undefined, post: () => undefined, idle: () => undefined });
+    // the host end stands in for the wake eventfd: what the idle wait reads from it the warm-up discards anyway
+    const io = new WorkerIo([fds.tap, fds.udp, fds.host], quiet.port1, () => undefined, 0, tracer);
+    const loop = new VtepLoop(st, r, ctrl, io, undefined, 0); // ageing every turn: the warm-up lasts < 1 s
+    let turns = 0;
+    // now and then "commands pending" (the quiet port has none), as the main thread raises it after ready
+    const turn = (): boolean => {
+      if (++turns % 16 === 0) Atomics.store(ctrl, CTRL_PENDING, 1);
+      return loop.turn();
+    };
     const mac = (s: string): Uint8Array => Uint8Array.from(s.split(':').map((x) => parseInt(x, 16)));
-    runWarmup(fds, loop, {
-      dstMacs: [...WARMUP_PEERS.map(([m]) => m), 'ff:ff:ff:ff:ff:ff'].map(mac), // broadcast: what a TAP's ARP and IPv6 ND send
-      srcMacs: ['02:77:00:00:00:02', '02:77:c0:a8:00:02'].map(mac),
-      vnetHdr: offload,
-      rounds: 6000,
-      perRound: 2,
-    });
+    runWarmup(
+      fds,
+      { turn },
+      {
+        dstMacs: [...WARMUP_PEERS.map(([m]) => m), 'ff:ff:ff:ff:ff:ff'].map(mac), // broadcast: what a TAP's ARP and IPv6 ND send
+        srcMacs: ['02:77:00:00:00:02', '02:77:c0:a8:00:02'].map(mac),
+        vnetHdr: offload,
+        rounds: 6000,
+        perRound: 2,
+      },
+    );
   } finally {
+    quiet.port1.close(); // closes both ends
     fds.close();
   }
 }
