@@ -37,10 +37,9 @@ import type { OffloadTapPort } from './ports.js';
 import { ETH_HLEN, ETH_P_IPV4, IPPROTO_TCP, TCP_CWR, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, TCP_URG } from './tcp-segmenter.js';
 import { VNET_F_NEEDS_CSUM, VNET_GSO_ECN, VNET_GSO_TCPV4, VNET_HDR_LEN, writeVnetHdr } from './virtio-net-hdr.js';
 
-export { MAX_GRO_SEGMENTS } from './gro-flow-table.js';
+export { MAX_GRO_FLOWS, MAX_GRO_SEGMENTS } from './gro-flow-table.js';
 /** Flows one batch coalesces at once (Linux: 8 GRO hash buckets of at most 8 flows). */
 export const DEFAULT_GRO_FLOWS = 64;
-export const MAX_GRO_FLOWS = 4096;
 const IP = ETH_HLEN;
 const TCP = ETH_HLEN + 20;
 const NEVER_JOIN = TCP_SYN | TCP_RST | TCP_URG;

@@ -14,6 +14,8 @@
 import { IoVecList } from './iovec-list.js';
 
 export const MAX_GRO_SEGMENTS = 64;
+/** The largest flow table (groups preallocated per VTEP; the index is an Int16Array). */
+export const MAX_GRO_FLOWS = 4096;
 
 /** One flow's open group: its key and the segments held so far (the head frame, then payloads). */
 export class GroGroup {
@@ -48,8 +50,8 @@ export class GroFlowTable {
   private readonly shift: number;
 
   constructor(readonly capacity: number) {
-    if (!(Number.isInteger(capacity) && capacity >= 1 && capacity <= 4096))
-      throw new Error(`GRO flow table size ${capacity} out of range 1..4096`);
+    if (!(Number.isInteger(capacity) && capacity >= 1 && capacity <= MAX_GRO_FLOWS))
+      throw new Error(`GRO flow table size ${capacity} out of range 1..${MAX_GRO_FLOWS}`);
     const bits = Math.max(1, Math.ceil(Math.log2(capacity * 2)));
     this.index = new Int16Array(1 << bits);
     this.shift = 32 - bits;

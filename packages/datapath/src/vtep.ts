@@ -181,9 +181,7 @@ export class Vtep implements NodeVtep {
       throw new Error(`TAP MTU ${o.mtu} out of range (${VTEP_MIN_MTU}..${VTEP_MAX_MTU})`);
     }
     if (o.mac) parseMac(o.mac);
-    const groFlows = o.groFlows ?? DEFAULT_GRO_FLOWS;
-    if (!Number.isInteger(groFlows) || groFlows < 0 || groFlows > MAX_GRO_FLOWS)
-      throw new Error(`GRO flows ${groFlows} out of range (0..${MAX_GRO_FLOWS})`);
+    assertInRange('GRO flows', o.groFlows ?? DEFAULT_GRO_FLOWS, 0, MAX_GRO_FLOWS);
     const localIp = o.localIp ? parseIpv4(o.localIp) : 0;
     const bufferBytes = assertInRange('socket buffer', o.socketBuffer ?? DEFAULT_SOCKET_BUFFER, MIN_SOCKET_BUFFER, MAX_SOCKET_BUFFER);
     const txqlen = assertInRange('TAP queue length', o.tapQueueLength ?? DEFAULT_TAP_QUEUE, MIN_TAP_QUEUE, MAX_TAP_QUEUE);
@@ -501,12 +499,12 @@ const MAX_SOCKET_BUFFER = 256 * 1024 * 1024;
 const DEFAULT_TAP_QUEUE = 1000;
 const MIN_TAP_QUEUE = 16;
 const MAX_TAP_QUEUE = 65536;
+const MAX_SOURCE_PORTS = 64;
 
 function assertInRange(what: string, v: number, min: number, max: number): number {
   if (!Number.isInteger(v) || v < min || v > max) throw new Error(`${what} ${v} out of range (${min}..${max})`);
   return v;
 }
-const MAX_SOURCE_PORTS = 64;
 
 /**
  * Flow entropy: `n` send sockets bound to ephemeral ports (the kernel picks them from
@@ -521,7 +519,7 @@ function openSourceSockets(
   s: OffloadSupport,
   undo: Array<() => void>,
 ): number[] {
-  if (!Number.isInteger(n) || n < 0 || n > MAX_SOURCE_PORTS) throw new Error(`source ports ${n} out of range (0..${MAX_SOURCE_PORTS})`);
+  assertInRange('source ports', n, 0, MAX_SOURCE_PORTS);
   const fds: number[] = [];
   for (let i = 0; n > 1 && i < n; i++) {
     const fd = openVxlanSocket(localIp, 0, { bufferBytes });

@@ -85,7 +85,7 @@ export interface SubnetRegistry {
    * Watches every lease key from `fromRevision` and calls `onEvents` with each batch and the
    * revision it brings the watcher to. Resolves when `signal` aborts; rejects with
    * WatchCompactedError when history before `fromRevision` is gone, or with another error when the
-   * connection is lost (the caller backs off and resumes from the last revision it saw).
+   * connection is lost (the caller backs off and lists again: lease-watch.ts).
    */
   watchSubnets(fromRevision: number, onEvents: (events: RegistryEvent[], revision: number) => void, signal: AbortSignal): Promise<void>;
   /**
